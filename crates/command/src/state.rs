@@ -1,0 +1,637 @@
+//! `State`: everything `decide` needs to know, and `evolve`, which folds one event into it.
+//!
+//! `evolve` cannot fail: events are facts already decided. It asserts what must hold (money is
+//! conserved, nothing goes negative) and panics if a stored event contradicts the state, which
+//! can only mean a corrupt log or a bug — never a business outcome.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use domain::{
+    Balance, BindingId, BindingStatus, Bucket, Category, Draw, EndCause, Event, Explain, InstitutionId,
+    InstitutionKind, LimitWindow, Money, PersonId, PersonStatus, RefundId, Region, Relation, RuleSet, Scheme,
+    SettlementId, Source, Timestamp,
+};
+
+use domain::time::MICROS_PER_DAY;
+
+/// A personal account (个人账户): two buckets and what is reserved in each.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Account {
+    pub current: Money,
+    pub historic: Money,
+    pub held_current: Money,
+    pub held_historic: Money,
+}
+
+impl Account {
+    pub fn balance(&self, bucket: Bucket) -> Money {
+        match bucket {
+            Bucket::Current => self.current,
+            Bucket::Historic => self.historic,
+        }
+    }
+
+    pub fn held(&self, bucket: Bucket) -> Money {
+        match bucket {
+            Bucket::Current => self.held_current,
+            Bucket::Historic => self.held_historic,
+        }
+    }
+
+    /// What may still be drawn from a bucket: its balance minus what is held in it.
+    pub fn available(&self, bucket: Bucket) -> Money {
+        self.balance(bucket).minus(self.held(bucket))
+    }
+
+    pub fn to_balance(&self) -> Balance {
+        Balance {
+            current: self.current,
+            historic: self.historic,
+            held: self.held_current.plus(self.held_historic),
+        }
+    }
+
+    fn balance_mut(&mut self, bucket: Bucket) -> &mut Money {
+        match bucket {
+            Bucket::Current => &mut self.current,
+            Bucket::Historic => &mut self.historic,
+        }
+    }
+
+    fn held_mut(&mut self, bucket: Bucket) -> &mut Money {
+        match bucket {
+            Bucket::Current => &mut self.held_current,
+            Bucket::Historic => &mut self.held_historic,
+        }
+    }
+
+    fn hold(&mut self, bucket: Bucket, amount: Money) {
+        let held = self.held(bucket).plus(amount);
+        assert!(held <= self.balance(bucket), "a hold never exceeds the bucket's balance");
+        *self.held_mut(bucket) = held;
+    }
+
+    fn release(&mut self, bucket: Bucket, amount: Money) {
+        let held = self.held_mut(bucket);
+        *held = held.minus(amount);
+    }
+
+    fn debit(&mut self, bucket: Bucket, amount: Money) {
+        let balance = self.balance_mut(bucket);
+        *balance = balance.minus(amount);
+        assert!(self.held(bucket) <= self.balance(bucket), "a debit never eats held money");
+    }
+
+    fn credit(&mut self, bucket: Bucket, amount: Money) {
+        let balance = self.balance_mut(bucket);
+        *balance = balance.plus(amount);
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Person {
+    pub person_id: PersonId,
+    pub region: Region,
+    pub scheme: Scheme,
+    pub status: PersonStatus,
+    pub name: Option<String>,
+    pub id_number_masked: Option<String>,
+    /// Employees only.
+    pub account: Option<Account>,
+    /// The seq of the event that registered the person.
+    pub registered_seq: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Institution {
+    pub institution_id: InstitutionId,
+    pub region: Region,
+    pub kind: InstitutionKind,
+    pub name: String,
+}
+
+/// A binding between an authorizer (共济人) and a beneficiary, with its authorization.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Binding {
+    pub binding_id: BindingId,
+    pub authorizer: PersonId,
+    pub beneficiary: PersonId,
+    pub relation: Relation,
+    pub status: BindingStatus,
+    pub priority: Option<u32>,
+    pub monthly_limit: Option<Money>,
+    pub annual_limit: Option<Money>,
+    /// Position in the order bindings became active (the default drawing order).
+    pub activated: Option<u64>,
+    /// Position in the order bindings ended, and why, for bindings that were once active.
+    pub ended: Option<(u64, EndReason)>,
+    /// Family money drawn through this binding, keyed by (occurred_at, settlement number),
+    /// net of releases and refunds: what counts against the limits.
+    pub charges: BTreeMap<(Timestamp, u64), Money>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    Revoked,
+    AuthorizerTerminated,
+    BeneficiaryTerminated,
+}
+
+impl Binding {
+    pub fn is_live(&self) -> bool {
+        matches!(self.status, BindingStatus::Pending | BindingStatus::Active)
+    }
+
+    /// Family money drawn in the monthly and annual windows that contain `at`.
+    pub fn usage_at(&self, window: LimitWindow, at: Timestamp) -> (Money, Money) {
+        let sum = |start: Timestamp, end_exclusive: Timestamp| {
+            Money::sum(self.charges.range((start, 0)..(end_exclusive, 0)).map(|(_, m)| *m))
+        };
+        match window {
+            LimitWindow::Calendar => {
+                let (month_start, month_end) = at.cst_month_bounds();
+                let (year_start, year_end) = at.cst_year_bounds();
+                (sum(month_start, month_end), sum(year_start, year_end))
+            }
+            LimitWindow::Rolling => {
+                // (at − 30 days, at] and (at − 365 days, at].
+                let end = at.plus_micros(1);
+                let month_start = at.plus_micros(1 - 30 * MICROS_PER_DAY);
+                let year_start = at.plus_micros(1 - 365 * MICROS_PER_DAY);
+                (sum(month_start, end), sum(year_start, end))
+            }
+        }
+    }
+
+    /// What may still be drawn under the limits in the windows of `at`: `None` is unlimited.
+    pub fn limit_room(&self, window: LimitWindow, at: Timestamp) -> (Option<Money>, Option<Money>) {
+        let (used_month, used_year) = self.usage_at(window, at);
+        (
+            self.monthly_limit.map(|limit| limit.saturating_sub(used_month)),
+            self.annual_limit.map(|limit| limit.saturating_sub(used_year)),
+        )
+    }
+
+    fn add_charge(&mut self, key: (Timestamp, u64), amount: Money) {
+        let entry = self.charges.entry(key).or_insert(Money::ZERO);
+        *entry = entry.plus(amount);
+    }
+
+    fn remove_charge(&mut self, key: (Timestamp, u64), amount: Money) {
+        let entry = self.charges.get_mut(&key).expect("a release or refund follows its charge");
+        *entry = entry.minus(amount);
+        if entry.is_zero() {
+            self.charges.remove(&key);
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SettlementStatus {
+    Held,
+    Settled,
+    Voided,
+    Expired,
+}
+
+impl SettlementStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SettlementStatus::Held => "held",
+            SettlementStatus::Settled => "settled",
+            SettlementStatus::Voided => "voided",
+            SettlementStatus::Expired => "expired",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefundRecord {
+    pub refund_id: RefundId,
+    pub amount: Money,
+    pub reason: String,
+    pub returns: Vec<Draw>,
+    pub out_of_pocket: Money,
+    pub seq: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settlement {
+    pub settlement_id: SettlementId,
+    /// Internal order of settlements, used to key limit charges.
+    pub number: u64,
+    pub institution: InstitutionId,
+    pub region: Region,
+    pub beneficiary: PersonId,
+    pub category: Category,
+    /// The amount asked.
+    pub amount: Money,
+    pub occurred_at: Timestamp,
+    pub rule_version: u64,
+    pub status: SettlementStatus,
+    /// Account money: held (status held) or taken (settled), in split order. Buckets follow
+    /// the money: a year-end moves `current` draws of the region's accounts to `historic`.
+    pub draws: Vec<Draw>,
+    pub out_of_pocket: Money,
+    /// The split as decided (for a capture, the split of the hold).
+    pub explain: Vec<Explain>,
+    pub captured: Option<Money>,
+    pub expires_at: Option<Timestamp>,
+    /// Already refunded of each draw, parallel to `draws`.
+    pub refunded_draws: Vec<Money>,
+    pub refunded_out_of_pocket: Money,
+    pub refunds: Vec<RefundRecord>,
+    pub seq: u64,
+}
+
+impl Settlement {
+    /// What was settled: the capture of a hold, or the whole amount.
+    pub fn settled_amount(&self) -> Money {
+        match self.status {
+            SettlementStatus::Settled => self.captured.unwrap_or(self.amount),
+            _ => Money::ZERO,
+        }
+    }
+
+    pub fn refunded_total(&self) -> Money {
+        Money::sum(self.refunds.iter().map(|r| r.amount))
+    }
+
+    fn charge_key(&self) -> (Timestamp, u64) {
+        (self.occurred_at, self.number)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PremiumRecord {
+    pub payer: PersonId,
+    pub amount: Money,
+    pub seq: u64,
+}
+
+/// The decision state: a fold of every event so far.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct State {
+    /// Rule sets per region, ascending by version (and so by `effective_from`).
+    pub rules: BTreeMap<Region, Vec<RuleSet>>,
+    pub institutions: BTreeMap<InstitutionId, Institution>,
+    pub persons: BTreeMap<PersonId, Person>,
+    /// Every binding ever requested; `BindingId` `Bn` is at index n − 1.
+    pub bindings: Vec<Binding>,
+    pub bindings_by_authorizer: BTreeMap<PersonId, Vec<usize>>,
+    pub bindings_by_beneficiary: BTreeMap<PersonId, Vec<usize>>,
+    pub settlements: BTreeMap<SettlementId, Settlement>,
+    pub refund_ids: BTreeMap<RefundId, SettlementId>,
+    /// One premium per beneficiary and year.
+    pub premiums: BTreeMap<(PersonId, i32), PremiumRecord>,
+    /// Distinct beneficiaries each payer paid for, per natural year of payment (+08:00).
+    pub premium_beneficiaries: BTreeMap<(PersonId, i32), BTreeSet<PersonId>>,
+    /// The latest year closed per region.
+    pub closed_years: BTreeMap<Region, i32>,
+    /// Holds waiting to expire, by expiry time.
+    pub hold_expiry: BTreeSet<(Timestamp, SettlementId)>,
+    activations: u64,
+    endings: u64,
+}
+
+impl State {
+    /// The rule set in force in `region` at `at`.
+    pub fn rules_at(&self, region: &Region, at: Timestamp) -> Option<&RuleSet> {
+        self.rules.get(region)?.iter().rev().find(|rules| rules.effective_from <= at)
+    }
+
+    /// A region's rule set by version.
+    pub fn rules_version(&self, region: &Region, version: u64) -> Option<&RuleSet> {
+        self.rules.get(region)?.iter().find(|rules| rules.version == version)
+    }
+
+    pub fn binding(&self, binding_id: &BindingId) -> Option<&Binding> {
+        let index = usize::try_from(binding_id.number()?).ok()? - 1;
+        self.bindings.get(index)
+    }
+
+    fn binding_mut(&mut self, binding_id: &BindingId) -> &mut Binding {
+        let index = binding_id.number().expect("stored binding ids are ledger-issued") as usize - 1;
+        &mut self.bindings[index]
+    }
+
+    pub fn bindings_of_beneficiary<'a>(
+        &'a self,
+        person: &PersonId,
+    ) -> impl Iterator<Item = &'a Binding> + 'a {
+        self.bindings_by_beneficiary.get(person).into_iter().flatten().map(|i| &self.bindings[*i])
+    }
+
+    pub fn bindings_of_authorizer<'a>(&'a self, person: &PersonId) -> impl Iterator<Item = &'a Binding> + 'a {
+        self.bindings_by_authorizer.get(person).into_iter().flatten().map(|i| &self.bindings[*i])
+    }
+
+    pub fn account(&self, person: &PersonId) -> Option<&Account> {
+        self.persons.get(person)?.account.as_ref()
+    }
+
+    fn account_mut(&mut self, person: &PersonId) -> &mut Account {
+        self.persons
+            .get_mut(person)
+            .and_then(|p| p.account.as_mut())
+            .expect("money moves only in employees' accounts")
+    }
+
+    /// The sum of every account's buckets: what `verify` and the tests conserve.
+    pub fn total_balance(&self) -> Money {
+        Money::sum(
+            self.persons.values().filter_map(|p| p.account.as_ref()).map(|a| a.current.plus(a.historic)),
+        )
+    }
+
+    /// Folds one recorded event into the state. `seq` and `recorded_at` are the envelope's.
+    pub fn evolve(&mut self, event: &Event, seq: u64, recorded_at: Timestamp) {
+        match event {
+            Event::RulesPublished(e) => {
+                let versions = self.rules.entry(e.region.clone()).or_default();
+                assert!(versions.last().is_none_or(|last| last.version < e.rules.version));
+                versions.push(e.rules.clone());
+            }
+            Event::InstitutionRegistered(e) => {
+                let institution = Institution {
+                    institution_id: e.institution_id.clone(),
+                    region: e.region.clone(),
+                    kind: e.kind,
+                    name: e.name.clone(),
+                };
+                assert!(self.institutions.insert(e.institution_id.clone(), institution).is_none());
+            }
+            Event::PersonRegistered(e) => {
+                let person = Person {
+                    person_id: e.person_id.clone(),
+                    region: e.region.clone(),
+                    scheme: e.scheme,
+                    status: PersonStatus::Active,
+                    name: e.name.clone(),
+                    id_number_masked: e.id_number_masked.clone(),
+                    account: (e.scheme == Scheme::Employee).then(Account::default),
+                    registered_seq: seq,
+                };
+                assert!(self.persons.insert(e.person_id.clone(), person).is_none());
+            }
+            Event::PersonStatusChanged(e) => {
+                self.persons.get_mut(&e.person_id).expect("status of a known person").status = e.status;
+            }
+            Event::BindingEnded(e) => {
+                self.endings += 1;
+                let endings = self.endings;
+                let binding = self.binding_mut(&e.binding_id);
+                let reason = match e.cause {
+                    EndCause::AuthorizerTerminated => EndReason::AuthorizerTerminated,
+                    EndCause::BeneficiaryTerminated => EndReason::BeneficiaryTerminated,
+                };
+                if binding.activated.is_some() {
+                    binding.ended = Some((endings, reason));
+                }
+                binding.status = BindingStatus::Ended;
+            }
+            Event::Credited(e) => {
+                let account = self.account_mut(&e.person_id);
+                account.credit(e.bucket, e.amount);
+                assert_eq!(account.to_balance(), e.balance, "a credit's statement line matches the state");
+            }
+            Event::YearClosed(e) => self.close_year(&e.region, e.year),
+            Event::BindingRequested(e) => {
+                let index = self.bindings.len();
+                assert_eq!(e.binding_id.number(), Some(index as u64 + 1), "binding ids are issued in order");
+                let mut binding = Binding {
+                    binding_id: e.binding_id.clone(),
+                    authorizer: e.authorizer.clone(),
+                    beneficiary: e.beneficiary.clone(),
+                    relation: e.relation,
+                    status: BindingStatus::Pending,
+                    priority: None,
+                    monthly_limit: None,
+                    annual_limit: None,
+                    activated: None,
+                    ended: None,
+                    charges: BTreeMap::new(),
+                };
+                if e.status == BindingStatus::Active {
+                    self.activations += 1;
+                    binding.status = BindingStatus::Active;
+                    binding.activated = Some(self.activations);
+                }
+                self.bindings.push(binding);
+                self.bindings_by_authorizer.entry(e.authorizer.clone()).or_default().push(index);
+                self.bindings_by_beneficiary.entry(e.beneficiary.clone()).or_default().push(index);
+            }
+            Event::BindingApproved(e) => {
+                self.activations += 1;
+                let activations = self.activations;
+                let binding = self.binding_mut(&e.binding_id);
+                binding.status = BindingStatus::Active;
+                binding.activated = Some(activations);
+            }
+            Event::BindingRejected(e) => {
+                self.binding_mut(&e.binding_id).status = BindingStatus::Rejected;
+            }
+            Event::BindingRevoked(e) => {
+                self.endings += 1;
+                let endings = self.endings;
+                let binding = self.binding_mut(&e.binding_id);
+                if binding.activated.is_some() {
+                    binding.ended = Some((endings, EndReason::Revoked));
+                }
+                binding.status = BindingStatus::Revoked;
+            }
+            Event::AuthorizationSet(e) => {
+                let binding = self.binding_mut(&e.binding_id);
+                binding.priority = e.priority;
+                binding.monthly_limit = e.monthly_limit;
+                binding.annual_limit = e.annual_limit;
+            }
+            Event::Settled(c) | Event::Held(c) => {
+                let held = matches!(event, Event::Held(_));
+                let number = self.settlements.len() as u64 + 1;
+                let key = (c.occurred_at, number);
+                for draw in &c.draws {
+                    let account = self.account_mut(&draw.account);
+                    if held {
+                        account.hold(draw.bucket, draw.amount);
+                    } else {
+                        account.debit(draw.bucket, draw.amount);
+                    }
+                    if let Some(binding_id) = &draw.binding_id {
+                        self.binding_mut(binding_id).add_charge(key, draw.amount);
+                    }
+                }
+                if let Some(expires_at) = c.expires_at {
+                    self.hold_expiry.insert((expires_at, c.settlement_id.clone()));
+                }
+                let settlement = Settlement {
+                    settlement_id: c.settlement_id.clone(),
+                    number,
+                    institution: c.institution.clone(),
+                    region: c.region.clone(),
+                    beneficiary: c.beneficiary.clone(),
+                    category: c.category,
+                    amount: c.amount,
+                    occurred_at: c.occurred_at,
+                    rule_version: c.rule_version,
+                    status: if held { SettlementStatus::Held } else { SettlementStatus::Settled },
+                    draws: c.draws.clone(),
+                    out_of_pocket: c.out_of_pocket,
+                    explain: c.explain.clone(),
+                    captured: None,
+                    expires_at: c.expires_at,
+                    refunded_draws: vec![Money::ZERO; c.draws.len()],
+                    refunded_out_of_pocket: Money::ZERO,
+                    refunds: Vec::new(),
+                    seq,
+                };
+                let total = Money::sum(c.draws.iter().map(|d| d.amount)).plus(c.out_of_pocket);
+                assert_eq!(total, c.amount, "a split adds up to the amount asked");
+                assert!(self.settlements.insert(c.settlement_id.clone(), settlement).is_none());
+            }
+            Event::Captured(e) => {
+                let mut settlement =
+                    self.settlements.remove(&e.settlement_id).expect("capture of a known hold");
+                assert_eq!(settlement.status, SettlementStatus::Held);
+                let key = settlement.charge_key();
+                // Release every held draw, then take what was captured.
+                for draw in &settlement.draws {
+                    self.account_mut(&draw.account).release(draw.bucket, draw.amount);
+                    if let Some(binding_id) = &draw.binding_id {
+                        self.binding_mut(binding_id).remove_charge(key, draw.amount);
+                    }
+                }
+                for draw in &e.draws {
+                    self.account_mut(&draw.account).debit(draw.bucket, draw.amount);
+                    if let Some(binding_id) = &draw.binding_id {
+                        self.binding_mut(binding_id).add_charge(key, draw.amount);
+                    }
+                }
+                if let Some(expires_at) = settlement.expires_at {
+                    self.hold_expiry.remove(&(expires_at, settlement.settlement_id.clone()));
+                }
+                settlement.status = SettlementStatus::Settled;
+                settlement.captured = Some(e.amount);
+                settlement.refunded_draws = vec![Money::ZERO; e.draws.len()];
+                settlement.draws = e.draws.clone();
+                settlement.out_of_pocket = e.out_of_pocket;
+                self.settlements.insert(e.settlement_id.clone(), settlement);
+            }
+            Event::Voided(e) | Event::Expired(e) => {
+                let expired = matches!(event, Event::Expired(_));
+                let mut settlement =
+                    self.settlements.remove(&e.settlement_id).expect("release of a known hold");
+                assert_eq!(settlement.status, SettlementStatus::Held);
+                let key = settlement.charge_key();
+                for draw in &settlement.draws {
+                    self.account_mut(&draw.account).release(draw.bucket, draw.amount);
+                    if let Some(binding_id) = &draw.binding_id {
+                        self.binding_mut(binding_id).remove_charge(key, draw.amount);
+                    }
+                }
+                if let Some(expires_at) = settlement.expires_at {
+                    self.hold_expiry.remove(&(expires_at, settlement.settlement_id.clone()));
+                }
+                settlement.status =
+                    if expired { SettlementStatus::Expired } else { SettlementStatus::Voided };
+                self.settlements.insert(e.settlement_id.clone(), settlement);
+            }
+            Event::Refunded(e) => {
+                let mut settlement =
+                    self.settlements.remove(&e.settlement_id).expect("refund of a known settlement");
+                let key = settlement.charge_key();
+                for returned in &e.returns {
+                    self.account_mut(&returned.account).credit(returned.bucket, returned.amount);
+                    if let Some(binding_id) = &returned.binding_id {
+                        self.binding_mut(binding_id).remove_charge(key, returned.amount);
+                    }
+                    let index = settlement
+                        .draws
+                        .iter()
+                        .zip(&settlement.refunded_draws)
+                        .position(|(d, refunded)| {
+                            d.account == returned.account
+                                && d.source == returned.source
+                                && d.bucket == returned.bucket
+                                && d.binding_id == returned.binding_id
+                                && d.amount.minus(*refunded) >= returned.amount
+                        })
+                        .expect("a refund returns to a draw that paid at least that much");
+                    settlement.refunded_draws[index] = settlement.refunded_draws[index].plus(returned.amount);
+                }
+                settlement.refunded_out_of_pocket = settlement.refunded_out_of_pocket.plus(e.out_of_pocket);
+                assert!(settlement.refunded_out_of_pocket <= settlement.out_of_pocket);
+                settlement.refunds.push(RefundRecord {
+                    refund_id: e.refund_id.clone(),
+                    amount: e.amount,
+                    reason: e.reason.clone(),
+                    returns: e.returns.clone(),
+                    out_of_pocket: e.out_of_pocket,
+                    seq,
+                });
+                assert!(
+                    settlement.refunded_total() <= settlement.settled_amount(),
+                    "refunds never exceed settled"
+                );
+                self.refund_ids.insert(e.refund_id.clone(), e.settlement_id.clone());
+                self.settlements.insert(e.settlement_id.clone(), settlement);
+            }
+            Event::PremiumPaid(e) => {
+                for draw in &e.draws {
+                    self.account_mut(&draw.account).debit(draw.bucket, draw.amount);
+                }
+                let record = PremiumRecord { payer: e.payer.clone(), amount: e.amount, seq };
+                assert!(self.premiums.insert((e.beneficiary.clone(), e.year), record).is_none());
+                self.premium_beneficiaries
+                    .entry((e.payer.clone(), recorded_at.cst_year()))
+                    .or_default()
+                    .insert(e.beneficiary.clone());
+            }
+        }
+    }
+
+    /// Year-end: every current balance of the region, held part included, becomes historic;
+    /// holds and settled draws from those current buckets follow the money, so refunds of
+    /// money from a closed year go back to historic.
+    fn close_year(&mut self, region: &Region, year: i32) {
+        self.closed_years.insert(region.clone(), year);
+        for person in self.persons.values_mut().filter(|p| &p.region == region) {
+            if let Some(account) = person.account.as_mut() {
+                account.historic = account.historic.plus(account.current);
+                account.current = Money::ZERO;
+                account.held_historic = account.held_historic.plus(account.held_current);
+                account.held_current = Money::ZERO;
+            }
+        }
+        let persons = &self.persons;
+        for settlement in self.settlements.values_mut() {
+            for draw in settlement.draws.iter_mut() {
+                if draw.bucket == Bucket::Current
+                    && persons.get(&draw.account).is_some_and(|p| &p.region == region)
+                {
+                    draw.bucket = Bucket::Historic;
+                }
+            }
+        }
+    }
+}
+
+/// The family buckets' available money of an account, in the rules' order.
+pub fn family_available(account: &Account, buckets: &[Bucket]) -> Money {
+    Money::sum(buckets.iter().map(|b| account.available(*b)))
+}
+
+/// Splits grouped by account and source, in the order first drawn: the wire's `splits`.
+pub fn splits_of(draws: &[Draw]) -> Vec<(PersonId, Source, Money)> {
+    let mut splits: Vec<(PersonId, Source, Money)> = Vec::new();
+    for draw in draws {
+        match splits
+            .iter_mut()
+            .find(|(account, source, _)| account == &draw.account && *source == draw.source)
+        {
+            Some(split) => split.2 = split.2.plus(draw.amount),
+            None => splits.push((draw.account.clone(), draw.source, draw.amount)),
+        }
+    }
+    splits
+}

@@ -1,0 +1,166 @@
+//! Commands: what callers ask the ledger to do, already validated for shape.
+//!
+//! A `Command` holds typed values only (ids, `Money`, `Timestamp`), so a command that exists
+//! is well-formed; what remains to decide is business.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{BindingId, IdNumber, InstitutionId, PersonId, RefundId, Region, RequestId, SettlementId};
+use crate::money::Money;
+use crate::rules::{Bucket, Category, RuleSet};
+use crate::time::Timestamp;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scheme {
+    /// 职工医保: has a personal account.
+    Employee,
+    /// 城乡居民医保: no personal account.
+    Resident,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PersonStatus {
+    Active,
+    Suspended,
+    Terminated,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstitutionKind {
+    Hospital,
+    Pharmacy,
+}
+
+/// How a settlement is to be taken.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SettleMode {
+    /// Pay now.
+    #[default]
+    Settle,
+    /// Reserve now, capture later.
+    Hold,
+    /// 预结算: compute the split and write nothing.
+    Preview,
+}
+
+/// Something a caller asks of the ledger.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    PublishRules {
+        region: Region,
+        rules: RuleSet,
+    },
+    RegisterInstitution {
+        institution_id: InstitutionId,
+        region: Region,
+        kind: InstitutionKind,
+        name: String,
+    },
+    RegisterPerson {
+        person_id: PersonId,
+        region: Region,
+        scheme: Scheme,
+        name: Option<String>,
+        id_number: Option<IdNumber>,
+    },
+    SetStatus {
+        person_id: PersonId,
+        status: PersonStatus,
+        reason: String,
+    },
+    Credit {
+        person_id: PersonId,
+        amount: Money,
+        bucket: Bucket,
+        reason: String,
+    },
+    CloseYear {
+        region: Region,
+        year: i32,
+    },
+    RequestBinding {
+        authorizer: PersonId,
+        beneficiary: PersonId,
+        /// Free text: a relation the rules do not know is `relation_not_allowed`.
+        relation: String,
+    },
+    ApproveBinding {
+        binding_id: BindingId,
+    },
+    RejectBinding {
+        binding_id: BindingId,
+        reason: String,
+    },
+    RevokeBinding {
+        binding_id: BindingId,
+    },
+    Authorize {
+        binding_id: BindingId,
+        priority: Option<u32>,
+        monthly_limit: Option<Money>,
+        annual_limit: Option<Money>,
+    },
+    Settle {
+        settlement_id: SettlementId,
+        institution: InstitutionId,
+        beneficiary: PersonId,
+        category: Category,
+        amount: Money,
+        occurred_at: Option<Timestamp>,
+        mode: SettleMode,
+    },
+    Capture {
+        settlement_id: SettlementId,
+        amount: Option<Money>,
+    },
+    Void {
+        settlement_id: SettlementId,
+    },
+    Refund {
+        settlement_id: SettlementId,
+        refund_id: RefundId,
+        amount: Money,
+        reason: String,
+    },
+    PayPremium {
+        payer: PersonId,
+        beneficiary: PersonId,
+        year: i32,
+        amount: Money,
+    },
+    /// Issued by the engine's clock, never by a caller: release a hold past its timeout.
+    Expire {
+        settlement_id: SettlementId,
+    },
+}
+
+impl Command {
+    /// Whether the command only computes an answer and writes nothing.
+    pub fn is_preview(&self) -> bool {
+        matches!(self, Command::Settle { mode: SettleMode::Preview, .. })
+    }
+}
+
+/// A command with the caller's idempotency key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub request_id: RequestId,
+    pub command: Command,
+}
+
+impl Request {
+    /// SHA-256 of the command's canonical JSON: the same command (whatever the key order or
+    /// spacing of the body it came from) always has the same digest, and a different command,
+    /// including one of another kind, a different one.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let bytes = serde_json::to_vec(&self.command).expect("commands serialize");
+        let hash = Sha256::digest(&bytes);
+        hex::encode(&hash[..16])
+    }
+}

@@ -1,0 +1,322 @@
+//! Events: the facts the ledger records. Past tense, one stable snake_case `kind` each.
+//!
+//! Events are the schema: a stored event is never changed, so every field here is written
+//! once and read forever. `version` is the payload's schema version; an upcaster goes in
+//! `Event::decode` when one changes. `docs/events.md` lists them for readers.
+
+use serde::{Deserialize, Serialize};
+
+use crate::command::{InstitutionKind, PersonStatus, Scheme};
+use crate::ids::{BindingId, InstitutionId, PersonId, RefundId, Region, SettlementId};
+use crate::money::Money;
+use crate::rules::{Bucket, Category, Relation, RuleSet};
+use crate::time::Timestamp;
+
+/// Where money of a settlement came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// The beneficiary's own personal account.
+    Own,
+    /// A bound relative's personal account (共济).
+    Family,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BindingStatus {
+    Pending,
+    Active,
+    Rejected,
+    Revoked,
+    Ended,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndCause {
+    AuthorizerTerminated,
+    BeneficiaryTerminated,
+}
+
+/// Why an account paid less than was still owed (domain.md §8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    CategoryNotForOwn,
+    OwnBalanceExhausted,
+    CategoryNotForFamily,
+    AuthorizerSuspended,
+    AuthorizerTerminated,
+    BindingRevoked,
+    BucketNotForFamily,
+    FamilyBalanceExhausted,
+    MonthlyLimitReached,
+    AnnualLimitReached,
+    FamilyAccountAlreadyUsed,
+    NoBinding,
+}
+
+/// One movement of account money: drawn by a settlement or premium, released, or refunded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Draw {
+    pub account: PersonId,
+    pub source: Source,
+    pub bucket: Bucket,
+    pub amount: Money,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binding_id: Option<BindingId>,
+}
+
+/// One line of a settlement's explanation: an account considered and what it paid.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Explain {
+    pub account: Option<PersonId>,
+    pub source: Source,
+    pub paid: Money,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+}
+
+/// A balance as it stands after an event.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Balance {
+    pub current: Money,
+    pub historic: Money,
+    pub held: Money,
+}
+
+impl Balance {
+    /// `current + historic − held`.
+    pub fn available(&self) -> Money {
+        self.current.plus(self.historic).minus(self.held)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RulesPublished {
+    pub region: Region,
+    pub rules: RuleSet,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstitutionRegistered {
+    pub institution_id: InstitutionId,
+    pub region: Region,
+    pub kind: InstitutionKind,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonRegistered {
+    pub person_id: PersonId,
+    pub region: Region,
+    pub scheme: Scheme,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Only the masked form (first 6, last 4) is ever stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_number_masked: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonStatusChanged {
+    pub person_id: PersonId,
+    pub status: PersonStatus,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BindingEnded {
+    pub binding_id: BindingId,
+    pub cause: EndCause,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credited {
+    pub person_id: PersonId,
+    pub bucket: Bucket,
+    pub amount: Money,
+    pub reason: String,
+    /// The account after the credit, as a statement line shows it.
+    pub balance: Balance,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct YearClosed {
+    pub region: Region,
+    pub year: i32,
+    /// Accounts whose current balance moved to historic.
+    pub accounts: u64,
+    /// The total moved.
+    pub moved: Money,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BindingRequested {
+    pub binding_id: BindingId,
+    pub authorizer: PersonId,
+    pub beneficiary: PersonId,
+    pub relation: Relation,
+    /// `active` when the rules auto-approve, else `pending`.
+    pub status: BindingStatus,
+    pub rule_version: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BindingReviewed {
+    pub binding_id: BindingId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationSet {
+    pub binding_id: BindingId,
+    pub priority: Option<u32>,
+    pub monthly_limit: Option<Money>,
+    pub annual_limit: Option<Money>,
+    /// What had been drawn in the current windows when the limits were set.
+    pub used_month: Money,
+    pub used_year: Money,
+}
+
+/// A settlement taken (`settled`) or reserved (`held`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Charge {
+    pub settlement_id: SettlementId,
+    pub institution: InstitutionId,
+    pub region: Region,
+    pub beneficiary: PersonId,
+    pub category: Category,
+    pub amount: Money,
+    pub occurred_at: Timestamp,
+    pub rule_version: u64,
+    /// Account money, in the order drawn (own current, own historic, family by order).
+    pub draws: Vec<Draw>,
+    pub out_of_pocket: Money,
+    pub explain: Vec<Explain>,
+    /// For a hold: when it expires unless captured or voided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Captured {
+    pub settlement_id: SettlementId,
+    pub institution: InstitutionId,
+    pub region: Region,
+    /// The amount captured (account money and out of pocket).
+    pub amount: Money,
+    /// Account money taken, per account and bucket, in split order.
+    pub draws: Vec<Draw>,
+    pub out_of_pocket: Money,
+    /// Account money given back.
+    pub released: Vec<Draw>,
+}
+
+/// A hold released in full: `voided` by the institution or `expired` by the clock.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Released {
+    pub settlement_id: SettlementId,
+    pub institution: InstitutionId,
+    pub region: Region,
+    pub released: Vec<Draw>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refunded {
+    pub refund_id: RefundId,
+    pub settlement_id: SettlementId,
+    pub institution: InstitutionId,
+    pub region: Region,
+    pub amount: Money,
+    pub reason: String,
+    /// Money returned to accounts, per account and bucket.
+    pub returns: Vec<Draw>,
+    pub out_of_pocket: Money,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PremiumPaid {
+    pub payer: PersonId,
+    pub beneficiary: PersonId,
+    /// The payer's region.
+    pub region: Region,
+    pub year: i32,
+    pub amount: Money,
+    pub draws: Vec<Draw>,
+}
+
+macro_rules! events {
+    ($($variant:ident($payload:ty) = $kind:literal,)*) => {
+        /// A fact recorded in the log.
+        #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+        #[serde(untagged)]
+        pub enum Event {
+            $($variant($payload),)*
+        }
+
+        impl Event {
+            /// The stable snake_case name stored as the envelope's `kind`.
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(Event::$variant(_) => $kind,)*
+                }
+            }
+
+            /// Every kind, in declaration order.
+            pub const KINDS: &'static [&'static str] = &[$($kind,)*];
+
+            /// Reads a stored payload of `kind` at schema `version`.
+            pub fn decode(kind: &str, version: u32, payload: &[u8]) -> Result<Event, String> {
+                if version != EVENT_VERSION {
+                    return Err(format!("unknown version {version} of event kind {kind:?}"));
+                }
+                match kind {
+                    $($kind => serde_json::from_slice(payload).map(Event::$variant).map_err(|e| e.to_string()),)*
+                    other => Err(format!("unknown event kind {other:?}")),
+                }
+            }
+        }
+    };
+}
+
+/// The schema version every event is written with today.
+pub const EVENT_VERSION: u32 = 1;
+
+events! {
+    RulesPublished(RulesPublished) = "rules_published",
+    InstitutionRegistered(InstitutionRegistered) = "institution_registered",
+    PersonRegistered(PersonRegistered) = "person_registered",
+    PersonStatusChanged(PersonStatusChanged) = "person_status_changed",
+    BindingEnded(BindingEnded) = "binding_ended",
+    Credited(Credited) = "credited",
+    YearClosed(YearClosed) = "year_closed",
+    BindingRequested(BindingRequested) = "binding_requested",
+    BindingApproved(BindingReviewed) = "binding_approved",
+    BindingRejected(BindingReviewed) = "binding_rejected",
+    BindingRevoked(BindingReviewed) = "binding_revoked",
+    AuthorizationSet(AuthorizationSet) = "authorization_set",
+    Settled(Charge) = "settled",
+    Held(Charge) = "held",
+    Captured(Captured) = "captured",
+    Voided(Released) = "voided",
+    Expired(Released) = "expired",
+    Refunded(Refunded) = "refunded",
+    PremiumPaid(PremiumPaid) = "premium_paid",
+}
+
+impl Event {
+    /// Settlement-side events go out over NATS: `(region, institution or "-", type)`.
+    pub fn settlement_subject(&self) -> Option<(&Region, Option<&InstitutionId>, &'static str)> {
+        match self {
+            Event::Settled(c) | Event::Held(c) => Some((&c.region, Some(&c.institution), self.kind())),
+            Event::Captured(c) => Some((&c.region, Some(&c.institution), self.kind())),
+            Event::Voided(r) | Event::Expired(r) => Some((&r.region, Some(&r.institution), self.kind())),
+            Event::Refunded(r) => Some((&r.region, Some(&r.institution), self.kind())),
+            Event::PremiumPaid(p) => Some((&p.region, None, self.kind())),
+            _ => None,
+        }
+    }
+}

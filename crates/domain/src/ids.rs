@@ -1,0 +1,209 @@
+//! Identifiers: 1–64 characters of `[A-Za-z0-9_.:-]`; regions are 6-digit codes.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::limits::ID_CHARS_MAX;
+
+/// Whether `text` is a valid identifier.
+pub fn is_valid_id(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= ID_CHARS_MAX
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
+}
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The identifier, or `None` when `text` is not 1–64 of `[A-Za-z0-9_.:-]`.
+            pub fn new(text: &str) -> Option<$name> {
+                is_valid_id(text).then(|| $name(text.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<$name, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                $name::new(&text).ok_or_else(|| {
+                    serde::de::Error::custom("is not 1-64 characters of [A-Za-z0-9_.:-]")
+                })
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A person insured in a region (参保人).
+    PersonId
+);
+id_type!(
+    /// A designated hospital or pharmacy (定点医药机构).
+    InstitutionId
+);
+id_type!(
+    /// A settlement, named by the institution that sends it.
+    SettlementId
+);
+id_type!(
+    /// A refund of a settlement, named by the institution.
+    RefundId
+);
+id_type!(
+    /// A binding, named by the ledger (`B1`, `B2`, … in the order requested).
+    BindingId
+);
+id_type!(
+    /// The caller's idempotency key, unique across the ledger.
+    RequestId
+);
+
+impl BindingId {
+    /// The id of the `number`-th binding ever requested (1-based).
+    pub fn from_number(number: u64) -> BindingId {
+        BindingId(format!("B{number}"))
+    }
+
+    /// The 1-based number of a ledger-issued binding id.
+    pub fn number(&self) -> Option<u64> {
+        let digits = self.0.strip_prefix('B')?;
+        if digits.starts_with('0') {
+            return None;
+        }
+        digits.parse().ok().filter(|n| *n >= 1)
+    }
+}
+
+/// A pooling region (统筹区): six digits.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Region(String);
+
+impl Region {
+    pub fn new(text: &str) -> Option<Region> {
+        (text.len() == 6 && text.bytes().all(|b| b.is_ascii_digit())).then(|| Region(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The province: the first two digits.
+    pub fn province(&self) -> &str {
+        &self.0[..2]
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Region({:?})", self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Region {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Region, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Region::new(&text).ok_or_else(|| serde::de::Error::custom("is not a 6-digit region code"))
+    }
+}
+
+/// A resident ID number (GB 11643), validated; only its masked form is ever kept.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IdNumber(String);
+
+impl IdNumber {
+    /// The number, or `None` when it is not 18 characters with a valid check digit.
+    pub fn new(text: &str) -> Option<IdNumber> {
+        const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+        const CHECK: &[u8; 11] = b"10X98765432";
+        let bytes = text.as_bytes();
+        if bytes.len() != 18 || !bytes[..17].iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let sum: u32 = bytes[..17].iter().zip(WEIGHTS).map(|(b, w)| u32::from(b - b'0') * w).sum();
+        let expected = CHECK[(sum % 11) as usize];
+        (bytes[17].to_ascii_uppercase() == expected).then(|| IdNumber(text.to_ascii_uppercase()))
+    }
+
+    /// First 6 and last 4 characters, the rest starred: what may be stored or shown.
+    pub fn masked(&self) -> String {
+        format!("{}********{}", &self.0[..6], &self.0[14..])
+    }
+}
+
+impl fmt::Debug for IdNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IdNumber({})", self.masked())
+    }
+}
+
+impl Serialize for IdNumber {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.masked())
+    }
+}
+
+impl<'de> Deserialize<'de> for IdNumber {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<IdNumber, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        IdNumber::new(&text)
+            .ok_or_else(|| serde::de::Error::custom("is not a valid 18-character resident ID number"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Proves the id alphabet and length bounds.
+    #[test]
+    fn id_shape() {
+        assert!(PersonId::new("P1").is_some());
+        assert!(PersonId::new("a.b:c-d_e").is_some());
+        assert!(PersonId::new("").is_none());
+        assert!(PersonId::new("has space").is_none());
+        assert!(PersonId::new(&"x".repeat(65)).is_none());
+        assert!(PersonId::new(&"x".repeat(64)).is_some());
+        assert!(Region::new("210100").is_some());
+        assert!(Region::new("21010").is_none());
+        assert_eq!(BindingId::from_number(7).number(), Some(7));
+        assert_eq!(BindingId::new("B07").unwrap().number(), None);
+    }
+
+    // Proves the GB 11643 checksum and that only the masked form is rendered.
+    #[test]
+    fn id_number_checksum_and_mask() {
+        let id = IdNumber::new("11010519491231002X").unwrap();
+        assert_eq!(id.masked(), "110105********002X");
+        assert_eq!(format!("{id:?}"), "IdNumber(110105********002X)");
+        assert!(IdNumber::new("110105194912310021").is_none());
+        assert!(IdNumber::new("11010519491231002").is_none());
+    }
+}

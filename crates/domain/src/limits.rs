@@ -1,0 +1,40 @@
+//! Every bound of the system in one place, units last.
+
+use rust_decimal::Decimal;
+
+/// The largest amount one operation may carry: 1,000,000.00 yuan.
+pub fn amount_per_operation_max() -> Decimal {
+    Decimal::new(100_000_000, 2)
+}
+
+/// The largest balance the ledger will hold in one bucket: 10^13 yuan, far above any real
+/// account, so sums can be checked without overflow anywhere.
+pub fn money_stored_max() -> Decimal {
+    Decimal::new(1_000_000_000_000_000, 2)
+}
+
+/// Request bodies above this size are refused (`payload_too_large`).
+pub const BODY_BYTES_MAX: usize = 64 * 1024;
+/// Identifiers are 1..=64 characters.
+pub const ID_CHARS_MAX: usize = 64;
+/// Free text (names, reasons) is at most this many characters.
+pub const TEXT_CHARS_MAX: usize = 256;
+/// `occurred_at` may lie at most this far after the ledger clock.
+pub const OCCURRED_AHEAD_MICROS_MAX: i64 = 5 * 60 * 1_000_000;
+/// `occurred_at` may lie at most this far before the ledger clock.
+pub const OCCURRED_BEHIND_MICROS_MAX: i64 = 30 * 24 * 3600 * 1_000_000;
+/// Binding priorities lie in 1..=1000.
+pub const PRIORITY_MAX: u32 = 1000;
+/// A hold lasts at most this long before it expires (rule sets may choose less).
+pub const HOLD_TIMEOUT_MINUTES_MAX: u32 = 7 * 24 * 60;
+/// Rule-set versions are below this bound.
+pub const RULE_VERSION_MAX: u64 = 1 << 48;
+/// Commands the writer decides and commits in one group commit.
+pub const BATCH_COMMANDS_MAX: usize = 1024;
+/// Commands waiting for the writer; senders wait when it is full.
+pub const QUEUE_COMMANDS_MAX: usize = 8192;
+/// Events per page of `GET /v1/events`.
+pub const EVENTS_PAGE_MAX: usize = 1000;
+/// Calendar years the ledger accepts (premiums, year-end, rule tables).
+pub const YEAR_MIN: i32 = 1990;
+pub const YEAR_MAX: i32 = 2200;

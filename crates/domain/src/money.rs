@@ -1,0 +1,186 @@
+//! `Money`: an amount in yuan with exactly two decimal places, never negative.
+//!
+//! Backed by `rust_decimal::Decimal`; every operation is checked. Parsing and rendering happen
+//! here and only here, so the rest of the code never sees a string or a float.
+
+use std::fmt;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::limits;
+
+/// A non-negative amount with exactly two decimal places (fen precision).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Money(Decimal);
+
+/// Why a money string was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MoneyError {
+    Malformed,
+    Negative,
+    TooManyDecimals,
+    TooLarge,
+}
+
+impl fmt::Display for MoneyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MoneyError::Malformed => "is not a decimal amount in yuan",
+            MoneyError::Negative => "must not be negative",
+            MoneyError::TooManyDecimals => "has more than 2 decimal places",
+            MoneyError::TooLarge => "is above 1000000.00",
+        })
+    }
+}
+
+impl Money {
+    pub const ZERO: Money = Money(Decimal::from_parts(0, 0, 0, false, 2));
+
+    /// An amount from a whole number of fen (0.01 yuan).
+    pub fn from_fen(fen: u64) -> Money {
+        let mut d = Decimal::from(fen);
+        d.set_scale(2).expect("scale 2 is valid");
+        Money(d)
+    }
+
+    /// The amount in fen.
+    pub fn fen(self) -> u64 {
+        let mut d = self.0;
+        d.rescale(2);
+        u64::try_from(d.mantissa()).expect("money is non-negative and fits u64 fen")
+    }
+
+    /// Parses a stored or rendered amount: at most 2 decimals, not negative, no upper bound.
+    pub fn parse(text: &str) -> Result<Money, MoneyError> {
+        let trimmed = text.trim();
+        if trimmed.is_empty()
+            || trimmed != text
+            || !trimmed.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+        {
+            return Err(MoneyError::Malformed);
+        }
+        let d: Decimal = trimmed.parse().map_err(|_| MoneyError::Malformed)?;
+        if d.is_sign_negative() && !d.is_zero() {
+            return Err(MoneyError::Negative);
+        }
+        if d.scale() > 2 {
+            let normalized = d.normalize();
+            if normalized.scale() > 2 {
+                return Err(MoneyError::TooManyDecimals);
+            }
+        }
+        let mut d = d.abs();
+        d.rescale(2);
+        if d > limits::money_stored_max() {
+            return Err(MoneyError::TooLarge);
+        }
+        Ok(Money(d))
+    }
+
+    /// Parses an amount of one operation: as `parse`, and at most `1000000.00`.
+    pub fn parse_amount(text: &str) -> Result<Money, MoneyError> {
+        let money = Money::parse(text)?;
+        if money.0 > limits::amount_per_operation_max() {
+            return Err(MoneyError::TooLarge);
+        }
+        Ok(money)
+    }
+
+    pub fn is_zero(self) -> bool {
+        self.0.is_zero()
+    }
+
+    pub fn checked_add(self, other: Money) -> Option<Money> {
+        let sum = self.0.checked_add(other.0)?;
+        (sum <= limits::money_stored_max()).then_some(Money(sum))
+    }
+
+    /// `self - other`, or `None` where that would go below zero.
+    pub fn checked_sub(self, other: Money) -> Option<Money> {
+        if other.0 > self.0 {
+            return None;
+        }
+        self.0.checked_sub(other.0).map(Money)
+    }
+
+    /// `self - other`, or zero where that would go below zero.
+    pub fn saturating_sub(self, other: Money) -> Money {
+        self.checked_sub(other).unwrap_or(Money::ZERO)
+    }
+
+    /// Addition that the caller has proven cannot overflow (sums of stored balances).
+    pub fn plus(self, other: Money) -> Money {
+        self.checked_add(other).expect("money sum stays within the stored maximum")
+    }
+
+    /// Subtraction that the caller has proven cannot go negative.
+    pub fn minus(self, other: Money) -> Money {
+        self.checked_sub(other).expect("money difference stays non-negative")
+    }
+
+    pub fn sum<I: IntoIterator<Item = Money>>(items: I) -> Money {
+        items.into_iter().fold(Money::ZERO, Money::plus)
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = self.0;
+        d.rescale(2);
+        write!(f, "{d}")
+    }
+}
+
+impl fmt::Debug for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Money({self})")
+    }
+}
+
+impl Serialize for Money {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Money {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Money, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Money::parse(&text).map_err(|e| serde::de::Error::custom(format!("amount {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Proves the accepted and refused forms of an amount, and that rendering is always 2 places.
+    #[test]
+    fn parse_and_render() {
+        assert_eq!(Money::parse("5").unwrap().to_string(), "5.00");
+        assert_eq!(Money::parse("12.3").unwrap().to_string(), "12.30");
+        assert_eq!(Money::parse("0.01").unwrap().fen(), 1);
+        assert_eq!(Money::parse("1.500").unwrap().to_string(), "1.50");
+        assert_eq!(Money::parse("1.001"), Err(MoneyError::TooManyDecimals));
+        assert_eq!(Money::parse("-1"), Err(MoneyError::Negative));
+        assert_eq!(Money::parse("abc"), Err(MoneyError::Malformed));
+        assert_eq!(Money::parse(" 1"), Err(MoneyError::Malformed));
+        assert_eq!(Money::parse("1e3"), Err(MoneyError::Malformed));
+        assert_eq!(Money::parse(""), Err(MoneyError::Malformed));
+        assert!(Money::parse_amount("1000000.00").is_ok());
+        assert_eq!(Money::parse_amount("1000000.01"), Err(MoneyError::TooLarge));
+        assert_eq!(Money::from_fen(12345).to_string(), "123.45");
+    }
+
+    // Proves arithmetic never goes negative silently.
+    #[test]
+    fn checked_arithmetic() {
+        let a = Money::parse("1.10").unwrap();
+        let b = Money::parse("2.00").unwrap();
+        assert_eq!(a.checked_sub(b), None);
+        assert_eq!(b.checked_sub(a).unwrap().to_string(), "0.90");
+        assert_eq!(a.saturating_sub(b), Money::ZERO);
+        assert_eq!(a.plus(b).to_string(), "3.10");
+    }
+}

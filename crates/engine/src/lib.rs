@@ -1,0 +1,181 @@
+//! The single writer of a ledger: it ties `decide`, the sled log and the projections together.
+//!
+//! One thread owns the `ledger::Store`. It drains many requests from a bounded queue, decides
+//! them in order against the in-memory state (each sees the effects of the ones before),
+//! writes the whole batch to the log, flushes and fsyncs once, and only then answers every
+//! caller (group commit). It stamps `recorded_at` from its `Clock`, strictly increasing, and
+//! expires holds whose timeout has passed. Readers see only what is durable: the projections'
+//! write lock is held from the first decision of a batch until its fsync returns.
+//!
+//! A storage error is fail-stop: the engine answers `storage_failure` to everything from then
+//! on, because its memory may now be ahead of the disk; a restart recovers from the log.
+//! Depends on `domain`, `command`, `projection` and `ledger`; knows nothing of HTTP or tokio.
+
+mod clock;
+mod writer;
+
+use std::path::Path;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::thread::JoinHandle;
+
+use domain::limits::{BATCH_COMMANDS_MAX, QUEUE_COMMANDS_MAX};
+use domain::{Charge, Event, Rejection, Request, Timestamp};
+use projection::Projections;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+
+/// An event as recorded: its place in the log and its time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recorded {
+    pub seq: u64,
+    pub recorded_at: Timestamp,
+    pub event: Event,
+}
+
+/// What became of a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Written and durable. `replayed`: the request id had already been answered so.
+    Committed { events: Vec<Recorded>, replayed: bool },
+    /// Refused by the rules (or, `replayed`, refused so before). Nothing was written.
+    Rejected { rejection: Rejection, replayed: bool },
+    /// A preview: the split as it would be, nothing written, nothing remembered.
+    Preview { charge: Charge },
+}
+
+/// Failures of the engine itself, as opposed to business rejections.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum EngineError {
+    /// The store failed; the engine has stopped writing (fail-stop).
+    #[error("storage failure: {0}")]
+    Storage(String),
+    /// The log does not verify: the engine refuses to serve.
+    #[error("the event log is corrupt: {0}")]
+    Corrupt(String),
+    /// The engine is shutting down or has stopped.
+    #[error("the engine has stopped")]
+    Stopped,
+}
+
+/// Where a caller's answer goes: called once, from the writer thread, after the commit.
+pub type Reply = Box<dyn FnOnce(Result<Outcome, EngineError>) + Send>;
+
+/// Told of every group commit, for metrics.
+pub trait CommitObserver: Send + Sync {
+    /// `requests` decided in one batch wrote `events`; the write, flush and fsync took `seconds`.
+    fn committed(&self, requests: usize, events: usize, seconds: f64, head_seq: u64);
+}
+
+#[derive(Clone)]
+pub struct EngineConfig {
+    /// Requests decided and committed together, at most.
+    pub batch_commands_max: usize,
+    /// Requests waiting for the writer; `submit` blocks when the queue is full.
+    pub queue_commands_max: usize,
+    pub observer: Option<Arc<dyn CommitObserver>>,
+}
+
+impl std::fmt::Debug for EngineConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineConfig")
+            .field("batch_commands_max", &self.batch_commands_max)
+            .field("queue_commands_max", &self.queue_commands_max)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for EngineConfig {
+    fn default() -> EngineConfig {
+        EngineConfig {
+            batch_commands_max: BATCH_COMMANDS_MAX,
+            queue_commands_max: QUEUE_COMMANDS_MAX,
+            observer: None,
+        }
+    }
+}
+
+// Nearly every job is a request; boxing it would add an allocation per request for nothing.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Job {
+    Request(Request, Reply),
+    Shutdown,
+}
+
+/// A running ledger: submit requests, read projections, read the log.
+pub struct Engine {
+    sender: SyncSender<Job>,
+    projections: Arc<RwLock<Projections>>,
+    reader: ledger::Reader,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Opens the ledger in `dir`: verifies the hash chain from the last checkpoint (refusing
+    /// a broken one), rebuilds the projections by replay, and starts the writer.
+    pub fn open(dir: &Path, clock: Box<dyn Clock>, config: EngineConfig) -> Result<Engine, EngineError> {
+        let (writer, projections, reader) = writer::Writer::recover(dir, clock, config.clone())?;
+        let projections = Arc::new(RwLock::new(projections));
+        let (sender, receiver): (SyncSender<Job>, Receiver<Job>) =
+            mpsc::sync_channel(config.queue_commands_max);
+        let shared = Arc::clone(&projections);
+        let handle = std::thread::Builder::new()
+            .name("gongji-writer".into())
+            .spawn(move || writer.run(receiver, shared))
+            .map_err(|e| EngineError::Storage(e.to_string()))?;
+        Ok(Engine { sender, projections, reader, writer: Some(handle) })
+    }
+
+    /// Queues a request; `reply` is called once its outcome is durable (or known).
+    pub fn submit(&self, request: Request, reply: Reply) {
+        if let Err(mpsc::SendError(Job::Request(_, reply))) = self.sender.send(Job::Request(request, reply)) {
+            reply(Err(EngineError::Stopped));
+        }
+    }
+
+    /// Submits and waits for the outcome.
+    pub fn execute(&self, request: Request) -> Result<Outcome, EngineError> {
+        let (sender, receiver) = mpsc::sync_channel(1);
+        self.submit(
+            request,
+            Box::new(move |outcome| {
+                let _ = sender.send(outcome);
+            }),
+        );
+        receiver.recv().unwrap_or(Err(EngineError::Stopped))
+    }
+
+    /// Read access to the projections: every view of durable state.
+    pub fn projections(&self) -> RwLockReadGuard<'_, Projections> {
+        self.projections.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Read access to the log.
+    pub fn log(&self) -> &ledger::Reader {
+        &self.reader
+    }
+
+    /// Finishes every request queued so far, stops the writer and waits for it.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let _ = self.sender.send(Job::Shutdown);
+        if let Some(handle) = self.writer.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

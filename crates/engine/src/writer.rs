@@ -1,0 +1,374 @@
+//! The writer thread: recovery at start, then the group-commit loop.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use domain::{Code, Command, Event, Rejection, Request, SettlementId, Timestamp, EVENT_VERSION};
+use ledger::{NewEvent, RequestRecord, Store, VerifyFrom};
+use projection::Projections;
+
+use crate::{Clock, EngineConfig, EngineError, Job, Outcome, Recorded, Reply};
+
+/// How long the writer sleeps at most when idle, so hold expiry is never late by more.
+const IDLE_WAIT_MILLIS_MAX: u64 = 200;
+
+pub(crate) struct Writer {
+    store: Store,
+    clock: Box<dyn Clock>,
+    config: EngineConfig,
+    /// Set on the first storage failure: from then on every request is refused.
+    failed: Option<String>,
+}
+
+/// What a request will be answered once the batch is durable.
+enum Pending {
+    Committed(Vec<Recorded>),
+    Replay { first_seq: u64, last_seq: u64 },
+    Rejected(Rejection, bool),
+    Preview(domain::Charge),
+}
+
+impl Writer {
+    /// Opens the store, verifies it, replays it into fresh projections and mends the
+    /// idempotency index for the tail written since the last checkpoint.
+    pub(crate) fn recover(
+        dir: &Path,
+        clock: Box<dyn Clock>,
+        config: EngineConfig,
+    ) -> Result<(Writer, Projections, ledger::Reader), EngineError> {
+        let store = Store::open(dir).map_err(storage)?;
+        let report = store.verify(VerifyFrom::Checkpoint).map_err(storage)?;
+        if !report.ok {
+            let broken = report.broken.map(|b| format!("seq {}: {}", b.seq, b.reason)).unwrap_or_default();
+            return Err(EngineError::Corrupt(broken));
+        }
+        let checkpoint_seq = store.checkpoint_seq().map_err(storage)?;
+        let mut projections = Projections::new();
+        // Request records are written beside the log, not in the same atomic batch: after a
+        // crash the log may hold a command whose record was lost. Restore those from the log.
+        let mut missing: BTreeMap<String, RequestRecord> = BTreeMap::new();
+        for stored in store.events(0) {
+            let stored = stored.map_err(storage)?;
+            let (recorded, request) = decode(&stored)?;
+            projections.apply(recorded.seq, recorded.recorded_at, &recorded.event);
+            if recorded.seq > checkpoint_seq {
+                if let Some((request_id, digest)) = request {
+                    missing
+                        .entry(request_id)
+                        .and_modify(|r| {
+                            if let RequestRecord::Committed { last_seq, .. } = r {
+                                *last_seq = recorded.seq;
+                            }
+                        })
+                        .or_insert(RequestRecord::Committed {
+                            digest,
+                            first_seq: recorded.seq,
+                            last_seq: recorded.seq,
+                        });
+                }
+            }
+        }
+        let mut store = store;
+        if !missing.is_empty() {
+            store.commit(Vec::new(), missing.into_iter().collect()).map_err(storage)?;
+        }
+        store.set_checkpoint(store.head_seq(), store.head_hash()).map_err(storage)?;
+        tracing::info!(head_seq = store.head_seq(), "ledger recovered");
+        let reader = store.reader();
+        Ok((Writer { store, clock, config, failed: None }, projections, reader))
+    }
+
+    pub(crate) fn run(mut self, receiver: Receiver<Job>, projections: Arc<RwLock<Projections>>) {
+        loop {
+            let wait = self.idle_wait(&projections);
+            let mut jobs = Vec::new();
+            match receiver.recv_timeout(wait) {
+                Ok(job) => jobs.push(job),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            while jobs.len() < self.config.batch_commands_max {
+                match receiver.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            let shutdown = jobs.iter().any(|job| matches!(job, Job::Shutdown));
+            let requests: Vec<(Request, Reply)> = jobs
+                .into_iter()
+                .filter_map(|job| match job {
+                    Job::Request(request, reply) => Some((request, reply)),
+                    Job::Shutdown => None,
+                })
+                .collect();
+            self.process(requests, &projections);
+            if shutdown {
+                // Answer what was queued behind the shutdown, then stop.
+                while let Ok(job) = receiver.try_recv() {
+                    if let Job::Request(_, reply) = job {
+                        reply(Err(EngineError::Stopped));
+                    }
+                }
+                break;
+            }
+        }
+        tracing::info!(head_seq = self.store.head_seq(), "writer stopped");
+    }
+
+    fn idle_wait(&self, projections: &RwLock<Projections>) -> Duration {
+        let next_expiry = read(projections).state().hold_expiry.first().map(|(at, _)| *at);
+        let max = Duration::from_millis(IDLE_WAIT_MILLIS_MAX);
+        match next_expiry {
+            Some(at) => {
+                let micros = at.micros().saturating_sub(self.clock.now().micros()).max(1000);
+                Duration::from_micros(micros as u64).min(max)
+            }
+            None => max,
+        }
+    }
+
+    /// One group commit: decide every request in order, write once, then answer.
+    fn process(&mut self, requests: Vec<(Request, Reply)>, projections: &RwLock<Projections>) {
+        if let Some(failure) = &self.failed {
+            for (_, reply) in requests {
+                reply(Err(EngineError::Storage(failure.clone())));
+            }
+            return;
+        }
+        let mut guard = projections.write().unwrap_or_else(|p| p.into_inner());
+        let head_time = guard.head_time().map_or(i64::MIN, |t| t.micros());
+        let mut next_time = self.clock.now().micros().max(head_time.saturating_add(1));
+        let mut next_seq = self.store.head_seq() + 1;
+        let mut events: Vec<NewEvent> = Vec::new();
+        let mut records: BTreeMap<String, RequestRecord> = BTreeMap::new();
+        let mut answers: Vec<(Reply, Pending)> = Vec::with_capacity(requests.len());
+
+        // Holds past their timeout are released first, by the clock, with no request id.
+        let due: Vec<SettlementId> = guard
+            .state()
+            .hold_expiry
+            .iter()
+            .take_while(|(at, _)| at.micros() <= next_time)
+            .take(self.config.batch_commands_max)
+            .map(|(_, id)| id.clone())
+            .collect();
+        for settlement_id in due {
+            let command = Command::Expire { settlement_id };
+            let now = Timestamp::from_micros(next_time);
+            if let Ok(decided) = command::decide(guard.state(), &command, now) {
+                self.record(&mut guard, decided, None, &mut next_seq, &mut next_time, &mut events);
+            }
+        }
+
+        for (request, reply) in requests {
+            let now = Timestamp::from_micros(next_time);
+            if request.command.is_preview() {
+                let pending = match command::decide(guard.state(), &request.command, now) {
+                    Ok(mut decided) => match decided.pop() {
+                        Some(Event::Settled(charge)) => Pending::Preview(charge),
+                        _ => unreachable!("a preview decides one settlement"),
+                    },
+                    Err(rejection) => Pending::Rejected(rejection, false),
+                };
+                answers.push((reply, pending));
+                continue;
+            }
+            let digest = request.digest();
+            let request_id = request.request_id.as_str().to_owned();
+            let known = match records.get(&request_id) {
+                Some(record) => Some(record.clone()),
+                None => match self.lookup(&request_id) {
+                    Ok(known) => known,
+                    Err(error) => {
+                        answers.push((reply, Pending::Rejected(storage_rejection(&error), false)));
+                        continue;
+                    }
+                },
+            };
+            let pending = match known {
+                Some(record) if record_digest(&record) != digest => Pending::Rejected(
+                    Rejection::new(
+                        Code::IdempotencyConflict,
+                        "this request_id was used for a different request",
+                    )
+                    .with("request_id", &request_id),
+                    false,
+                ),
+                Some(RequestRecord::Committed { first_seq, last_seq, .. }) => {
+                    Pending::Replay { first_seq, last_seq }
+                }
+                Some(RequestRecord::Rejected { rejection, .. }) => {
+                    match serde_json::from_slice::<Rejection>(&rejection) {
+                        Ok(rejection) => Pending::Rejected(rejection, true),
+                        Err(error) => Pending::Rejected(storage_rejection(&error), false),
+                    }
+                }
+                None => match command::decide(guard.state(), &request.command, now) {
+                    Ok(decided) => {
+                        let first_seq = next_seq;
+                        let recorded = self.record(
+                            &mut guard,
+                            decided,
+                            Some((&request_id, &digest)),
+                            &mut next_seq,
+                            &mut next_time,
+                            &mut events,
+                        );
+                        records.insert(
+                            request_id,
+                            RequestRecord::Committed { digest, first_seq, last_seq: next_seq - 1 },
+                        );
+                        Pending::Committed(recorded)
+                    }
+                    Err(rejection) => {
+                        if rejection.is_remembered() {
+                            let bytes = serde_json::to_vec(&rejection).expect("rejections serialize");
+                            records.insert(request_id, RequestRecord::Rejected { digest, rejection: bytes });
+                        }
+                        Pending::Rejected(rejection, false)
+                    }
+                },
+            };
+            answers.push((reply, pending));
+        }
+
+        if !events.is_empty() || !records.is_empty() {
+            let expected_head = next_seq - 1;
+            let event_count = events.len();
+            let started = std::time::Instant::now();
+            match self.store.commit(events, records.into_iter().collect()) {
+                Ok(written) => {
+                    if let Some(observer) = &self.config.observer {
+                        let seconds = started.elapsed().as_secs_f64();
+                        observer.committed(answers.len(), event_count, seconds, expected_head);
+                    }
+                    assert_eq!(
+                        self.store.head_seq(),
+                        expected_head,
+                        "the store numbers events as the writer did"
+                    );
+                    assert!(written.last().is_none_or(|e| e.seq == expected_head));
+                }
+                Err(error) => {
+                    tracing::error!(%error, "storage failure: the writer stops writing");
+                    let failure = error.to_string();
+                    self.failed = Some(failure.clone());
+                    drop(guard);
+                    for (reply, _) in answers {
+                        reply(Err(EngineError::Storage(failure.clone())));
+                    }
+                    return;
+                }
+            }
+        }
+        drop(guard);
+        for (reply, pending) in answers {
+            let outcome = match pending {
+                Pending::Committed(events) => Ok(Outcome::Committed { events, replayed: false }),
+                Pending::Replay { first_seq, last_seq } => self
+                    .read_range(first_seq, last_seq)
+                    .map(|events| Outcome::Committed { events, replayed: true }),
+                Pending::Rejected(rejection, replayed) if rejection.code == Code::StorageFailure => {
+                    let _ = replayed;
+                    Err(EngineError::Storage(rejection.message))
+                }
+                Pending::Rejected(rejection, replayed) => Ok(Outcome::Rejected { rejection, replayed }),
+                Pending::Preview(charge) => Ok(Outcome::Preview { charge }),
+            };
+            reply(outcome);
+        }
+    }
+
+    /// Applies decided events to the projections and queues them for the log.
+    fn record(
+        &self,
+        projections: &mut Projections,
+        decided: Vec<Event>,
+        request: Option<(&str, &str)>,
+        next_seq: &mut u64,
+        next_time: &mut i64,
+        events: &mut Vec<NewEvent>,
+    ) -> Vec<Recorded> {
+        let mut recorded = Vec::with_capacity(decided.len());
+        for event in decided {
+            let seq = *next_seq;
+            let recorded_at = Timestamp::from_micros(*next_time);
+            *next_seq += 1;
+            *next_time += 1;
+            projections.apply(seq, recorded_at, &event);
+            events.push(NewEvent {
+                recorded_at: recorded_at.to_string(),
+                kind: event.kind(),
+                version: EVENT_VERSION,
+                request_id: request.map(|(id, _)| id.to_owned()),
+                request_digest: request.map(|(_, digest)| digest.to_owned()),
+                payload: serde_json::to_vec(&event).expect("events serialize"),
+            });
+            recorded.push(Recorded { seq, recorded_at, event });
+        }
+        recorded
+    }
+
+    /// The stored record of a request id, ignoring one whose events the log does not hold
+    /// (its batch was lost in a crash before it was acknowledged).
+    fn lookup(&self, request_id: &str) -> Result<Option<RequestRecord>, ledger::StorageError> {
+        let Some(record) = self.store.request(request_id)? else { return Ok(None) };
+        if let RequestRecord::Committed { first_seq, .. } = &record {
+            let owner = match self.store.event(*first_seq)? {
+                Some(stored) => stored.parts()?.request_id,
+                None => None,
+            };
+            if owner.as_deref() != Some(request_id) {
+                return Ok(None);
+            }
+        }
+        Ok(Some(record))
+    }
+
+    fn read_range(&self, first_seq: u64, last_seq: u64) -> Result<Vec<Recorded>, EngineError> {
+        (first_seq..=last_seq)
+            .map(|seq| {
+                let stored = self
+                    .store
+                    .event(seq)
+                    .map_err(storage)?
+                    .ok_or_else(|| EngineError::Corrupt(format!("seq {seq} is missing")))?;
+                decode(&stored).map(|(recorded, _)| recorded)
+            })
+            .collect()
+    }
+}
+
+fn record_digest(record: &RequestRecord) -> &str {
+    match record {
+        RequestRecord::Committed { digest, .. } | RequestRecord::Rejected { digest, .. } => digest,
+    }
+}
+
+/// Decodes a stored envelope into the event and the request that wrote it.
+pub(crate) fn decode(
+    stored: &ledger::StoredEvent,
+) -> Result<(Recorded, Option<(String, String)>), EngineError> {
+    let parts = stored.parts().map_err(storage)?;
+    let corrupt = |reason: String| EngineError::Corrupt(format!("seq {}: {reason}", stored.seq));
+    let event = Event::decode(&parts.kind, parts.version, parts.payload.get().as_bytes()).map_err(corrupt)?;
+    let recorded_at =
+        Timestamp::parse(&parts.recorded_at).ok_or_else(|| corrupt("recorded_at is not a time".into()))?;
+    let request = parts.request_id.zip(parts.request_digest);
+    Ok((Recorded { seq: stored.seq, recorded_at, event }, request))
+}
+
+fn read(projections: &RwLock<Projections>) -> std::sync::RwLockReadGuard<'_, Projections> {
+    projections.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn storage(error: impl std::fmt::Display) -> EngineError {
+    EngineError::Storage(error.to_string())
+}
+
+fn storage_rejection(error: &dyn std::fmt::Display) -> Rejection {
+    Rejection::new(Code::StorageFailure, error.to_string())
+}

@@ -1,0 +1,657 @@
+//! The sled event store of Gongji: append a batch, read a range, the hash chain, verification,
+//! the verified checkpoint, the idempotency index and the outbox cursor.
+//!
+//! It stores envelopes and bytes and must not know the business: payloads are opaque JSON.
+//! It is the only crate that imports sled. Depends on sled (pinned 0.34.7), sha2, serde.
+//!
+//! Durability: a commit writes one sled batch to the `log` tree, one to `requests`, calls
+//! `flush()`, and then fsyncs sled's files itself, because sled 0.34's flush ends in
+//! `sync_file_range`, which does not empty the drive's write cache (an acknowledged write
+//! must survive power loss, not just a process crash). Sled batches are atomic per tree only,
+//! so the `log` tree alone is the source of truth: `requests` and `meta` are derived from it
+//! (or, for remembered rejections, harmless to lose for a request never acknowledged).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Bytes of the envelope's tail: `,"prev_hash":"<64>","hash":"<64>"}`.
+pub const ENVELOPE_SUFFIX_BYTES: usize = 154;
+const ZERO_HASH: [u8; 32] = [0; 32];
+const CHECKPOINT_KEY: &[u8] = b"checkpoint";
+const OUTBOX_CURSOR_KEY: &[u8] = b"outbox_cursor";
+
+/// The fail-stop tier: IO, sled, corruption. Never a business outcome.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("sled: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("corrupt at seq {seq}: {reason}")]
+    Corrupt { seq: u64, reason: String },
+    #[error("the store stopped writing after an earlier failure")]
+    Poisoned,
+}
+
+/// An event to append: the ledger assigns its seq and chains its hash.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub recorded_at: String,
+    pub kind: &'static str,
+    pub version: u32,
+    pub request_id: Option<String>,
+    pub request_digest: Option<String>,
+    /// The payload's JSON, inserted verbatim.
+    pub payload: Vec<u8>,
+}
+
+/// What the idempotency index remembers of a request id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RequestRecord {
+    /// The request wrote events `first_seq..=last_seq`.
+    Committed { digest: String, first_seq: u64, last_seq: u64 },
+    /// The request was refused by the rules; `rejection` is opaque JSON.
+    Rejected { digest: String, rejection: Vec<u8> },
+}
+
+/// A stored envelope.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub seq: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// The fields of an envelope, parsed.
+#[derive(Debug, Deserialize)]
+pub struct EnvelopeParts {
+    pub seq: u64,
+    pub recorded_at: String,
+    pub kind: String,
+    pub version: u32,
+    #[serde(default)]
+    pub request_id: Option<String>,
+    #[serde(default)]
+    pub request_digest: Option<String>,
+    pub payload: Box<serde_json::value::RawValue>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl StoredEvent {
+    /// The envelope as stored and served: `{seq, …, payload, prev_hash, hash}`.
+    pub fn envelope(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The hashed body: the envelope without its hash fields.
+    pub fn body(&self) -> Result<Vec<u8>, StorageError> {
+        body_of(&self.bytes).ok_or_else(|| self.corrupt("the envelope has no hash suffix"))
+    }
+
+    pub fn hash(&self) -> Result<[u8; 32], StorageError> {
+        let (_, hash) = hashes_of(&self.bytes).ok_or_else(|| self.corrupt("unreadable hash"))?;
+        Ok(hash)
+    }
+
+    pub fn prev_hash(&self) -> Result<[u8; 32], StorageError> {
+        let (prev, _) = hashes_of(&self.bytes).ok_or_else(|| self.corrupt("unreadable prev_hash"))?;
+        Ok(prev)
+    }
+
+    pub fn parts(&self) -> Result<EnvelopeParts, StorageError> {
+        serde_json::from_slice(&self.bytes).map_err(|e| self.corrupt(&format!("not an envelope: {e}")))
+    }
+
+    fn corrupt(&self, reason: &str) -> StorageError {
+        StorageError::Corrupt { seq: self.seq, reason: reason.to_owned() }
+    }
+}
+
+fn body_of(envelope: &[u8]) -> Option<Vec<u8>> {
+    let cut = envelope.len().checked_sub(ENVELOPE_SUFFIX_BYTES)?;
+    let suffix = &envelope[cut..];
+    if !suffix.starts_with(br#","prev_hash":""#) || !suffix.ends_with(b"\"}") {
+        return None;
+    }
+    let mut body = envelope[..cut].to_vec();
+    body.push(b'}');
+    Some(body)
+}
+
+fn hashes_of(envelope: &[u8]) -> Option<([u8; 32], [u8; 32])> {
+    let cut = envelope.len().checked_sub(ENVELOPE_SUFFIX_BYTES)?;
+    let suffix = &envelope[cut..];
+    // ,"prev_hash":" (14) <64> ","hash":" (10) <64> "} (2)
+    let prev = decode_hex(suffix.get(14..78)?)?;
+    if suffix.get(78..88)? != br#"","hash":""# {
+        return None;
+    }
+    let hash = decode_hex(suffix.get(88..152)?)?;
+    Some((prev, hash))
+}
+
+fn decode_hex(text: &[u8]) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(text, &mut out).ok()?;
+    Some(out)
+}
+
+/// Builds the body bytes of an event at `seq`.
+fn body_bytes(seq: u64, event: &NewEvent) -> Vec<u8> {
+    let string = |s: &str| serde_json::to_string(s).expect("strings serialize");
+    let mut body = Vec::with_capacity(event.payload.len() + 192);
+    body.extend_from_slice(
+        format!(
+            "{{\"seq\":{seq},\"recorded_at\":{},\"kind\":{},\"version\":{}",
+            string(&event.recorded_at),
+            string(event.kind),
+            event.version
+        )
+        .as_bytes(),
+    );
+    if let (Some(id), Some(digest)) = (&event.request_id, &event.request_digest) {
+        body.extend_from_slice(
+            format!(",\"request_id\":{},\"request_digest\":{}", string(id), string(digest)).as_bytes(),
+        );
+    }
+    body.extend_from_slice(b",\"payload\":");
+    body.extend_from_slice(&event.payload);
+    body.push(b'}');
+    body
+}
+
+/// `SHA-256(prev_hash ‖ body)`.
+pub fn chain_hash(prev_hash: &[u8; 32], body: &[u8]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash);
+    hasher.update(body);
+    hasher.finalize().into()
+}
+
+/// The envelope: the body with its closing brace replaced by the hash fields.
+fn envelope_bytes(body: &[u8], prev_hash: &[u8; 32], hash: &[u8; 32]) -> Vec<u8> {
+    let mut envelope = Vec::with_capacity(body.len() + ENVELOPE_SUFFIX_BYTES);
+    envelope.extend_from_slice(&body[..body.len() - 1]);
+    envelope.extend_from_slice(b",\"prev_hash\":\"");
+    envelope.extend_from_slice(hex::encode(prev_hash).as_bytes());
+    envelope.extend_from_slice(b"\",\"hash\":\"");
+    envelope.extend_from_slice(hex::encode(hash).as_bytes());
+    envelope.extend_from_slice(b"\"}");
+    envelope
+}
+
+/// Where verification starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VerifyFrom {
+    /// Event 1: the whole chain.
+    Genesis,
+    /// The last verified checkpoint (after confirming it still matches the log).
+    Checkpoint,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Broken {
+    pub seq: u64,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    pub ok: bool,
+    pub head_seq: u64,
+    pub head_hash: String,
+    pub ledger_id: Option<String>,
+    /// Events hashed by this verification.
+    pub checked: u64,
+    pub broken: Option<Broken>,
+}
+
+/// Checks a chain of envelopes in order from `start_seq` with `prev` as the hash before it.
+struct Chain {
+    expected_seq: u64,
+    prev: [u8; 32],
+    checked: u64,
+    ledger_id: Option<String>,
+}
+
+impl Chain {
+    fn new(start_seq: u64, prev: [u8; 32]) -> Chain {
+        Chain { expected_seq: start_seq, prev, checked: 0, ledger_id: None }
+    }
+
+    fn check(&mut self, key_seq: Option<u64>, envelope: &[u8]) -> Result<(), Broken> {
+        let seq = self.expected_seq;
+        let broken = |reason: &str| Broken { seq, reason: reason.to_owned() };
+        if let Some(key_seq) = key_seq {
+            if key_seq != seq {
+                return Err(broken(&format!("event {seq} is missing (next stored is {key_seq})")));
+            }
+        }
+        let body = body_of(envelope).ok_or_else(|| broken("the envelope has no hash suffix"))?;
+        let (prev, hash) = hashes_of(envelope).ok_or_else(|| broken("unreadable hashes"))?;
+        #[derive(Deserialize)]
+        struct Seq {
+            seq: u64,
+        }
+        let body_seq = serde_json::from_slice::<Seq>(&body).map_err(|_| broken("the body is not JSON"))?.seq;
+        if body_seq != seq {
+            return Err(broken(&format!("the body says seq {body_seq}")));
+        }
+        if prev != self.prev {
+            return Err(broken("prev_hash does not match the previous event's hash"));
+        }
+        if chain_hash(&prev, &body) != hash {
+            return Err(broken("hash does not match the stored bytes"));
+        }
+        if seq == 1 {
+            self.ledger_id = Some(hex::encode(hash)[..16].to_owned());
+        }
+        self.prev = hash;
+        self.expected_seq += 1;
+        self.checked += 1;
+        Ok(())
+    }
+}
+
+/// Verifies exported envelope lines (an auditor's copy), no store needed.
+pub fn verify_envelopes<I: Iterator<Item = Vec<u8>>>(lines: I) -> VerifyReport {
+    let mut chain = Chain::new(1, ZERO_HASH);
+    let mut broken = None;
+    for line in lines {
+        if let Err(b) = chain.check(None, &line) {
+            broken = Some(b);
+            break;
+        }
+    }
+    VerifyReport {
+        ok: broken.is_none(),
+        head_seq: chain.expected_seq - 1,
+        head_hash: hex::encode(chain.prev),
+        ledger_id: chain.ledger_id,
+        checked: chain.checked,
+        broken,
+    }
+}
+
+/// Read access to a store, cheap to clone, usable beside the writer.
+#[derive(Clone)]
+pub struct Reader {
+    log: sled::Tree,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader").finish_non_exhaustive()
+    }
+}
+
+impl Reader {
+    pub fn event(&self, seq: u64) -> Result<Option<StoredEvent>, StorageError> {
+        Ok(self.log.get(seq.to_be_bytes())?.map(|bytes| StoredEvent { seq, bytes: bytes.to_vec() }))
+    }
+
+    /// Events after `after_seq`, in order.
+    pub fn events(&self, after_seq: u64) -> impl Iterator<Item = Result<StoredEvent, StorageError>> + '_ {
+        let start = after_seq.saturating_add(1);
+        self.log.range(start.to_be_bytes()..).map(|item| {
+            let (key, value) = item?;
+            let seq =
+                u64::from_be_bytes(key.as_ref().try_into().map_err(|_| StorageError::Corrupt {
+                    seq: 0,
+                    reason: "a log key is not 8 bytes".into(),
+                })?);
+            Ok(StoredEvent { seq, bytes: value.to_vec() })
+        })
+    }
+
+    pub fn head_seq(&self) -> Result<u64, StorageError> {
+        match self.log.last()? {
+            Some((key, _)) => Ok(key_seq(&key)?),
+            None => Ok(0),
+        }
+    }
+
+    /// Recomputes the chain from `start_seq` (with `prev` the hash before it) to the head.
+    fn verify_range(&self, start_seq: u64, prev: [u8; 32]) -> Result<VerifyReport, StorageError> {
+        let mut chain = Chain::new(start_seq, prev);
+        let mut broken = None;
+        for item in self.log.range(start_seq.to_be_bytes()..) {
+            let (key, value) = item?;
+            if let Err(b) = chain.check(Some(key_seq(&key)?), &value) {
+                broken = Some(b);
+                break;
+            }
+        }
+        let ledger_id = match chain.ledger_id.clone() {
+            Some(id) => Some(id),
+            None => self.ledger_id()?,
+        };
+        Ok(VerifyReport {
+            ok: broken.is_none(),
+            head_seq: chain.expected_seq - 1,
+            head_hash: hex::encode(chain.prev),
+            ledger_id,
+            checked: chain.checked,
+            broken,
+        })
+    }
+
+    /// The whole chain from event 1.
+    pub fn verify(&self, _from: VerifyFrom) -> Result<VerifyReport, StorageError> {
+        self.verify_range(1, ZERO_HASH)
+    }
+
+    /// The first 16 hex digits of event 1's hash.
+    pub fn ledger_id(&self) -> Result<Option<String>, StorageError> {
+        match self.event(1)? {
+            Some(first) => Ok(Some(hex::encode(first.hash()?)[..16].to_owned())),
+            None => Ok(None),
+        }
+    }
+}
+
+fn key_seq(key: &[u8]) -> Result<u64, StorageError> {
+    let bytes: [u8; 8] = key
+        .try_into()
+        .map_err(|_| StorageError::Corrupt { seq: 0, reason: "a log key is not 8 bytes".into() })?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+/// The store, owned by the one writer.
+pub struct Store {
+    path: PathBuf,
+    db: sled::Db,
+    reader: Reader,
+    requests: sled::Tree,
+    meta: sled::Tree,
+    head_seq: u64,
+    head_hash: [u8; 32],
+    poisoned: bool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("head_seq", &self.head_seq)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir` and recovers the head from the last log entry.
+    /// Does not verify: the caller decides how much to check.
+    pub fn open(dir: &Path) -> Result<Store, StorageError> {
+        let created = !dir.exists();
+        std::fs::create_dir_all(dir)?;
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(256 * 1024 * 1024)
+            .mode(sled::Mode::HighThroughput)
+            .open()?;
+        let log = db.open_tree("log")?;
+        let requests = db.open_tree("requests")?;
+        let meta = db.open_tree("meta")?;
+        let reader = Reader { log };
+        let (head_seq, head_hash) = match reader.log.last()? {
+            Some((key, value)) => {
+                let seq = key_seq(&key)?;
+                let stored = StoredEvent { seq, bytes: value.to_vec() };
+                (seq, stored.hash()?)
+            }
+            None => (0, ZERO_HASH),
+        };
+        let store =
+            Store { path: dir.to_owned(), db, reader, requests, meta, head_seq, head_hash, poisoned: false };
+        if created {
+            store.db.flush()?;
+            store.sync_files()?;
+            if let Some(parent) = dir.parent() {
+                sync_dir(parent)?;
+            }
+        }
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn head_seq(&self) -> u64 {
+        self.head_seq
+    }
+
+    pub fn head_hash(&self) -> [u8; 32] {
+        self.head_hash
+    }
+
+    pub fn ledger_id(&self) -> Result<Option<String>, StorageError> {
+        self.reader.ledger_id()
+    }
+
+    /// A read handle for other threads.
+    pub fn reader(&self) -> Reader {
+        self.reader.clone()
+    }
+
+    /// Group commit: numbers and chains `events`, writes them and `requests`, flushes, fsyncs,
+    /// and only then returns. After a failure the store refuses every further commit.
+    pub fn commit(
+        &mut self,
+        events: Vec<NewEvent>,
+        requests: Vec<(String, RequestRecord)>,
+    ) -> Result<Vec<StoredEvent>, StorageError> {
+        if self.poisoned {
+            return Err(StorageError::Poisoned);
+        }
+        let result = self.write(events, requests);
+        if result.is_err() {
+            self.poisoned = true;
+        }
+        result
+    }
+
+    fn write(
+        &mut self,
+        events: Vec<NewEvent>,
+        requests: Vec<(String, RequestRecord)>,
+    ) -> Result<Vec<StoredEvent>, StorageError> {
+        let mut batch = sled::Batch::default();
+        let mut written = Vec::with_capacity(events.len());
+        let mut seq = self.head_seq;
+        let mut prev = self.head_hash;
+        for event in &events {
+            seq += 1;
+            let body = body_bytes(seq, event);
+            let hash = chain_hash(&prev, &body);
+            let envelope = envelope_bytes(&body, &prev, &hash);
+            batch.insert(&seq.to_be_bytes(), envelope.as_slice());
+            written.push(StoredEvent { seq, bytes: envelope });
+            prev = hash;
+        }
+        let mut request_batch = sled::Batch::default();
+        for (request_id, record) in &requests {
+            let bytes = serde_json::to_vec(record).expect("request records serialize");
+            request_batch.insert(request_id.as_bytes(), bytes);
+        }
+        // The log first: if a crash separates the two batches, the log is what recovery trusts.
+        self.reader.log.apply_batch(batch)?;
+        self.requests.apply_batch(request_batch)?;
+        self.db.flush()?;
+        self.sync_files()?;
+        self.head_seq = seq;
+        self.head_hash = prev;
+        Ok(written)
+    }
+
+    /// fsync of every file sled keeps in the directory, and of the directory itself:
+    /// sled's own flush stops at `sync_file_range`.
+    fn sync_files(&self) -> Result<(), StorageError> {
+        for entry in std::fs::read_dir(&self.path)? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                File::open(entry.path())?.sync_all()?;
+            }
+        }
+        let blobs = self.path.join("blobs");
+        if blobs.is_dir() {
+            for entry in std::fs::read_dir(&blobs)? {
+                let entry = entry?;
+                if entry.file_type()?.is_file() {
+                    File::open(entry.path())?.sync_all()?;
+                }
+            }
+            sync_dir(&blobs)?;
+        }
+        sync_dir(&self.path)
+    }
+
+    pub fn event(&self, seq: u64) -> Result<Option<StoredEvent>, StorageError> {
+        self.reader.event(seq)
+    }
+
+    pub fn events(&self, after_seq: u64) -> impl Iterator<Item = Result<StoredEvent, StorageError>> + '_ {
+        self.reader.events(after_seq)
+    }
+
+    pub fn request(&self, request_id: &str) -> Result<Option<RequestRecord>, StorageError> {
+        match self.requests.get(request_id.as_bytes())? {
+            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| StorageError::Corrupt {
+                seq: 0,
+                reason: format!("request record {request_id}: {e}"),
+            }),
+            None => Ok(None),
+        }
+    }
+
+    /// The seq of the last verified checkpoint (0 when none).
+    pub fn checkpoint_seq(&self) -> Result<u64, StorageError> {
+        Ok(self.checkpoint()?.map_or(0, |(seq, _)| seq))
+    }
+
+    fn checkpoint(&self) -> Result<Option<(u64, [u8; 32])>, StorageError> {
+        let Some(bytes) = self.meta.get(CHECKPOINT_KEY)? else { return Ok(None) };
+        if bytes.len() != 40 {
+            return Err(StorageError::Corrupt {
+                seq: 0,
+                reason: "the checkpoint record is malformed".into(),
+            });
+        }
+        let seq = u64::from_be_bytes(bytes[..8].try_into().expect("8 bytes"));
+        let hash: [u8; 32] = bytes[8..].try_into().expect("32 bytes");
+        Ok(Some((seq, hash)))
+    }
+
+    /// Verifies the chain: from event 1, or from the checkpoint after confirming the
+    /// checkpoint's event still carries the hash recorded for it.
+    pub fn verify(&self, from: VerifyFrom) -> Result<VerifyReport, StorageError> {
+        match (from, self.checkpoint()?) {
+            (VerifyFrom::Checkpoint, Some((seq, hash))) if seq > 0 => {
+                let stored = match self.event(seq)? {
+                    Some(stored) => stored,
+                    None => return Ok(self.broken(seq, "the checkpointed event is missing")),
+                };
+                if stored.hash().ok() != Some(hash) {
+                    return Ok(self.broken(seq, "the checkpointed event's hash changed"));
+                }
+                let mut report = self.reader.verify_range(seq + 1, hash)?;
+                if report.checked == 0 && report.ok {
+                    report.head_seq = seq;
+                    report.head_hash = hex::encode(hash);
+                }
+                Ok(report)
+            }
+            _ => self.reader.verify_range(1, ZERO_HASH),
+        }
+    }
+
+    fn broken(&self, seq: u64, reason: &str) -> VerifyReport {
+        VerifyReport {
+            ok: false,
+            head_seq: self.head_seq,
+            head_hash: hex::encode(self.head_hash),
+            ledger_id: self.reader.ledger_id().ok().flatten(),
+            checked: 0,
+            broken: Some(Broken { seq, reason: reason.to_owned() }),
+        }
+    }
+
+    /// Records `seq`/`hash` as verified, durably.
+    pub fn set_checkpoint(&self, seq: u64, hash: [u8; 32]) -> Result<(), StorageError> {
+        let mut value = Vec::with_capacity(40);
+        value.extend_from_slice(&seq.to_be_bytes());
+        value.extend_from_slice(&hash);
+        self.meta.insert(CHECKPOINT_KEY, value)?;
+        self.db.flush()?;
+        self.sync_files()
+    }
+
+    pub fn outbox_cursor(&self) -> Result<u64, StorageError> {
+        match self.meta.get(OUTBOX_CURSOR_KEY)? {
+            Some(bytes) => Ok(key_seq(&bytes)?),
+            None => Ok(0),
+        }
+    }
+
+    pub fn set_outbox_cursor(&self, seq: u64) -> Result<(), StorageError> {
+        self.meta.insert(OUTBOX_CURSOR_KEY, &seq.to_be_bytes())?;
+        self.db.flush()?;
+        self.sync_files()
+    }
+
+    /// Rebuilds the committed records of the idempotency index from the log; remembered
+    /// rejections (not in the log) are kept. Returns the number of request ids restored.
+    pub fn rebuild_requests(&self) -> Result<u64, StorageError> {
+        let mut records: std::collections::BTreeMap<String, RequestRecord> =
+            std::collections::BTreeMap::new();
+        for stored in self.events(0) {
+            let stored = stored?;
+            let parts = stored.parts()?;
+            if let (Some(id), Some(digest)) = (parts.request_id, parts.request_digest) {
+                records
+                    .entry(id)
+                    .and_modify(|r| {
+                        if let RequestRecord::Committed { last_seq, .. } = r {
+                            *last_seq = stored.seq;
+                        }
+                    })
+                    .or_insert(RequestRecord::Committed {
+                        digest,
+                        first_seq: stored.seq,
+                        last_seq: stored.seq,
+                    });
+            }
+        }
+        let mut batch = sled::Batch::default();
+        for item in self.requests.iter() {
+            let (key, value) = item?;
+            let keep =
+                matches!(serde_json::from_slice::<RequestRecord>(&value), Ok(RequestRecord::Rejected { .. }));
+            if !keep {
+                batch.remove(key);
+            }
+        }
+        let count = records.len() as u64;
+        for (id, record) in records {
+            batch.insert(id.as_bytes(), serde_json::to_vec(&record).expect("request records serialize"));
+        }
+        self.requests.apply_batch(batch)?;
+        self.db.flush()?;
+        self.sync_files()?;
+        Ok(count)
+    }
+
+    /// Test support: the raw log tree, to tamper with stored bytes.
+    #[doc(hidden)]
+    pub fn raw_log(&self) -> &sled::Tree {
+        &self.reader.log
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StorageError> {
+    File::open(dir)?.sync_all()?;
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! Read models of Gongji, built only by applying recorded events.
+//!
+//! Owns `Projections`: the decision `State` (balances, bindings with limit usage, settlements
+//! with holds, captures and refunds) plus the indexes that make time travel cheap — a
+//! per-account history of balances by seq and the seq ↔ `recorded_at` index — and the views
+//! served to callers. `apply` cannot fail; applying the log from the start gives exactly the
+//! views built incrementally. Does no IO and reads no clock: the caller hands it envelopes'
+//! `seq`, `recorded_at` and decoded `Event`. Depends on `domain` and `command`.
+
+mod views;
+
+use std::collections::BTreeMap;
+
+use command::State;
+use domain::{Balance, Event, PersonId, Timestamp};
+
+pub use views::{AccountView, BindingView, BindingsView, RefundView, ReplayLine, SettlementView, SplitView};
+
+/// Every read model, kept current by `apply`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Projections {
+    state: State,
+    /// Per account, `(seq, balance after)` for every event that changed it, ascending by seq:
+    /// the balance as of any seq is one binary search.
+    history: BTreeMap<PersonId, Vec<(u64, Balance)>>,
+    /// `recorded_at` of every event, indexed by seq − 1 (strictly increasing).
+    recorded_at: Vec<Timestamp>,
+}
+
+impl Projections {
+    pub fn new() -> Projections {
+        Projections::default()
+    }
+
+    /// The decision state, for `decide`.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// The seq of the last event applied.
+    pub fn head_seq(&self) -> u64 {
+        self.recorded_at.len() as u64
+    }
+
+    /// The `recorded_at` of the last event applied.
+    pub fn head_time(&self) -> Option<Timestamp> {
+        self.recorded_at.last().copied()
+    }
+
+    /// Applies the event recorded at `seq` (which must be the next one).
+    pub fn apply(&mut self, seq: u64, recorded_at: Timestamp, event: &Event) {
+        assert_eq!(seq, self.head_seq() + 1, "events are applied in order, without gaps");
+        assert!(
+            self.head_time().is_none_or(|last| last < recorded_at),
+            "recorded_at is strictly increasing along the log"
+        );
+        let before = touched_before(&self.state, event);
+        self.state.evolve(event, seq, recorded_at);
+        self.recorded_at.push(recorded_at);
+        for person in before.into_iter().chain(touched_after(&self.state, event)) {
+            let Some(account) = self.state.account(&person) else { continue };
+            let balance = account.to_balance();
+            let entries = self.history.entry(person).or_default();
+            match entries.last_mut() {
+                Some((last_seq, last)) if *last_seq == seq => *last = balance,
+                _ => entries.push((seq, balance)),
+            }
+        }
+    }
+
+    /// The last seq recorded at or before `at` (0 when none).
+    pub fn seq_at(&self, at: Timestamp) -> u64 {
+        self.recorded_at.partition_point(|t| *t <= at) as u64
+    }
+
+    /// An account's balance after event `seq`, or `None` if it did not exist then.
+    pub fn balance_as_of(&self, person: &PersonId, seq: u64) -> Option<Balance> {
+        let entries = self.history.get(person)?;
+        let index = entries.partition_point(|(s, _)| *s <= seq);
+        (index > 0).then(|| entries[index - 1].1)
+    }
+}
+
+/// Accounts whose balance an event changes, known before it is applied.
+fn touched_before(state: &State, event: &Event) -> Vec<PersonId> {
+    let settlement_accounts = |id: &domain::SettlementId| -> Vec<PersonId> {
+        state
+            .settlements
+            .get(id)
+            .map(|s| s.draws.iter().map(|d| d.account.clone()).collect())
+            .unwrap_or_default()
+    };
+    match event {
+        Event::Captured(e) => settlement_accounts(&e.settlement_id),
+        Event::Voided(e) | Event::Expired(e) => settlement_accounts(&e.settlement_id),
+        Event::YearClosed(e) => state
+            .persons
+            .values()
+            .filter(|p| p.region == e.region && p.account.is_some())
+            .map(|p| p.person_id.clone())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Accounts whose balance an event changes, named by the event itself.
+fn touched_after(_state: &State, event: &Event) -> Vec<PersonId> {
+    let accounts = |draws: &[domain::Draw]| draws.iter().map(|d| d.account.clone()).collect::<Vec<_>>();
+    match event {
+        Event::PersonRegistered(e) => vec![e.person_id.clone()],
+        Event::Credited(e) => vec![e.person_id.clone()],
+        Event::Settled(c) | Event::Held(c) => accounts(&c.draws),
+        Event::Captured(e) => accounts(&e.draws),
+        Event::Refunded(e) => accounts(&e.returns),
+        Event::PremiumPaid(e) => accounts(&e.draws),
+        _ => Vec::new(),
+    }
+}

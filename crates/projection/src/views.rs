@@ -1,0 +1,195 @@
+//! The views served to callers, rendered from the projections. Each is a plain serializable
+//! struct whose JSON is the wire form of api.md §4.
+
+use serde::Serialize;
+
+use command::{splits_of, Binding};
+use domain::{
+    BindingId, BindingStatus, Category, Draw, Explain, InstitutionId, Money, PersonId, RefundId, Relation,
+    SettlementId, Source, Timestamp,
+};
+
+use crate::Projections;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AccountView {
+    pub person_id: PersonId,
+    pub current: Money,
+    pub historic: Money,
+    pub held: Money,
+    pub available: Money,
+    pub as_of_seq: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BindingView {
+    pub binding_id: BindingId,
+    pub authorizer: PersonId,
+    pub beneficiary: PersonId,
+    pub relation: Relation,
+    pub status: BindingStatus,
+    pub priority: Option<u32>,
+    pub monthly_limit: Option<Money>,
+    pub annual_limit: Option<Money>,
+    pub used_month: Money,
+    pub used_year: Money,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BindingsView {
+    pub as_authorizer: Vec<BindingView>,
+    pub as_beneficiary: Vec<BindingView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SplitView {
+    pub account: PersonId,
+    pub source: Source,
+    pub amount: Money,
+}
+
+impl SplitView {
+    /// Draws grouped by account and source, in the order first drawn.
+    pub fn of(draws: &[Draw]) -> Vec<SplitView> {
+        splits_of(draws)
+            .into_iter()
+            .map(|(account, source, amount)| SplitView { account, source, amount })
+            .collect()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RefundView {
+    pub refund_id: RefundId,
+    pub amount: Money,
+    pub reason: String,
+    pub splits: Vec<SplitView>,
+    pub out_of_pocket: Money,
+    pub seq: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SettlementView {
+    pub settlement_id: SettlementId,
+    pub institution: InstitutionId,
+    pub beneficiary: PersonId,
+    pub category: Category,
+    pub amount: Money,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub captured: Option<Money>,
+    pub status: &'static str,
+    pub splits: Vec<SplitView>,
+    pub out_of_pocket: Money,
+    pub rule_version: u64,
+    pub explain: Vec<Explain>,
+    pub occurred_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
+    pub refunds: Vec<RefundView>,
+    pub refunded_total: Money,
+}
+
+/// One line of a replay: a balance or a binding as of a point.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ReplayLine {
+    Balance(AccountView),
+    Binding(BindingView),
+}
+
+impl Projections {
+    /// An employee's account after event `as_of_seq` (default: now); `None` for a resident or
+    /// a person not registered by then.
+    pub fn account_view(&self, person: &PersonId, as_of_seq: Option<u64>) -> Option<AccountView> {
+        let seq = as_of_seq.unwrap_or(self.head_seq()).min(self.head_seq());
+        let balance = self.balance_as_of(person, seq)?;
+        Some(AccountView {
+            person_id: person.clone(),
+            current: balance.current,
+            historic: balance.historic,
+            held: balance.held,
+            available: balance.available(),
+            as_of_seq: seq,
+        })
+    }
+
+    /// One binding with its usage in the windows containing `now`.
+    pub fn binding_view(&self, binding: &Binding, now: Timestamp) -> BindingView {
+        let (used_month, used_year) = command::binding_usage(self.state(), &binding.binding_id, now);
+        BindingView {
+            binding_id: binding.binding_id.clone(),
+            authorizer: binding.authorizer.clone(),
+            beneficiary: binding.beneficiary.clone(),
+            relation: binding.relation,
+            status: binding.status,
+            priority: binding.priority,
+            monthly_limit: binding.monthly_limit,
+            annual_limit: binding.annual_limit,
+            used_month,
+            used_year,
+        }
+    }
+
+    /// A person's bindings in the order requested; `None` for an unknown person.
+    pub fn bindings_view(&self, person: &PersonId, now: Timestamp) -> Option<BindingsView> {
+        let state = self.state();
+        state.persons.get(person)?;
+        Some(BindingsView {
+            as_authorizer: state.bindings_of_authorizer(person).map(|b| self.binding_view(b, now)).collect(),
+            as_beneficiary: state
+                .bindings_of_beneficiary(person)
+                .map(|b| self.binding_view(b, now))
+                .collect(),
+        })
+    }
+
+    pub fn settlement_view(&self, settlement_id: &SettlementId) -> Option<SettlementView> {
+        let s = self.state().settlements.get(settlement_id)?;
+        Some(SettlementView {
+            settlement_id: s.settlement_id.clone(),
+            institution: s.institution.clone(),
+            beneficiary: s.beneficiary.clone(),
+            category: s.category,
+            amount: s.amount,
+            captured: s.captured,
+            status: s.status.as_str(),
+            splits: SplitView::of(&s.draws),
+            out_of_pocket: s.out_of_pocket,
+            rule_version: s.rule_version,
+            explain: s.explain.clone(),
+            occurred_at: s.occurred_at,
+            expires_at: s.expires_at,
+            refunds: s
+                .refunds
+                .iter()
+                .map(|r| RefundView {
+                    refund_id: r.refund_id.clone(),
+                    amount: r.amount,
+                    reason: r.reason.clone(),
+                    splits: SplitView::of(&r.returns),
+                    out_of_pocket: r.out_of_pocket,
+                    seq: r.seq,
+                })
+                .collect(),
+            refunded_total: s.refunded_total(),
+        })
+    }
+
+    /// Every balance and binding now, as sorted JSON lines; binding usage is counted in the
+    /// windows containing `now`.
+    pub fn replay_lines(&self, now: Timestamp) -> Vec<String> {
+        let state = self.state();
+        let balances = state
+            .persons
+            .keys()
+            .filter_map(|person| self.account_view(person, None))
+            .map(ReplayLine::Balance);
+        let bindings = state.bindings.iter().map(|b| ReplayLine::Binding(self.binding_view(b, now)));
+        let mut lines: Vec<String> = balances
+            .chain(bindings)
+            .map(|line| serde_json::to_string(&line).expect("views serialize"))
+            .collect();
+        lines.sort();
+        lines
+    }
+}

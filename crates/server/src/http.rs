@@ -1,0 +1,761 @@
+//! The HTTP API of api.md §4: routes, roles, strict bodies, idempotent answers.
+//!
+//! Every mutating route goes the same way: authenticate and check the role (401/403), read at
+//! most 64 KiB (413), parse the body strictly (400), check that an institution acts for
+//! itself (403), hand the request to the engine, and render its outcome. Only the engine
+//! writes; a request refused here never reaches it.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use domain::limits::{BODY_BYTES_MAX, EVENTS_PAGE_MAX};
+use domain::{BindingId, Code, Command, PersonId, Rejection, Request, SettlementId, Timestamp};
+use engine::{Engine, EngineError, Outcome};
+
+use crate::auth::{require, require_institution, Denied, Principal, Role, Tokens};
+use crate::metrics::Metrics;
+use crate::render;
+use crate::wire::{self, path_id, path_region};
+
+/// What every handler shares.
+pub struct App {
+    pub engine: Engine,
+    pub tokens: Tokens,
+    pub metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").finish_non_exhaustive()
+    }
+}
+
+type Shared = Arc<App>;
+
+pub fn router(app: Shared) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { json_response(StatusCode::OK, &json!({"status": "ok"})) }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(|| async { json_response(StatusCode::OK, &crate::openapi::document()) }))
+        .route("/v1/regions/{region}/rules", post(post_rules).get(get_rules))
+        .route("/v1/regions/{region}/year-end", post(post_year_end))
+        .route("/v1/institutions", post(post_institution))
+        .route("/v1/persons", post(post_person))
+        .route("/v1/persons/{person_id}", get(get_person))
+        .route("/v1/persons/{person_id}/status", post(post_status))
+        .route("/v1/persons/{person_id}/bindings", get(get_bindings))
+        .route("/v1/accounts/{person_id}", get(get_account))
+        .route("/v1/accounts/{person_id}/credits", post(post_credit))
+        .route("/v1/bindings", post(post_binding))
+        .route("/v1/bindings/{binding_id}/approve", post(post_approve))
+        .route("/v1/bindings/{binding_id}/reject", post(post_reject))
+        .route("/v1/bindings/{binding_id}/revoke", post(post_revoke))
+        .route("/v1/bindings/{binding_id}/authorization", put(put_authorization))
+        .route("/v1/settlements", post(post_settlement))
+        .route("/v1/settlements/{settlement_id}", get(get_settlement))
+        .route("/v1/settlements/{settlement_id}/capture", post(post_capture))
+        .route("/v1/settlements/{settlement_id}/void", post(post_void))
+        .route("/v1/settlements/{settlement_id}/refunds", post(post_refund))
+        .route("/v1/premiums", post(post_premium))
+        .route("/v1/events", get(get_events))
+        .route("/v1/audit/verify", get(get_verify))
+        .fallback(|| async { error_response(&Rejection::new(Code::NotFound, "no such route")) })
+        .with_state(app)
+}
+
+// ---- responses -------------------------------------------------------------------------
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    let bytes = serde_json::to_vec(body).expect("json values serialize");
+    (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
+pub fn status_of(code: Code) -> StatusCode {
+    match code {
+        Code::InvalidRequest => StatusCode::BAD_REQUEST,
+        Code::Unauthorized => StatusCode::UNAUTHORIZED,
+        Code::Forbidden => StatusCode::FORBIDDEN,
+        Code::NotFound => StatusCode::NOT_FOUND,
+        Code::IdempotencyConflict
+        | Code::AlreadyExists
+        | Code::BindingExists
+        | Code::BindingNotPending
+        | Code::PremiumAlreadyPaid
+        | Code::RuleVersionNotNewer
+        | Code::YearAlreadyClosed
+        | Code::SettlementNotHeld
+        | Code::StatusUnchanged => StatusCode::CONFLICT,
+        Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Code::StorageFailure => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+pub fn error_response(rejection: &Rejection) -> Response {
+    let body = json!({"error": {
+        "code": rejection.code.as_str(),
+        "message": rejection.message,
+        "details": rejection.details,
+    }});
+    json_response(status_of(rejection.code), &body)
+}
+
+fn denied(denied: Denied) -> Rejection {
+    match denied {
+        Denied::Unauthorized => Rejection::new(Code::Unauthorized, "a valid bearer token is required"),
+        Denied::Forbidden => Rejection::new(Code::Forbidden, "this token may not do this"),
+    }
+}
+
+fn engine_error(error: EngineError) -> Rejection {
+    tracing::error!(%error, "engine failure");
+    Rejection::new(Code::StorageFailure, "the ledger cannot write now; nothing was recorded")
+}
+
+// ---- the request pipeline -----------------------------------------------------------------
+
+fn authenticate(app: &App, headers: &HeaderMap, roles: &[Role]) -> Result<Principal, Rejection> {
+    let header = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let principal = app.tokens.authenticate(header).map_err(denied)?;
+    require(&principal, roles).map_err(denied)?;
+    Ok(principal)
+}
+
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Rejection> {
+    let too_large = || {
+        Rejection::new(Code::PayloadTooLarge, "the body is larger than 64 KiB").with("limit", BODY_BYTES_MAX)
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > BODY_BYTES_MAX) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, BODY_BYTES_MAX).await.map_err(|_| too_large())
+}
+
+/// Runs a mutating request through the engine and renders its outcome.
+async fn execute(app: &App, request: Request, created: bool) -> Response {
+    let kind = command_kind(&request.command);
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    app.engine.submit(
+        request,
+        Box::new(move |outcome| {
+            let _ = sender.send(outcome);
+        }),
+    );
+    let outcome = receiver.await.unwrap_or(Err(EngineError::Stopped));
+    match outcome {
+        Ok(Outcome::Committed { events, replayed }) => {
+            app.metrics.command(kind, if replayed { "replayed" } else { "committed" });
+            let body = render::committed(&events, &app.engine.projections());
+            json_response(if created { StatusCode::CREATED } else { StatusCode::OK }, &body)
+        }
+        Ok(Outcome::Rejected { rejection, replayed }) => {
+            app.metrics.command(kind, if replayed { "replayed" } else { "rejected" });
+            error_response(&rejection)
+        }
+        Ok(Outcome::Preview { charge }) => {
+            app.metrics.command(kind, "preview");
+            json_response(StatusCode::OK, &render::charge_body(&charge, "preview", None))
+        }
+        Err(error) => {
+            app.metrics.command(kind, "error");
+            error_response(&engine_error(error))
+        }
+    }
+}
+
+fn command_kind(command: &Command) -> &'static str {
+    match command {
+        Command::PublishRules { .. } => "publish_rules",
+        Command::RegisterInstitution { .. } => "register_institution",
+        Command::RegisterPerson { .. } => "register_person",
+        Command::SetStatus { .. } => "set_status",
+        Command::Credit { .. } => "credit",
+        Command::CloseYear { .. } => "close_year",
+        Command::RequestBinding { .. } => "request_binding",
+        Command::ApproveBinding { .. } => "approve_binding",
+        Command::RejectBinding { .. } => "reject_binding",
+        Command::RevokeBinding { .. } => "revoke_binding",
+        Command::Authorize { .. } => "authorize",
+        Command::Settle { .. } => "settle",
+        Command::Capture { .. } => "capture",
+        Command::Void { .. } => "void",
+        Command::Refund { .. } => "refund",
+        Command::PayPremium { .. } => "pay_premium",
+        Command::Expire { .. } => "expire",
+    }
+}
+
+/// The whole pipeline of a mutating route.
+async fn write<F>(
+    app: Shared,
+    headers: HeaderMap,
+    body: Body,
+    roles: &[Role],
+    created: bool,
+    build: F,
+) -> Response
+where
+    F: FnOnce(&Principal, &[u8], &App) -> Result<Request, Rejection>,
+{
+    let result = async {
+        let too_large = read_body_declared_too_large(&headers);
+        if let Some(rejection) = too_large {
+            return Err(rejection);
+        }
+        let principal = authenticate(&app, &headers, roles)?;
+        let bytes = read_body(&headers, body).await?;
+        build(&principal, &bytes, &app)
+    }
+    .await;
+    match result {
+        Ok(request) => execute(&app, request, created).await,
+        Err(rejection) => error_response(&rejection),
+    }
+}
+
+fn read_body_declared_too_large(headers: &HeaderMap) -> Option<Rejection> {
+    let declared = headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse::<usize>().ok()?;
+    (declared > BODY_BYTES_MAX).then(|| {
+        Rejection::new(Code::PayloadTooLarge, "the body is larger than 64 KiB").with("limit", BODY_BYTES_MAX)
+    })
+}
+
+/// The pipeline of a read route.
+fn read<F>(app: &App, headers: &HeaderMap, roles: &[Role], view: F) -> Response
+where
+    F: FnOnce(&Principal) -> Result<Value, Rejection>,
+{
+    match authenticate(app, headers, roles).and_then(|principal| view(&principal)) {
+        Ok(body) => json_response(StatusCode::OK, &body),
+        Err(rejection) => error_response(&rejection),
+    }
+}
+
+/// An institution may act on a settlement only if it is its own (or it does not exist yet:
+/// the engine then answers `not_found`).
+fn own_settlement(app: &App, principal: &Principal, settlement_id: &SettlementId) -> Result<(), Rejection> {
+    let projections = app.engine.projections();
+    match projections.state().settlements.get(settlement_id) {
+        Some(settlement) => require_institution(principal, settlement.institution.as_str()).map_err(denied),
+        None => Ok(()),
+    }
+}
+
+const OPERATOR: &[Role] = &[Role::Operator];
+const CHANNEL: &[Role] = &[Role::Channel];
+const INSTITUTION: &[Role] = &[Role::Institution];
+const AUDIT_READ: &[Role] = &[Role::Operator, Role::Auditor];
+const PERSON_READ: &[Role] = &[Role::Operator, Role::Channel, Role::Auditor];
+
+// ---- handlers: rules, institutions, persons, accounts -------------------------------------
+
+async fn post_rules(
+    State(app): State<Shared>,
+    Path(region): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    write(app, headers, body, OPERATOR, true, |_, bytes, _| {
+        let region = path_region(&region)?;
+        let (request_id, rules) = wire::parse_rules(bytes)?;
+        Ok(Request { request_id, command: Command::PublishRules { region, rules } })
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AsOfQuery {
+    as_of: Option<String>,
+    as_of_seq: Option<String>,
+}
+
+fn parse_as_of(query: &AsOfQuery) -> Result<(Option<Timestamp>, Option<u64>), Rejection> {
+    let at = match &query.as_of {
+        Some(text) => Some(
+            Timestamp::parse(text).ok_or_else(|| Rejection::invalid("as_of", "is not an RFC 3339 time"))?,
+        ),
+        None => None,
+    };
+    let seq = match &query.as_of_seq {
+        Some(text) => Some(
+            text.parse::<u64>().map_err(|_| Rejection::invalid("as_of_seq", "is not a sequence number"))?,
+        ),
+        None => None,
+    };
+    if at.is_some() && seq.is_some() {
+        return Err(Rejection::invalid("as_of", "give as_of or as_of_seq, not both"));
+    }
+    Ok((at, seq))
+}
+
+/// Query strings are parsed here rather than by an extractor, so that 401/403 come before 400.
+fn query<T: serde::de::DeserializeOwned>(raw: Option<&str>) -> Result<T, Rejection> {
+    serde_urlencoded::from_str(raw.unwrap_or("")).map_err(|e| {
+        let message = e.to_string();
+        let field = message.split('`').nth(1).unwrap_or("query").to_owned();
+        Rejection::invalid(&field, message)
+    })
+}
+
+async fn get_rules(
+    State(app): State<Shared>,
+    Path(region): Path<String>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    read(&app, &headers, AUDIT_READ, |_| {
+        let region = path_region(&region)?;
+        let query: AsOfQuery = query(uri.query())?;
+        let (at, seq) = parse_as_of(&query)?;
+        if seq.is_some() {
+            return Err(Rejection::invalid("as_of_seq", "is not supported here; use as_of"));
+        }
+        let projections = app.engine.projections();
+        let now = at.unwrap_or_else(|| engine_now(&projections));
+        let rules = projections.state().rules_at(&region, now).ok_or_else(|| {
+            Rejection::new(Code::NotFound, "the region has no rule set in force").with("region", &region)
+        })?;
+        let mut body = serde_json::to_value(rules).expect("rules serialize");
+        body["region"] = json!(region);
+        Ok(body)
+    })
+}
+
+/// The time reads are answered at: the wall clock, never before the log's last event.
+fn engine_now(projections: &projection::Projections) -> Timestamp {
+    let wall = engine::Clock::now(&engine::SystemClock);
+    projections.head_time().map_or(wall, |head| wall.max(head))
+}
+
+async fn post_year_end(
+    State(app): State<Shared>,
+    Path(region): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    write(app, headers, body, OPERATOR, false, |_, bytes, _| {
+        let region = path_region(&region)?;
+        let body: wire::YearEndBody = wire::parse(bytes)?;
+        Ok(Request { request_id: body.request_id, command: Command::CloseYear { region, year: body.year } })
+    })
+    .await
+}
+
+async fn post_institution(State(app): State<Shared>, headers: HeaderMap, body: Body) -> Response {
+    write(app, headers, body, OPERATOR, true, |_, bytes, _| {
+        let b: wire::InstitutionBody = wire::parse(bytes)?;
+        Ok(Request {
+            request_id: b.request_id,
+            command: Command::RegisterInstitution {
+                institution_id: b.institution_id,
+                region: b.region,
+                kind: b.kind,
+                name: b.name,
+            },
+        })
+    })
+    .await
+}
+
+async fn post_person(State(app): State<Shared>, headers: HeaderMap, body: Body) -> Response {
+    write(app, headers, body, OPERATOR, true, |_, bytes, _| {
+        let b: wire::PersonBody = wire::parse(bytes)?;
+        Ok(Request {
+            request_id: b.request_id,
+            command: Command::RegisterPerson {
+                person_id: b.person_id,
+                region: b.region,
+                scheme: b.scheme,
+                name: b.name,
+                id_number: b.id_number,
+            },
+        })
+    })
+    .await
+}
+
+async fn get_person(
+    State(app): State<Shared>,
+    Path(person_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    read(&app, &headers, PERSON_READ, |_| {
+        let person_id = path_id("person_id", &person_id, PersonId::new)?;
+        let projections = app.engine.projections();
+        let person =
+            projections.state().persons.get(&person_id).ok_or_else(|| {
+                Rejection::new(Code::NotFound, "no such person").with("person_id", &person_id)
+            })?;
+        Ok(json!({
+            "person_id": person.person_id,
+            "region": person.region,
+            "scheme": person.scheme,
+            "status": person.status,
+            "name": person.name,
+            "id_number": person.id_number_masked,
+        }))
+    })
+}
+
+async fn post_status(
+    State(app): State<Shared>,
+    Path(person_id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    write(app, headers, body, OPERATOR, false, |_, bytes, _| {
+        let person_id = path_id("person_id", &person_id, PersonId::new)?;
+        let b: wire::StatusBody = wire::parse(bytes)?;
+        Ok(Request {
+            request_id: b.request_id,
+            command: Command::SetStatus { person_id, status: b.status, reason: b.reason },
+        })
+    })
+    .await
+}
+
+async fn post_credit(
+    State(app): State<Shared>,
+    Path(person_id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    write(app, headers, body, OPERATOR, false, |_, bytes, _| {
+        let person_id = path_id("person_id", &person_id, PersonId::new)?;
+        let b: wire::CreditBody = wire::parse(bytes)?;
+        Ok(Request {
+            request_id: b.request_id,
+            command: Command::Credit { person_id, amount: b.amount.0, bucket: b.bucket, reason: b.reason },
+        })
+    })
+    .await
+}
+
+async fn get_account(
+    State(app): State<Shared>,
+    Path(person_id): Path<String>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    read(&app, &headers, PERSON_READ, |_| {
+        let person_id = path_id("person_id", &person_id, PersonId::new)?;
+        let query: AsOfQuery = query(uri.query())?;
+        let (at, seq) = parse_as_of(&query)?;
+        let projections = app.engine.projections();
+        let seq = match (at, seq) {
+            (Some(at), _) => Some(projections.seq_at(at)),
+            (None, seq) => seq,
+        };
+        let view = projections.account_view(&person_id, seq).ok_or_else(|| {
+            Rejection::new(Code::NotFound, "no personal account (a resident has none)")
+                .with("person_id", &person_id)
+        })?;
+        Ok(serde_json::to_value(view).expect("views serialize"))
+    })
+}
+
+// ---- handlers: bindings ---------------------------------------------------------------------
+
+async fn post_binding(State(app): State<Shared>, headers: HeaderMap, body: Body) -> Response {
+    write(app, headers, body, CHANNEL, true, |_, bytes, _| {
+        let b: wire::BindingBody = wire::parse(bytes)?;
+        Ok(Request {
+            request_id: b.request_id,
+            command: Command::RequestBinding {
+                authorizer: b.authorizer,
+                beneficiary: b.beneficiary,
+                relation: b.relation,
+            },
+        })
+    })
+    .await
+}
+
+async fn post_approve(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    write(app, headers, body, OPERATOR, false, |_, bytes, _| {
+        let binding_id = path_id("binding_id", &id, BindingId::new)?;
+        let b: wire::RequestOnlyBody = wire::parse(bytes)?;
+        Ok(Request { request_id: b.request_id, command: Command::ApproveBinding { binding_id } })
+    })
+    .await
+}
+
+async fn post_reject(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    write(app, headers, body, OPERATOR, false, |_, bytes, _| {
+        let binding_id = path_id("binding_id", &id, BindingId::new)?;
+        let b: wire::RejectBody = wire::parse(bytes)?;
+        Ok(Request {
+            request_id: b.request_id,
+            command: Command::RejectBinding { binding_id, reason: b.reason },
+        })
+    })
+    .await
+}
+
+async fn post_revoke(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    write(app, headers, body, &[Role::Channel, Role::Operator], false, |_, bytes, _| {
+        let binding_id = path_id("binding_id", &id, BindingId::new)?;
+        let b: wire::RequestOnlyBody = wire::parse(bytes)?;
+        Ok(Request { request_id: b.request_id, command: Command::RevokeBinding { binding_id } })
+    })
+    .await
+}
+
+async fn put_authorization(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    write(app, headers, body, CHANNEL, false, |_, bytes, _| {
+        let binding_id = path_id("binding_id", &id, BindingId::new)?;
+        let b: wire::AuthorizationBody = wire::parse(bytes)?;
+        let (monthly_limit, annual_limit) = b.limits();
+        if b.priority.is_some_and(|p| p == 0 || p > domain::limits::PRIORITY_MAX) {
+            return Err(Rejection::invalid("priority", "must be an integer from 1 to 1000 or null"));
+        }
+        Ok(Request {
+            request_id: b.request_id,
+            command: Command::Authorize { binding_id, priority: b.priority, monthly_limit, annual_limit },
+        })
+    })
+    .await
+}
+
+async fn get_bindings(
+    State(app): State<Shared>,
+    Path(person_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    read(&app, &headers, PERSON_READ, |_| {
+        let person_id = path_id("person_id", &person_id, PersonId::new)?;
+        let projections = app.engine.projections();
+        let now = engine_now(&projections);
+        let view = projections
+            .bindings_view(&person_id, now)
+            .ok_or_else(|| Rejection::new(Code::NotFound, "no such person").with("person_id", &person_id))?;
+        Ok(serde_json::to_value(view).expect("views serialize"))
+    })
+}
+
+// ---- handlers: settlements and premiums -------------------------------------------------------
+
+async fn post_settlement(State(app): State<Shared>, headers: HeaderMap, body: Body) -> Response {
+    write(app, headers, body, INSTITUTION, true, |principal, bytes, _| {
+        // The institution acts only for itself: checked before the body's shape (403 before 400).
+        if let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(bytes) {
+            if let Some(Value::String(institution)) = object.get("institution") {
+                require_institution(principal, institution).map_err(denied)?;
+            }
+        }
+        let b: wire::SettlementBody = wire::parse(bytes)?;
+        require_institution(principal, b.institution.as_str()).map_err(denied)?;
+        let mode = wire::mode(&b);
+        Ok(Request {
+            request_id: b.request_id,
+            command: Command::Settle {
+                settlement_id: b.settlement_id,
+                institution: b.institution,
+                beneficiary: b.beneficiary,
+                category: b.category,
+                amount: b.amount.0,
+                occurred_at: b.occurred_at,
+                mode,
+            },
+        })
+    })
+    .await
+}
+
+async fn post_capture(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    write(app, headers, body, INSTITUTION, false, |principal, bytes, app| {
+        let settlement_id = path_id("settlement_id", &id, SettlementId::new)?;
+        own_settlement(app, principal, &settlement_id)?;
+        let b: wire::CaptureBody = wire::parse(bytes)?;
+        Ok(Request {
+            request_id: b.request_id.clone(),
+            command: Command::Capture { settlement_id, amount: b.amount() },
+        })
+    })
+    .await
+}
+
+async fn post_void(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    write(app, headers, body, INSTITUTION, false, |principal, bytes, app| {
+        let settlement_id = path_id("settlement_id", &id, SettlementId::new)?;
+        own_settlement(app, principal, &settlement_id)?;
+        let b: wire::RequestOnlyBody = wire::parse(bytes)?;
+        Ok(Request { request_id: b.request_id, command: Command::Void { settlement_id } })
+    })
+    .await
+}
+
+async fn post_refund(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    write(app, headers, body, INSTITUTION, true, |principal, bytes, app| {
+        let settlement_id = path_id("settlement_id", &id, SettlementId::new)?;
+        own_settlement(app, principal, &settlement_id)?;
+        let b: wire::RefundBody = wire::parse(bytes)?;
+        Ok(Request {
+            request_id: b.request_id,
+            command: Command::Refund {
+                settlement_id,
+                refund_id: b.refund_id,
+                amount: b.amount.0,
+                reason: b.reason,
+            },
+        })
+    })
+    .await
+}
+
+async fn get_settlement(State(app): State<Shared>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    read(&app, &headers, &[Role::Institution, Role::Operator, Role::Auditor], |principal| {
+        let settlement_id = path_id("settlement_id", &id, SettlementId::new)?;
+        let projections = app.engine.projections();
+        let view = projections.settlement_view(&settlement_id).ok_or_else(|| {
+            Rejection::new(Code::NotFound, "no such settlement").with("settlement_id", &settlement_id)
+        })?;
+        require_institution(principal, view.institution.as_str()).map_err(denied)?;
+        Ok(serde_json::to_value(view).expect("views serialize"))
+    })
+}
+
+async fn post_premium(State(app): State<Shared>, headers: HeaderMap, body: Body) -> Response {
+    write(app, headers, body, CHANNEL, true, |_, bytes, _| {
+        let b: wire::PremiumBody = wire::parse(bytes)?;
+        Ok(Request {
+            request_id: b.request_id,
+            command: Command::PayPremium {
+                payer: b.payer,
+                beneficiary: b.beneficiary,
+                year: b.year,
+                amount: b.amount.0,
+            },
+        })
+    })
+    .await
+}
+
+// ---- handlers: audit and operations ----------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsQuery {
+    after_seq: Option<String>,
+    limit: Option<String>,
+}
+
+async fn get_events(State(app): State<Shared>, headers: HeaderMap, uri: axum::http::Uri) -> Response {
+    let principal = authenticate(&app, &headers, AUDIT_READ);
+    let result = principal.and_then(|_| {
+        let q: EventsQuery = query(uri.query())?;
+        let after_seq = match &q.after_seq {
+            Some(text) => text
+                .parse::<u64>()
+                .map_err(|_| Rejection::invalid("after_seq", "is not a sequence number"))?,
+            None => 0,
+        };
+        let limit = match &q.limit {
+            Some(text) => text
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=EVENTS_PAGE_MAX).contains(n))
+                .ok_or_else(|| Rejection::invalid("limit", "must be an integer from 1 to 1000"))?,
+            None => EVENTS_PAGE_MAX,
+        };
+        let mut body = Vec::with_capacity(limit * 512);
+        body.extend_from_slice(b"{\"events\":[");
+        for (index, stored) in app.engine.log().events(after_seq).take(limit).enumerate() {
+            let stored = stored.map_err(|e| engine_error(EngineError::Storage(e.to_string())))?;
+            if index > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(stored.envelope());
+        }
+        body.extend_from_slice(b"]}");
+        Ok(body)
+    });
+    match result {
+        Ok(body) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(rejection) => error_response(&rejection),
+    }
+}
+
+async fn get_verify(State(app): State<Shared>, headers: HeaderMap) -> Response {
+    read(&app, &headers, AUDIT_READ, |_| {
+        let report = app
+            .engine
+            .log()
+            .verify(ledger::VerifyFrom::Genesis)
+            .map_err(|e| engine_error(EngineError::Storage(e.to_string())))?;
+        let mut body = json!({
+            "ok": report.ok,
+            "ledger_id": report.ledger_id,
+            "head_seq": report.head_seq,
+            "head_hash": report.head_hash,
+        });
+        if let Some(broken) = report.broken {
+            body["broken"] = json!({"seq": broken.seq, "reason": broken.reason});
+        }
+        Ok(body)
+    })
+}
+
+async fn readyz(State(app): State<Shared>) -> Response {
+    let head_seq = app.engine.projections().head_seq();
+    json_response(StatusCode::OK, &json!({"status": "ready", "head_seq": head_seq}))
+}
+
+async fn metrics(State(app): State<Shared>) -> Response {
+    app.metrics.set_head_seq(app.engine.projections().head_seq());
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        app.metrics.render(),
+    )
+        .into_response()
+}

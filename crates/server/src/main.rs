@@ -1,0 +1,65 @@
+//! `gongji`: the ledger service and its operator and auditor tools.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gongji",
+    version,
+    about = "Gongji (共济): the family mutual-aid ledger of employee medical-insurance personal accounts"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Tool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Tool {
+    /// Run the ledger service (HTTP API).
+    Serve(server::serve::ServeArgs),
+    /// Check the hash chain and every stored invariant offline; exit 0 only if all hold.
+    Verify {
+        /// The sled directory.
+        #[arg(long, env = "GONGJI_DATA", default_value = "./data")]
+        data: PathBuf,
+    },
+    /// Rebuild state as it was at a time or after an event; print balances and bindings as JSON lines.
+    Replay {
+        #[arg(long, env = "GONGJI_DATA", default_value = "./data")]
+        data: PathBuf,
+        /// An RFC 3339 time.
+        #[arg(long, conflicts_with = "as_of_seq", required_unless_present = "as_of_seq")]
+        as_of: Option<String>,
+        /// A sequence number.
+        #[arg(long)]
+        as_of_seq: Option<u64>,
+    },
+    /// Print the raw event log as JSON lines, in order.
+    Export {
+        #[arg(long, env = "GONGJI_DATA", default_value = "./data")]
+        data: PathBuf,
+        /// Start after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        from_seq: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Tool::Serve(args) => server::serve::run(args),
+        Tool::Verify { data } => server::tools::verify(&data),
+        Tool::Replay { data, as_of, as_of_seq } => server::tools::replay(&data, as_of.as_deref(), as_of_seq),
+        Tool::Export { data, from_seq } => server::tools::export(&data, from_seq),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("gongji: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

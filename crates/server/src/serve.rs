@@ -1,0 +1,154 @@
+//! `gongji serve`: open the engine, publish start-up rules, listen, shut down gracefully.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+
+use domain::{Command, Region, Request, RequestId, RuleSet};
+use engine::{Engine, EngineConfig, Outcome, SystemClock};
+
+use crate::auth::Tokens;
+use crate::http::{router, App};
+use crate::metrics::Metrics;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The sled directory.
+    #[arg(long, env = "GONGJI_DATA", default_value = "./data")]
+    pub data: PathBuf,
+    /// The HTTP listen address; port 0 picks a free port.
+    #[arg(long, env = "GONGJI_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// The NATS server; without it events wait in the outbox.
+    #[arg(long, env = "GONGJI_NATS")]
+    pub nats: Option<String>,
+    /// The bearer tokens file.
+    #[arg(long, env = "GONGJI_TOKENS")]
+    pub tokens: Option<PathBuf>,
+    /// Rule sets to publish at start-up, keyed by region.
+    #[arg(long, env = "GONGJI_RULES")]
+    pub rules: Option<PathBuf>,
+    /// Run without a tokens file: requests without a token act as an operator.
+    #[arg(long)]
+    pub insecure_dev: bool,
+    /// Log format.
+    #[arg(long, env = "GONGJI_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    init_logging(&args.log_format);
+    let tokens = match (&args.tokens, args.insecure_dev) {
+        (Some(path), _) => Tokens::load(path)?,
+        (None, true) => {
+            tracing::warn!("--insecure-dev: requests without a token act as an operator");
+            Tokens::insecure_dev()
+        }
+        (None, false) => {
+            anyhow::bail!("no tokens file: give --tokens FILE (or --insecure-dev for local development)")
+        }
+    };
+    let startup_rules = match &args.rules {
+        Some(path) => read_rules(path)?,
+        None => Vec::new(),
+    };
+    if args.nats.is_some() {
+        tracing::warn!("--nats given: this build keeps settlement events in the outbox (the log) until the publisher lands");
+    }
+    let metrics = Arc::new(Metrics::new());
+    let config = EngineConfig { observer: Some(metrics.clone()), ..EngineConfig::default() };
+    let engine = Engine::open(&args.data, Box::new(SystemClock), config)
+        .with_context(|| format!("cannot open the ledger in {}", args.data.display()))?;
+    publish_startup_rules(&engine, startup_rules)?;
+    metrics.set_head_seq(engine.projections().head_seq());
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let app = Arc::new(App { engine, tokens, metrics });
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let address = listener.local_addr()?;
+        println!("gongji listening on http://{address}");
+        tracing::info!(%address, "listening");
+        axum::serve(listener, router(app.clone())).with_graceful_shutdown(shutdown_signal()).await?;
+        anyhow::Ok(())
+    })?;
+    // Every in-flight request has been answered; stop the writer after what it has queued.
+    drop(runtime);
+    match Arc::try_unwrap(app) {
+        Ok(app) => app.engine.shutdown(),
+        Err(_) => tracing::warn!("handlers still hold the engine; it stops when they drop"),
+    }
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GONGJI_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// The `--rules` file: `{region: rule set body without request_id}`.
+fn read_rules(path: &std::path::Path) -> anyhow::Result<Vec<(Region, RuleSet)>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let object: std::collections::BTreeMap<String, serde_json::Value> =
+        serde_json::from_str(&text).with_context(|| format!("{} is not a JSON object", path.display()))?;
+    object
+        .into_iter()
+        .map(|(region, value)| {
+            let region =
+                Region::new(&region).with_context(|| format!("{region:?} is not a 6-digit region"))?;
+            let rules: RuleSet = serde_json::from_value(value)
+                .with_context(|| format!("the rule set of {region} is not valid"))?;
+            rules
+                .validate()
+                .map_err(|(field, problem)| anyhow::anyhow!("rules of {region}: {field} {problem}"))?;
+            Ok((region, rules))
+        })
+        .collect()
+}
+
+/// Publishes each start-up rule set whose version the log does not hold yet.
+fn publish_startup_rules(engine: &Engine, rules: Vec<(Region, RuleSet)>) -> anyhow::Result<()> {
+    for (region, rules) in rules {
+        let known = engine.projections().state().rules_version(&region, rules.version).is_some();
+        if known {
+            continue;
+        }
+        let request_id = RequestId::new(&format!("startup-rules-{region}-v{}", rules.version))
+            .expect("start-up request ids are valid");
+        let version = rules.version;
+        match engine.execute(Request {
+            request_id,
+            command: Command::PublishRules { region: region.clone(), rules },
+        })? {
+            Outcome::Committed { .. } => tracing::info!(%region, version, "published start-up rules"),
+            Outcome::Rejected { rejection, .. } => {
+                anyhow::bail!("start-up rules for {region} v{version} refused: {rejection}")
+            }
+            Outcome::Preview { .. } => unreachable!("rules are not previewed"),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,141 @@
+//! The contract over the wire: the real binary on a free port, a temporary sled directory.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::{Home, Service, AUDITOR, CHANNEL, H1, H2, OPERATOR};
+
+fn setup_region(service: &Service) {
+    let rules = json!({"request_id": "rules-1", "version": 1, "effective_from": "2026-01-01T00:00:00+08:00"});
+    assert_eq!(service.post(OPERATOR, "/v1/regions/210100/rules", rules).0, 201);
+    let pharmacy = json!({"request_id": "inst-1", "institution_id": "H21010000001", "region": "210100",
+        "kind": "pharmacy", "name": "Pharmacy One"});
+    assert_eq!(service.post(OPERATOR, "/v1/institutions", pharmacy).0, 201);
+}
+
+fn person(service: &Service, id: &str, scheme: &str) {
+    let body =
+        json!({"request_id": format!("person-{id}"), "person_id": id, "region": "210100", "scheme": scheme});
+    let (status, answer) = service.post(OPERATOR, "/v1/persons", body);
+    assert_eq!(status, 201, "{answer}");
+}
+
+fn credit(service: &Service, id: &str, amount: &str, bucket: &str) -> Value {
+    let body = json!({"request_id": format!("credit-{id}-{amount}-{bucket}"), "amount": amount, "bucket": bucket,
+        "reason": "allocation"});
+    let (status, answer) = service.post(OPERATOR, &format!("/v1/accounts/{id}/credits"), body);
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+// Proves worked example 1 end to end: a child's pharmacy bill is paid from the parent's account.
+#[test]
+fn worked_example_1_family_pays_for_medicine() {
+    let home = Home::new();
+    let service = home.start();
+    setup_region(&service);
+    person(&service, "P1", "employee");
+    person(&service, "C", "resident");
+    credit(&service, "P1", "500.00", "historic");
+    let binding =
+        json!({"request_id": "bind-1", "authorizer": "P1", "beneficiary": "C", "relation": "child"});
+    let (status, answer) = service.post(CHANNEL, "/v1/bindings", binding);
+    assert_eq!((status, answer["status"].clone()), (201, json!("active")));
+    let settle = json!({"request_id": "s-1", "settlement_id": "S1", "institution": "H21010000001",
+        "beneficiary": "C", "category": "pharmacy", "amount": "80.00"});
+    let (status, answer) = service.post(H1, "/v1/settlements", settle);
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["splits"], json!([{"account": "P1", "source": "family", "amount": "80.00"}]));
+    assert_eq!(answer["out_of_pocket"], json!("0.00"));
+    assert_eq!(answer["explain"], json!([{"account": "P1", "source": "family", "paid": "80.00"}]));
+    let (_, account) = service.get(OPERATOR, "/v1/accounts/P1");
+    assert_eq!(account["available"], json!("420.00"));
+}
+
+// Proves idempotency across the wire: the same body answers the original bytes, a different
+// body is 409, and nothing is written twice.
+#[test]
+fn idempotent_retry_and_conflict() {
+    let home = Home::new();
+    let service = home.start();
+    setup_region(&service);
+    person(&service, "P1", "employee");
+    let body = json!({"request_id": "c-1", "amount": "10.00", "bucket": "current", "reason": "allocation"});
+    let (status, first) = service.post(OPERATOR, "/v1/accounts/P1/credits", body.clone());
+    assert_eq!(status, 200);
+    // The same JSON value with other key order and spacing.
+    let reordered =
+        br#"{ "reason": "allocation", "bucket": "current", "amount": "10.00", "request_id": "c-1" }"#;
+    let (status, again) = service.raw("POST", Some(OPERATOR), "/v1/accounts/P1/credits", reordered);
+    assert_eq!(status, 200);
+    assert_eq!(serde_json::from_str::<Value>(&again).unwrap(), first);
+    let changed =
+        json!({"request_id": "c-1", "amount": "11.00", "bucket": "current", "reason": "allocation"});
+    let (status, conflict) = service.post(OPERATOR, "/v1/accounts/P1/credits", changed);
+    assert_eq!((status, conflict["error"]["code"].clone()), (409, json!("idempotency_conflict")));
+    let (_, account) = service.get(OPERATOR, "/v1/accounts/P1");
+    assert_eq!(account["current"], json!("10.00"));
+}
+
+// Proves the role rules: no token 401, wrong role 403, another institution 403, auditor read-only.
+#[test]
+fn roles_are_enforced() {
+    let home = Home::new();
+    let service = home.start();
+    setup_region(&service);
+    person(&service, "C", "resident");
+    let person_body = json!({"request_id": "x", "person_id": "X", "region": "210100", "scheme": "resident"});
+    assert_eq!(service.call("POST", None, "/v1/persons", Some(&person_body)).0, 401);
+    assert_eq!(service.post("wrong-token", "/v1/persons", person_body.clone()).0, 401);
+    assert_eq!(service.post(AUDITOR, "/v1/persons", person_body.clone()).0, 403);
+    assert_eq!(service.post(CHANNEL, "/v1/persons", person_body).0, 403);
+    let settle = json!({"request_id": "s", "settlement_id": "S", "institution": "H21010000001",
+        "beneficiary": "C", "category": "pharmacy", "amount": "1.00"});
+    assert_eq!(service.post(H2, "/v1/settlements", settle).0, 403);
+    assert_eq!(service.get(AUDITOR, "/v1/audit/verify").0, 200);
+    assert_eq!(service.call("GET", None, "/healthz", None).0, 200);
+}
+
+// Proves bad input is refused with the field named and nothing is written.
+#[test]
+fn bad_input_writes_nothing() {
+    let home = Home::new();
+    let service = home.start();
+    setup_region(&service);
+    person(&service, "P1", "employee");
+    let (_, before) = service.get(AUDITOR, "/v1/audit/verify");
+    for (body, field) in [
+        (json!({"request_id": "b1", "amount": "1.001", "bucket": "current", "reason": "x"}), "amount"),
+        (json!({"request_id": "b2", "amount": "-1", "bucket": "current", "reason": "x"}), "amount"),
+        (json!({"request_id": "b3", "amount": "1000000.01", "bucket": "current", "reason": "x"}), "amount"),
+        (json!({"request_id": "b4", "amount": 5, "bucket": "current", "reason": "x"}), "amount"),
+        (json!({"request_id": "b5", "amount": "1", "bucket": "current", "reason": "x", "extra": 1}), "extra"),
+        (json!({"request_id": "bad id", "amount": "1", "bucket": "current", "reason": "x"}), "request_id"),
+        (json!({"request_id": "b7", "amount": "0", "bucket": "current", "reason": "x"}), "amount"),
+    ] {
+        let (status, answer) = service.post(OPERATOR, "/v1/accounts/P1/credits", body);
+        assert_eq!(status, 400, "{answer}");
+        assert_eq!(answer["error"]["code"], json!("invalid_request"));
+        assert_eq!(answer["error"]["details"]["field"], json!(field), "{answer}");
+    }
+    let big = vec![b' '; 70 * 1024];
+    assert_eq!(service.raw("POST", Some(OPERATOR), "/v1/accounts/P1/credits", &big).0, 413);
+    let (_, after) = service.get(AUDITOR, "/v1/audit/verify");
+    assert_eq!(before["head_seq"], after["head_seq"], "nothing was written");
+}
+
+// Proves SIGTERM exits 0 and a restart serves the same state.
+#[test]
+fn graceful_shutdown_and_restart() {
+    let home = Home::new();
+    let mut service = home.start();
+    setup_region(&service);
+    person(&service, "P1", "employee");
+    credit(&service, "P1", "12.30", "current");
+    assert!(service.terminate().success());
+    let service = home.start();
+    let (_, account) = service.get(OPERATOR, "/v1/accounts/P1");
+    assert_eq!(account["current"], json!("12.30"));
+    let (code, report) = support::tool(&["verify", "--data", home.data().to_str().unwrap()]);
+    assert_ne!(code, 0, "verify refuses while the service holds the store: {report}");
+}

@@ -1,0 +1,192 @@
+//! Shared harness of the end-to-end tests: the real `gongji` binary on a free loopback port,
+//! with a temporary sled directory, driven over HTTP.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub const OPERATOR: &str = "op-secret";
+pub const CHANNEL: &str = "app-secret";
+pub const H1: &str = "h1-secret";
+pub const H2: &str = "h2-secret";
+pub const AUDITOR: &str = "audit-secret";
+
+pub const TOKENS: &str = r#"{"tokens": [
+  {"token": "op-secret", "role": "operator"},
+  {"token": "app-secret", "role": "channel"},
+  {"token": "h1-secret", "role": "institution", "institution": "H21010000001"},
+  {"token": "h2-secret", "role": "institution", "institution": "H21010000002"},
+  {"token": "audit-secret", "role": "auditor"}
+]}"#;
+
+/// A running `gongji serve`.
+pub struct Service {
+    child: Option<Child>,
+    pub base: String,
+    pub data: PathBuf,
+}
+
+/// A temporary home for a test: the data directory and the tokens file.
+pub struct Home {
+    pub dir: tempfile::TempDir,
+}
+
+impl Home {
+    pub fn new() -> Home {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        std::fs::write(dir.path().join("tokens.json"), TOKENS).expect("tokens written");
+        Home { dir }
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("ledger")
+    }
+
+    pub fn tokens(&self) -> PathBuf {
+        self.dir.path().join("tokens.json")
+    }
+
+    pub fn start(&self) -> Service {
+        Service::start(&self.data(), &["--tokens", self.tokens().to_str().unwrap()])
+    }
+}
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_gongji")
+}
+
+impl Service {
+    /// Starts the binary and waits for its "listening" line.
+    pub fn start(data: &Path, args: &[&str]) -> Service {
+        let mut child = Command::new(binary())
+            .arg("serve")
+            .arg("--data")
+            .arg(data)
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .args(args)
+            .env("GONGJI_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("gongji starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("gongji prints its address");
+        let base = line
+            .trim()
+            .strip_prefix("gongji listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_owned();
+        Service { child: Some(child), base, data: data.to_owned() }
+    }
+
+    /// A handle that talks to an already running service (it does not own the process).
+    pub fn client(base: &str, data: &Path) -> Service {
+        Service { child: None, base: base.to_owned(), data: data.to_owned() }
+    }
+
+    pub fn call(&self, method: &str, token: Option<&str>, path: &str, body: Option<&Value>) -> (u16, Value) {
+        self.try_call(method, token, path, body).unwrap_or_else(|error| panic!("{method} {path}: {error}"))
+    }
+
+    /// As `call`, but a transport failure (the service died) is an `Err`.
+    pub fn try_call(
+        &self,
+        method: &str,
+        token: Option<&str>,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), String> {
+        let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
+        let mut request = agent.request(method, &format!("{}{}", self.base, path));
+        if let Some(token) = token {
+            request = request.set("Authorization", &format!("Bearer {token}"));
+        }
+        let result = match body {
+            Some(body) => request.send_json(body.clone()),
+            None => request.call(),
+        };
+        let response = match result {
+            Ok(response) => response,
+            Err(ureq::Error::Status(_, response)) => response,
+            Err(error) => return Err(error.to_string()),
+        };
+        let status = response.status();
+        let text = response.into_string().map_err(|e| e.to_string())?;
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok((status, value))
+    }
+
+    pub fn post(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
+        self.call("POST", Some(token), path, Some(&body))
+    }
+
+    pub fn put(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
+        self.call("PUT", Some(token), path, Some(&body))
+    }
+
+    pub fn get(&self, token: &str, path: &str) -> (u16, Value) {
+        self.call("GET", Some(token), path, None)
+    }
+
+    /// Sends raw bytes; returns status and body text.
+    pub fn raw(&self, method: &str, token: Option<&str>, path: &str, body: &[u8]) -> (u16, String) {
+        let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
+        let mut request =
+            agent.request(method, &format!("{}{}", self.base, path)).set("Content-Type", "application/json");
+        if let Some(token) = token {
+            request = request.set("Authorization", &format!("Bearer {token}"));
+        }
+        match request.send_bytes(body) {
+            Ok(response) => (response.status(), response.into_string().unwrap_or_default()),
+            Err(ureq::Error::Status(status, response)) => {
+                (status, response.into_string().unwrap_or_default())
+            }
+            Err(error) => panic!("{method} {path}: {error}"),
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().expect("running").id() as i32
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            unsafe_free_kill(child.id() as i32, libc::SIGKILL);
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM and wait for the exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        unsafe_free_kill(child.id() as i32, libc::SIGTERM);
+        child.wait().expect("gongji exits")
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Sends a signal with the `kill` command, keeping the tests free of `unsafe`.
+fn unsafe_free_kill(pid: i32, signal: i32) {
+    let status =
+        Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().expect("kill runs");
+    assert!(status.success(), "kill -{signal} {pid} succeeded");
+}
+
+/// Runs an offline tool of the binary; returns exit code and stdout.
+pub fn tool(args: &[&str]) -> (i32, String) {
+    let output = Command::new(binary()).args(args).output().expect("gongji runs");
+    (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stdout).into_owned())
+}
