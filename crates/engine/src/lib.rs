@@ -24,6 +24,22 @@ use domain::{Charge, Event, Rejection, Request, Timestamp};
 use projection::Projections;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use writer::decode;
+
+/// Replays the log from the start, up to and including `until_seq` (all of it when `None`),
+/// into fresh projections: what any view must equal.
+pub fn replay(reader: &ledger::Reader, until_seq: Option<u64>) -> Result<Projections, EngineError> {
+    let mut projections = Projections::new();
+    for stored in reader.events(0) {
+        let stored = stored.map_err(|e| EngineError::Storage(e.to_string()))?;
+        if until_seq.is_some_and(|until| stored.seq > until) {
+            break;
+        }
+        let (recorded, _) = decode(&stored)?;
+        projections.apply(recorded.seq, recorded.recorded_at, &recorded.event);
+    }
+    Ok(projections)
+}
 
 /// An event as recorded: its place in the log and its time.
 #[derive(Clone, Debug, PartialEq, Eq)]

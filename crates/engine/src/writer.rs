@@ -349,9 +349,7 @@ fn record_digest(record: &RequestRecord) -> &str {
 }
 
 /// Decodes a stored envelope into the event and the request that wrote it.
-pub(crate) fn decode(
-    stored: &ledger::StoredEvent,
-) -> Result<(Recorded, Option<(String, String)>), EngineError> {
+pub fn decode(stored: &ledger::StoredEvent) -> Result<(Recorded, Option<(String, String)>), EngineError> {
     let parts = stored.parts().map_err(storage)?;
     let corrupt = |reason: String| EngineError::Corrupt(format!("seq {}: {reason}", stored.seq));
     let event = Event::decode(&parts.kind, parts.version, parts.payload.get().as_bytes()).map_err(corrupt)?;

@@ -12,13 +12,9 @@ use ledger::{Store, StoredEvent, VerifyFrom};
 use projection::Projections;
 
 /// Decodes a stored envelope into (seq, recorded_at, event).
-pub fn decode(stored: &StoredEvent) -> anyhow::Result<(u64, Timestamp, Event)> {
-    let parts = stored.parts()?;
-    let event = Event::decode(&parts.kind, parts.version, parts.payload.get().as_bytes())
-        .map_err(|e| anyhow::anyhow!("seq {}: {e}", stored.seq))?;
-    let recorded_at = Timestamp::parse(&parts.recorded_at)
-        .with_context(|| format!("seq {}: recorded_at is not a time", stored.seq))?;
-    Ok((stored.seq, recorded_at, event))
+fn decode(stored: &StoredEvent) -> anyhow::Result<(u64, Timestamp, Event)> {
+    let (recorded, _) = engine::decode(stored)?;
+    Ok((recorded.seq, recorded.recorded_at, recorded.event))
 }
 
 fn open(data: &Path) -> anyhow::Result<Store> {
