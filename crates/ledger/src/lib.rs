@@ -280,6 +280,7 @@ pub fn verify_envelopes<I: Iterator<Item = Vec<u8>>>(lines: I) -> VerifyReport {
 #[derive(Clone)]
 pub struct Reader {
     log: sled::Tree,
+    meta: sled::Tree,
 }
 
 impl std::fmt::Debug for Reader {
@@ -289,6 +290,22 @@ impl std::fmt::Debug for Reader {
 }
 
 impl Reader {
+    /// The seq up to which the publisher has had every settlement-side event acknowledged.
+    pub fn outbox_cursor(&self) -> Result<u64, StorageError> {
+        match self.meta.get(OUTBOX_CURSOR_KEY)? {
+            Some(bytes) => Ok(key_seq(&bytes)?),
+            None => Ok(0),
+        }
+    }
+
+    /// Advances the outbox cursor. It is written without an fsync of its own: it only saves
+    /// work after a restart, since the publisher also resumes from the stream's tail and the
+    /// stream deduplicates by message id.
+    pub fn set_outbox_cursor(&self, seq: u64) -> Result<(), StorageError> {
+        self.meta.insert(OUTBOX_CURSOR_KEY, &seq.to_be_bytes())?;
+        Ok(())
+    }
+
     pub fn event(&self, seq: u64) -> Result<Option<StoredEvent>, StorageError> {
         Ok(self.log.get(seq.to_be_bytes())?.map(|bytes| StoredEvent { seq, bytes: bytes.to_vec() }))
     }
@@ -395,7 +412,7 @@ impl Store {
         let log = db.open_tree("log")?;
         let requests = db.open_tree("requests")?;
         let meta = db.open_tree("meta")?;
-        let reader = Reader { log };
+        let reader = Reader { log, meta: meta.clone() };
         let (head_seq, head_hash) = match reader.log.last()? {
             Some((key, value)) => {
                 let seq = key_seq(&key)?;
@@ -585,19 +602,6 @@ impl Store {
         value.extend_from_slice(&seq.to_be_bytes());
         value.extend_from_slice(&hash);
         self.meta.insert(CHECKPOINT_KEY, value)?;
-        self.db.flush()?;
-        self.sync_files()
-    }
-
-    pub fn outbox_cursor(&self) -> Result<u64, StorageError> {
-        match self.meta.get(OUTBOX_CURSOR_KEY)? {
-            Some(bytes) => Ok(key_seq(&bytes)?),
-            None => Ok(0),
-        }
-    }
-
-    pub fn set_outbox_cursor(&self, seq: u64) -> Result<(), StorageError> {
-        self.meta.insert(OUTBOX_CURSOR_KEY, &seq.to_be_bytes())?;
         self.db.flush()?;
         self.sync_files()
     }

@@ -9,6 +9,8 @@ pub mod auth;
 pub mod http;
 pub mod metrics;
 pub mod openapi;
+pub mod publish;
+pub mod reconcile;
 pub mod render;
 pub mod serve;
 pub mod tools;

@@ -37,6 +37,17 @@ enum Tool {
         #[arg(long)]
         as_of_seq: Option<u64>,
     },
+    /// Read the settlement stream and check it against the ledger; exit 0 only when they agree.
+    Reconcile {
+        /// The NATS server.
+        #[arg(long, env = "GONGJI_NATS")]
+        nats: String,
+        #[arg(long, env = "GONGJI_DATA", default_value = "./data")]
+        data: PathBuf,
+        /// Republish what is missing.
+        #[arg(long)]
+        repair: bool,
+    },
     /// Print the raw event log as JSON lines, in order.
     Export {
         #[arg(long, env = "GONGJI_DATA", default_value = "./data")]
@@ -54,6 +65,7 @@ fn main() -> ExitCode {
         Tool::Verify { data } => server::tools::verify(&data),
         Tool::Replay { data, as_of, as_of_seq } => server::tools::replay(&data, as_of.as_deref(), as_of_seq),
         Tool::Export { data, from_seq } => server::tools::export(&data, from_seq),
+        Tool::Reconcile { nats, data, repair } => server::reconcile::run(&nats, &data, repair),
     };
     match result {
         Ok(code) => code,

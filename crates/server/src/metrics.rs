@@ -23,6 +23,14 @@ pub struct Metrics {
     batch_events: Histogram,
     commit_seconds: Histogram,
     head_seq: Gauge,
+    published: Family<PublishedLabels, Counter>,
+    publisher_lag_events: Gauge,
+    publisher_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PublishedLabels {
+    duplicate: String,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -56,6 +64,24 @@ impl Metrics {
         );
         let head_seq = Gauge::default();
         registry.register("gongji_log_head_seq", "The seq of the last event in the log", head_seq.clone());
+        let published = Family::<PublishedLabels, Counter>::default();
+        registry.register(
+            "gongji_published",
+            "Settlement events acknowledged by JetStream",
+            published.clone(),
+        );
+        let publisher_lag_events = Gauge::default();
+        registry.register(
+            "gongji_publisher_lag_events",
+            "Events in the log after the publisher's cursor",
+            publisher_lag_events.clone(),
+        );
+        let publisher_lag_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "gongji_publisher_lag_seconds",
+            "How long the oldest unpublished event has waited",
+            publisher_lag_seconds.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
             commands,
@@ -63,6 +89,9 @@ impl Metrics {
             batch_events,
             commit_seconds,
             head_seq,
+            published,
+            publisher_lag_events,
+            publisher_lag_seconds,
         }
     }
 
@@ -74,6 +103,15 @@ impl Metrics {
 
     pub fn set_head_seq(&self, seq: u64) {
         self.head_seq.set(i64::try_from(seq).unwrap_or(i64::MAX));
+    }
+
+    pub fn published(&self, duplicate: bool) {
+        self.published.get_or_create(&PublishedLabels { duplicate: duplicate.to_string() }).inc();
+    }
+
+    pub fn set_publisher_lag(&self, events: u64, seconds: f64) {
+        self.publisher_lag_events.set(i64::try_from(events).unwrap_or(i64::MAX));
+        self.publisher_lag_seconds.set(seconds);
     }
 
     pub fn render(&self) -> String {

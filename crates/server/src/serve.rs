@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
+use tokio::sync::Notify;
 
 use domain::{Command, Region, Request, RequestId, RuleSet};
 use engine::{Engine, EngineConfig, Outcome, SystemClock};
@@ -14,6 +15,19 @@ use engine::{Engine, EngineConfig, Outcome, SystemClock};
 use crate::auth::Tokens;
 use crate::http::{router, App};
 use crate::metrics::Metrics;
+
+/// Told of every group commit: updates the metrics and wakes the publisher.
+struct Observer {
+    metrics: Arc<Metrics>,
+    wake: Arc<Notify>,
+}
+
+impl engine::CommitObserver for Observer {
+    fn committed(&self, requests: usize, events: usize, seconds: f64, head_seq: u64) {
+        self.metrics.committed(requests, events, seconds, head_seq);
+        self.wake.notify_one();
+    }
+}
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -56,11 +70,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(path) => read_rules(path)?,
         None => Vec::new(),
     };
-    if args.nats.is_some() {
-        tracing::warn!("--nats given: this build keeps settlement events in the outbox (the log) until the publisher lands");
-    }
     let metrics = Arc::new(Metrics::new());
-    let config = EngineConfig { observer: Some(metrics.clone()), ..EngineConfig::default() };
+    let wake = Arc::new(Notify::new());
+    let observer = Arc::new(Observer { metrics: metrics.clone(), wake: wake.clone() });
+    let config = EngineConfig { observer: Some(observer), ..EngineConfig::default() };
     let engine = Engine::open(&args.data, Box::new(SystemClock), config)
         .with_context(|| format!("cannot open the ledger in {}", args.data.display()))?;
     publish_startup_rules(&engine, startup_rules)?;
@@ -68,6 +81,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let app = Arc::new(App { engine, tokens, metrics });
+    match &args.nats {
+        Some(url) => {
+            let reader = app.engine.log().clone();
+            runtime.spawn(crate::publish::run(url.clone(), reader, app.metrics.clone(), wake));
+        }
+        None => {
+            tracing::warn!("no --nats: settlement events wait in the outbox until a start with a NATS URL")
+        }
+    }
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await

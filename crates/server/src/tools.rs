@@ -17,7 +17,7 @@ fn decode(stored: &StoredEvent) -> anyhow::Result<(u64, Timestamp, Event)> {
     Ok((recorded.seq, recorded.recorded_at, recorded.event))
 }
 
-fn open(data: &Path) -> anyhow::Result<Store> {
+pub fn open(data: &Path) -> anyhow::Result<Store> {
     anyhow::ensure!(
         data.join("db").exists() || data.join("conf").exists(),
         "{} holds no ledger",

@@ -1,0 +1,246 @@
+//! `gongji reconcile`: a reference downstream consumer. It reads the whole settlement stream
+//! with its own ordered consumer and compares it with the log: every settlement-side event
+//! must be there exactly once with identical bytes and subject, and nothing else of this
+//! ledger. Then the count and sum of `settled`, `refunded` and `premium_paid` per institution
+//! and +08:00 day from both sides. `--repair` republishes what is missing.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_nats::jetstream::{self, consumer};
+use futures::StreamExt;
+
+use domain::{Event, Money};
+
+use crate::publish::{message_id, subject, STREAM};
+
+/// A settlement-side event of the log.
+struct Expected {
+    subject: String,
+    envelope: Vec<u8>,
+    event: Event,
+    recorded_at: domain::Timestamp,
+}
+
+/// A message read from the stream.
+struct Received {
+    stream_seq: u64,
+    subject: String,
+    msg_id: Option<String>,
+    ledger_seq: Option<u64>,
+    payload: Vec<u8>,
+}
+
+/// (institution, +08:00 day, kind) → (count, sum).
+type Totals = BTreeMap<(String, String, &'static str), (u64, Money)>;
+
+fn add_total(totals: &mut Totals, event: &Event, recorded_at: domain::Timestamp) {
+    let (institution, amount, kind) = match event {
+        Event::Settled(c) => (c.institution.to_string(), c.amount, "settled"),
+        Event::Captured(c) => (c.institution.to_string(), c.amount, "settled"),
+        Event::Refunded(r) => (r.institution.to_string(), r.amount, "refunded"),
+        Event::PremiumPaid(p) => ("-".to_owned(), p.amount, "premium_paid"),
+        _ => return,
+    };
+    let day = {
+        let local = recorded_at.plus_micros(8 * 3600 * 1_000_000).to_string();
+        local[..10].to_owned()
+    };
+    let entry = totals.entry((institution, day, kind)).or_insert((0, Money::ZERO));
+    entry.0 += 1;
+    entry.1 = entry.1.plus(amount);
+}
+
+pub fn run(nats: &str, data: &Path, repair: bool) -> anyhow::Result<ExitCode> {
+    let store = crate::tools::open(data)?;
+    let ledger_id = store.ledger_id()?.unwrap_or_default();
+    let mut expected: BTreeMap<u64, Expected> = BTreeMap::new();
+    for stored in store.events(0) {
+        let stored = stored?;
+        let (recorded, _) = engine::decode(&stored)?;
+        if let Some(subject) = subject(&recorded.event) {
+            expected.insert(
+                stored.seq,
+                Expected {
+                    subject,
+                    envelope: stored.envelope().to_vec(),
+                    event: recorded.event,
+                    recorded_at: recorded.recorded_at,
+                },
+            );
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(compare(nats, &ledger_id, &expected, repair))
+}
+
+async fn compare(
+    nats: &str,
+    ledger_id: &str,
+    expected: &BTreeMap<u64, Expected>,
+    repair: bool,
+) -> anyhow::Result<ExitCode> {
+    let client = async_nats::ConnectOptions::new()
+        .connection_timeout(Duration::from_secs(5))
+        .connect(nats)
+        .await
+        .with_context(|| format!("cannot connect to {nats}"))?;
+    let context = jetstream::new(client);
+    let received = read_stream(&context).await?;
+
+    let prefix = format!("{ledger_id}:");
+    let mut seen: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut extra: Vec<String> = Vec::new();
+    let mut altered: Vec<u64> = Vec::new();
+    let mut stream_totals = Totals::new();
+    for message in &received {
+        let ours = message.msg_id.as_deref().is_some_and(|id| id.starts_with(&prefix));
+        let known = message.ledger_seq.and_then(|seq| expected.get(&seq).map(|e| (seq, e)));
+        match (ours, known) {
+            (true, Some((seq, want))) => {
+                *seen.entry(seq).or_default() += 1;
+                if seen[&seq] > 1 {
+                    continue;
+                }
+                if message.payload != want.envelope
+                    || message.subject != want.subject
+                    || message.msg_id.as_deref() != Some(message_id(ledger_id, seq).as_str())
+                {
+                    altered.push(seq);
+                }
+                if let Ok(envelope) = serde_json::from_slice::<serde_json::Value>(&message.payload) {
+                    let kind = envelope["kind"].as_str().unwrap_or_default();
+                    let payload = serde_json::to_vec(&envelope["payload"]).unwrap_or_default();
+                    let at = envelope["recorded_at"].as_str().and_then(domain::Timestamp::parse);
+                    if let (Ok(event), Some(at)) = (Event::decode(kind, 1, &payload), at) {
+                        add_total(&mut stream_totals, &event, at);
+                    }
+                }
+            }
+            _ => extra.push(format!(
+                "stream seq {} (subject {}, id {})",
+                message.stream_seq,
+                message.subject,
+                message.msg_id.as_deref().unwrap_or("none")
+            )),
+        }
+    }
+    let duplicated: Vec<u64> = seen.iter().filter(|(_, n)| **n > 1).map(|(seq, _)| *seq).collect();
+    let missing: Vec<u64> = expected.keys().filter(|seq| !seen.contains_key(seq)).copied().collect();
+    let mut ledger_totals = Totals::new();
+    for want in expected.values() {
+        add_total(&mut ledger_totals, &want.event, want.recorded_at);
+    }
+
+    println!(
+        "ledger {ledger_id}: {} settlement events in the log, {} messages in {STREAM}",
+        expected.len(),
+        received.len()
+    );
+    report("missing", &missing);
+    report("duplicated", &duplicated);
+    report("altered", &altered);
+    if extra.is_empty() {
+        println!("extra: none");
+    } else {
+        println!("extra: {}", extra.len());
+        for line in &extra {
+            println!("  {line}");
+        }
+    }
+    println!("totals per institution and day (+08:00): kind, ledger count/sum, stream count/sum");
+    let keys: std::collections::BTreeSet<_> =
+        ledger_totals.keys().chain(stream_totals.keys()).cloned().collect();
+    let mut totals_agree = true;
+    for key in keys {
+        let ledger = ledger_totals.get(&key).copied().unwrap_or((0, Money::ZERO));
+        let stream = stream_totals.get(&key).copied().unwrap_or((0, Money::ZERO));
+        let mark = if ledger == stream { "" } else { "  <- differs" };
+        totals_agree &= ledger == stream;
+        println!(
+            "  {} {} {}: {}/{} vs {}/{}{mark}",
+            key.0, key.1, key.2, ledger.0, ledger.1, stream.0, stream.1
+        );
+    }
+
+    let mut ok =
+        missing.is_empty() && duplicated.is_empty() && altered.is_empty() && extra.is_empty() && totals_agree;
+    if repair && !missing.is_empty() {
+        let mut still_missing = 0;
+        for seq in &missing {
+            let want = &expected[seq];
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert(async_nats::header::NATS_MESSAGE_ID, message_id(ledger_id, *seq).as_str());
+            headers.insert("Gongji-Seq", seq.to_string().as_str());
+            let ack = context
+                .publish_with_headers(want.subject.clone(), headers, want.envelope.clone().into())
+                .await
+                .map_err(|e| anyhow::anyhow!("republish of seq {seq}: {e}"))?
+                .await
+                .map_err(|e| anyhow::anyhow!("ack of seq {seq}: {e}"))?;
+            if ack.duplicate {
+                still_missing += 1;
+                println!(
+                    "repair: seq {seq} not resent: its id is still inside the stream's duplicate window; run again once it has passed"
+                );
+            } else {
+                println!("repair: seq {seq} republished");
+            }
+        }
+        ok = still_missing == 0 && duplicated.is_empty() && altered.is_empty() && extra.is_empty();
+        if ok {
+            println!("repair: every missing event republished");
+        }
+    }
+    println!("{}", if ok { "reconcile: OK" } else { "reconcile: DIFFERENCES FOUND" });
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn report(what: &str, seqs: &[u64]) {
+    if seqs.is_empty() {
+        println!("{what}: none");
+    } else {
+        let list: Vec<String> = seqs.iter().map(u64::to_string).collect();
+        println!("{what}: {} (seq {})", seqs.len(), list.join(", "));
+    }
+}
+
+/// Every message of the stream, in stream order, through an ordered consumer of our own.
+async fn read_stream(context: &jetstream::Context) -> anyhow::Result<Vec<Received>> {
+    let mut stream = context.get_stream(STREAM).await.map_err(|e| anyhow::anyhow!("stream {STREAM}: {e}"))?;
+    let state = stream.info().await.map_err(|e| anyhow::anyhow!("stream info: {e}"))?.state.clone();
+    let mut received = Vec::new();
+    if state.messages == 0 {
+        return Ok(received);
+    }
+    let consumer = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            deliver_policy: consumer::DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("consumer: {e}"))?;
+    let mut messages = consumer.messages().await.map_err(|e| anyhow::anyhow!("consume: {e}"))?;
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(5), messages.next()).await;
+        let Ok(Some(message)) = next else { break };
+        let message = message.map_err(|e| anyhow::anyhow!("read: {e}"))?;
+        let info = message.info().map_err(|e| anyhow::anyhow!("message info: {e}"))?;
+        let (stream_seq, pending) = (info.stream_sequence, info.pending);
+        let headers = message.headers.clone().unwrap_or_default();
+        received.push(Received {
+            stream_seq,
+            subject: message.subject.to_string(),
+            msg_id: headers.get(async_nats::header::NATS_MESSAGE_ID).map(|v| v.as_str().to_owned()),
+            ledger_seq: headers.get("Gongji-Seq").and_then(|v| v.as_str().parse().ok()),
+            payload: message.payload.to_vec(),
+        });
+        if pending == 0 || stream_seq >= state.last_sequence {
+            break;
+        }
+    }
+    Ok(received)
+}
