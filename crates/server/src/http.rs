@@ -69,7 +69,38 @@ pub fn router(app: Shared) -> Router {
         .route("/v1/events", get(get_events))
         .route("/v1/audit/verify", get(get_verify))
         .fallback(|| async { error_response(&Rejection::new(Code::NotFound, "no such route")) })
+        .layer(axum::middleware::from_fn(trace_request))
         .with_state(app)
+}
+
+static REQUEST_NUMBER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Gives every request an id (the caller's `X-Request-Id` when it is a valid id, else a
+/// counter), logs it with method, path, status and latency, and returns it as a header.
+/// Bodies are never logged, so no personal data (resident ID numbers) reaches the logs.
+async fn trace_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| domain::ids::is_valid_id(v))
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            format!("req-{}", REQUEST_NUMBER.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+        });
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let span = tracing::info_span!("http", request_id = %id, %method, %path);
+    let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    let status = response.status().as_u16();
+    span.in_scope(|| {
+        tracing::info!(status, micros = started.elapsed().as_micros() as u64, "request");
+    });
+    if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
 }
 
 // ---- responses -------------------------------------------------------------------------

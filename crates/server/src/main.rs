@@ -25,6 +25,9 @@ enum Tool {
         /// The sled directory.
         #[arg(long, env = "GONGJI_DATA", default_value = "./data")]
         data: PathBuf,
+        /// Verify an export (JSON lines) instead of a data directory.
+        #[arg(long)]
+        from_export: Option<PathBuf>,
     },
     /// Rebuild state as it was at a time or after an event; print balances and bindings as JSON lines.
     Replay {
@@ -36,6 +39,9 @@ enum Tool {
         /// A sequence number.
         #[arg(long)]
         as_of_seq: Option<u64>,
+        /// Replay an export (JSON lines) instead of a data directory.
+        #[arg(long)]
+        from_export: Option<PathBuf>,
     },
     /// Read the settlement stream and check it against the ledger; exit 0 only when they agree.
     Reconcile {
@@ -58,12 +64,21 @@ enum Tool {
     },
 }
 
+fn origin<'a>(data: &'a std::path::Path, export: Option<&'a std::path::Path>) -> server::tools::Origin<'a> {
+    match export {
+        Some(file) => server::tools::Origin::Export(file),
+        None => server::tools::Origin::Data(data),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Tool::Serve(args) => server::serve::run(args),
-        Tool::Verify { data } => server::tools::verify(&data),
-        Tool::Replay { data, as_of, as_of_seq } => server::tools::replay(&data, as_of.as_deref(), as_of_seq),
+        Tool::Verify { data, from_export } => server::tools::verify(origin(&data, from_export.as_deref())),
+        Tool::Replay { data, as_of, as_of_seq, from_export } => {
+            server::tools::replay(origin(&data, from_export.as_deref()), as_of.as_deref(), as_of_seq)
+        }
         Tool::Export { data, from_seq } => server::tools::export(&data, from_seq),
         Tool::Reconcile { nats, data, repair } => server::reconcile::run(&nats, &data, repair),
     };

@@ -49,11 +49,53 @@ impl Flows {
     }
 }
 
+/// Where the offline tools read the log from: a stopped ledger's directory, or an export
+/// (JSON lines of envelopes, as `gongji export` writes them).
+#[derive(Clone, Copy, Debug)]
+pub enum Origin<'a> {
+    Data(&'a Path),
+    Export(&'a Path),
+}
+
+/// Calls `visit` with every stored event in order until it returns `false`.
+fn each_event(
+    origin: Origin<'_>,
+    mut visit: impl FnMut(StoredEvent) -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
+    match origin {
+        Origin::Data(data) => {
+            let store = open(data)?;
+            for stored in store.events(0) {
+                if !visit(stored?)? {
+                    break;
+                }
+            }
+        }
+        Origin::Export(file) => {
+            for line in export_lines(file)? {
+                let mut stored = StoredEvent { seq: 0, bytes: line };
+                stored.seq = stored.parts()?.seq;
+                if !visit(stored)? {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn export_lines(file: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    Ok(bytes.split(|b| *b == b'\n').filter(|line| !line.is_empty()).map(<[u8]>::to_vec).collect())
+}
+
 /// `gongji verify`: the chain from genesis, then every event replayed with the state's
 /// invariants on, then money conserved: credits − draws + refunds = the sum of balances.
-pub fn verify(data: &Path) -> anyhow::Result<ExitCode> {
-    let store = open(data)?;
-    let report = store.verify(VerifyFrom::Genesis)?;
+pub fn verify(origin: Origin<'_>) -> anyhow::Result<ExitCode> {
+    let report = match origin {
+        Origin::Data(data) => open(data)?.verify(VerifyFrom::Genesis)?,
+        Origin::Export(file) => ledger::verify_envelopes(export_lines(file)?.into_iter()),
+    };
     let mut problems: Vec<String> = Vec::new();
     if let Some(broken) = &report.broken {
         problems.push(format!("hash chain broken at seq {}: {}", broken.seq, broken.reason));
@@ -64,11 +106,12 @@ pub fn verify(data: &Path) -> anyhow::Result<ExitCode> {
             || -> anyhow::Result<(u64, Option<String>)> {
                 let mut projections = Projections::new();
                 let mut flows = Flows::default();
-                for stored in store.events(0) {
-                    let (seq, recorded_at, event) = decode(&stored?)?;
+                each_event(origin, |stored| {
+                    let (seq, recorded_at, event) = decode(&stored)?;
                     flows.add(&event);
                     projections.apply(seq, recorded_at, &event);
-                }
+                    Ok(true)
+                })?;
                 let expected = flows.credited.plus(flows.refunded).checked_sub(flows.drawn);
                 let total = projections.state().total_balance();
                 let problem = (expected != Some(total)).then(|| {
@@ -105,27 +148,26 @@ pub fn verify(data: &Path) -> anyhow::Result<ExitCode> {
 }
 
 /// `gongji replay`: state after event `as_of_seq`, or after the last event at or before `as_of`.
-pub fn replay(data: &Path, as_of: Option<&str>, as_of_seq: Option<u64>) -> anyhow::Result<ExitCode> {
+pub fn replay(origin: Origin<'_>, as_of: Option<&str>, as_of_seq: Option<u64>) -> anyhow::Result<ExitCode> {
     let at = match as_of {
         Some(text) => Some(
             Timestamp::parse(text).with_context(|| format!("--as-of {text:?} is not an RFC 3339 time"))?,
         ),
         None => None,
     };
-    let store = open(data)?;
     let mut projections = Projections::new();
-    for stored in store.events(0) {
-        let (seq, recorded_at, event) = decode(&stored?)?;
+    each_event(origin, |stored| {
+        let (seq, recorded_at, event) = decode(&stored)?;
         let past = match (at, as_of_seq) {
             (Some(at), _) => recorded_at > at,
             (None, Some(limit)) => seq > limit,
             (None, None) => false,
         };
-        if past {
-            break;
+        if !past {
+            projections.apply(seq, recorded_at, &event);
         }
-        projections.apply(seq, recorded_at, &event);
-    }
+        Ok(!past)
+    })?;
     let now = at.or(projections.head_time()).unwrap_or_default();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
