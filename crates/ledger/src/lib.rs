@@ -648,6 +648,12 @@ impl Store {
         Ok(count)
     }
 
+    /// Test support: the raw requests tree, to lose a record as a crash could.
+    #[doc(hidden)]
+    pub fn raw_requests(&self) -> &sled::Tree {
+        &self.requests
+    }
+
     /// Test support: the raw log tree, to tamper with stored bytes.
     #[doc(hidden)]
     pub fn raw_log(&self) -> &sled::Tree {
