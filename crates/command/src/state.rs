@@ -6,6 +6,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde::{Deserialize, Serialize};
+
 use domain::{
     Balance, BindingId, BindingStatus, Bucket, Category, Draw, EndCause, Event, Explain, InstitutionId,
     InstitutionKind, LimitWindow, Money, PersonId, PersonStatus, RefundId, Region, Relation, RuleSet, Scheme,
@@ -15,7 +17,7 @@ use domain::{
 use domain::time::MICROS_PER_DAY;
 
 /// A personal account (个人账户): two buckets and what is reserved in each.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     pub current: Money,
     pub historic: Money,
@@ -88,7 +90,7 @@ impl Account {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Person {
     pub person_id: PersonId,
     pub region: Region,
@@ -102,7 +104,7 @@ pub struct Person {
     pub registered_seq: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Institution {
     pub institution_id: InstitutionId,
     pub region: Region,
@@ -111,7 +113,7 @@ pub struct Institution {
 }
 
 /// A binding between an authorizer (共济人) and a beneficiary, with its authorization.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Binding {
     pub binding_id: BindingId,
     pub authorizer: PersonId,
@@ -130,7 +132,7 @@ pub struct Binding {
     pub charges: BTreeMap<(Timestamp, u64), Money>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EndReason {
     Revoked,
     AuthorizerTerminated,
@@ -186,7 +188,7 @@ impl Binding {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum SettlementStatus {
     Held,
     Settled,
@@ -205,7 +207,7 @@ impl SettlementStatus {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefundRecord {
     pub refund_id: RefundId,
     pub amount: Money,
@@ -215,7 +217,7 @@ pub struct RefundRecord {
     pub seq: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settlement {
     pub settlement_id: SettlementId,
     /// Internal order of settlements, used to key limit charges.
@@ -262,7 +264,7 @@ impl Settlement {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PremiumRecord {
     pub payer: PersonId,
     pub amount: Money,
@@ -270,7 +272,7 @@ pub struct PremiumRecord {
 }
 
 /// The decision state: a fold of every event so far.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
     /// Rule sets per region, ascending by version (and so by `effective_from`).
     pub rules: BTreeMap<Region, Vec<RuleSet>>,

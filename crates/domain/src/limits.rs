@@ -38,3 +38,5 @@ pub const EVENTS_PAGE_MAX: usize = 1000;
 /// Calendar years the ledger accepts (premiums, year-end, rule tables).
 pub const YEAR_MIN: i32 = 1990;
 pub const YEAR_MAX: i32 = 2200;
+/// Events between two snapshots of the projections, by default.
+pub const SNAPSHOT_EVERY_EVENTS: u64 = 100_000;

@@ -12,6 +12,7 @@
 //! Depends on `domain`, `command`, `projection` and `ledger`; knows nothing of HTTP or tokio.
 
 mod clock;
+mod snapshot;
 mod writer;
 
 use std::path::Path;
@@ -24,22 +25,8 @@ use domain::{Charge, Event, Rejection, Request, Timestamp};
 use projection::Projections;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use snapshot::{load_snapshot, replay, replay_from_genesis, take_snapshot, SnapshotError};
 pub use writer::decode;
-
-/// Replays the log from the start, up to and including `until_seq` (all of it when `None`),
-/// into fresh projections: what any view must equal.
-pub fn replay(reader: &ledger::Reader, until_seq: Option<u64>) -> Result<Projections, EngineError> {
-    let mut projections = Projections::new();
-    for stored in reader.events(0) {
-        let stored = stored.map_err(|e| EngineError::Storage(e.to_string()))?;
-        if until_seq.is_some_and(|until| stored.seq > until) {
-            break;
-        }
-        let (recorded, _) = decode(&stored)?;
-        projections.apply(recorded.seq, recorded.recorded_at, &recorded.event);
-    }
-    Ok(projections)
-}
 
 /// An event as recorded: its place in the log and its time.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +77,8 @@ pub struct EngineConfig {
     /// Requests waiting for the writer; `submit` blocks when the queue is full.
     pub queue_commands_max: usize,
     pub observer: Option<Arc<dyn CommitObserver>>,
+    /// A snapshot of the projections is stored every this many events (`None`: never).
+    pub snapshot_every_events: Option<u64>,
 }
 
 impl std::fmt::Debug for EngineConfig {
@@ -107,6 +96,7 @@ impl Default for EngineConfig {
             batch_commands_max: BATCH_COMMANDS_MAX,
             queue_commands_max: QUEUE_COMMANDS_MAX,
             observer: None,
+            snapshot_every_events: Some(domain::limits::SNAPSHOT_EVERY_EVENTS),
         }
     }
 }

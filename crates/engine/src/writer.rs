@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -21,6 +21,26 @@ pub(crate) struct Writer {
     config: EngineConfig,
     /// Set on the first storage failure: from then on every request is refused.
     failed: Option<String>,
+    /// Where copies of the projections go to be snapshotted, off the writer's thread.
+    snapshots: SyncSender<Projections>,
+    snapshotter: std::thread::JoinHandle<()>,
+}
+
+/// A thread that serializes and stores snapshots; one at a time, later ones skipped while busy.
+fn spawn_snapshotter(reader: ledger::Reader) -> (SyncSender<Projections>, std::thread::JoinHandle<()>) {
+    let (sender, receiver) = sync_channel::<Projections>(1);
+    let handle = std::thread::Builder::new()
+        .name("gongji-snapshot".into())
+        .spawn(move || {
+            for projections in receiver {
+                match crate::take_snapshot(&reader, &projections) {
+                    Ok(seq) => tracing::info!(seq, "snapshot stored"),
+                    Err(error) => tracing::warn!(%error, "snapshot not stored"),
+                }
+            }
+        })
+        .expect("the snapshot thread starts");
+    (sender, handle)
 }
 
 /// What a request will be answered once the batch is durable.
@@ -46,29 +66,38 @@ impl Writer {
             return Err(EngineError::Corrupt(broken));
         }
         let checkpoint_seq = store.checkpoint_seq().map_err(storage)?;
-        let mut projections = Projections::new();
+        let reader = store.reader();
+        // The nearest good snapshot, then the tail of the log.
+        let mut projections = match crate::load_snapshot(&reader, store.head_seq()) {
+            Ok(Some(projections)) => projections,
+            Ok(None) => Projections::new(),
+            Err(error) => {
+                tracing::warn!(%error, "snapshots unreadable; replaying the whole log");
+                Projections::new()
+            }
+        };
+        let from_snapshot = projections.head_seq();
+        crate::snapshot::catch_up(&reader, &mut projections, None, &mut |_, _| {})?;
+        tracing::info!(from_snapshot, head_seq = projections.head_seq(), "projections rebuilt");
         // Request records are written beside the log, not in the same atomic batch: after a
         // crash the log may hold a command whose record was lost. Restore those from the log.
         let mut missing: BTreeMap<String, RequestRecord> = BTreeMap::new();
-        for stored in store.events(0) {
+        for stored in store.events(checkpoint_seq) {
             let stored = stored.map_err(storage)?;
             let (recorded, request) = decode(&stored)?;
-            projections.apply(recorded.seq, recorded.recorded_at, &recorded.event);
-            if recorded.seq > checkpoint_seq {
-                if let Some((request_id, digest)) = request {
-                    missing
-                        .entry(request_id)
-                        .and_modify(|r| {
-                            if let RequestRecord::Committed { last_seq, .. } = r {
-                                *last_seq = recorded.seq;
-                            }
-                        })
-                        .or_insert(RequestRecord::Committed {
-                            digest,
-                            first_seq: recorded.seq,
-                            last_seq: recorded.seq,
-                        });
-                }
+            if let Some((request_id, digest)) = request {
+                missing
+                    .entry(request_id)
+                    .and_modify(|r| {
+                        if let RequestRecord::Committed { last_seq, .. } = r {
+                            *last_seq = recorded.seq;
+                        }
+                    })
+                    .or_insert(RequestRecord::Committed {
+                        digest,
+                        first_seq: recorded.seq,
+                        last_seq: recorded.seq,
+                    });
             }
         }
         let mut store = store;
@@ -77,8 +106,8 @@ impl Writer {
         }
         store.set_checkpoint(store.head_seq(), store.head_hash()).map_err(storage)?;
         tracing::info!(head_seq = store.head_seq(), "ledger recovered");
-        let reader = store.reader();
-        Ok((Writer { store, clock, config, failed: None }, projections, reader))
+        let (snapshots, snapshotter) = spawn_snapshotter(reader.clone());
+        Ok((Writer { store, clock, config, failed: None, snapshots, snapshotter }, projections, reader))
     }
 
     pub(crate) fn run(mut self, receiver: Receiver<Job>, projections: Arc<RwLock<Projections>>) {
@@ -116,6 +145,9 @@ impl Writer {
             }
         }
         tracing::info!(head_seq = self.store.head_seq(), "writer stopped");
+        // Let a snapshot in progress finish before the store closes.
+        drop(self.snapshots);
+        let _ = self.snapshotter.join();
     }
 
     fn idle_wait(&self, projections: &RwLock<Projections>) -> Duration {
@@ -241,6 +273,13 @@ impl Writer {
             let started = std::time::Instant::now();
             match self.store.commit(events, records.into_iter().collect()) {
                 Ok(written) => {
+                    let first_seq = written.first().map_or(expected_head + 1, |e| e.seq);
+                    if let Some(every) = self.config.snapshot_every_events {
+                        // A multiple of `every` fell inside this batch: snapshot the state after it.
+                        if every > 0 && expected_head / every > (first_seq - 1) / every {
+                            let _ = self.snapshots.try_send(guard.clone());
+                        }
+                    }
                     if let Some(observer) = &self.config.observer {
                         let seconds = started.elapsed().as_secs_f64();
                         observer.committed(answers.len(), event_count, seconds, expected_head);

@@ -376,7 +376,7 @@ impl Harness {
             );
         }
         // Incremental views equal a full replay of the log, and the chain verifies.
-        let replayed = engine::replay(self.engine().log(), None).unwrap();
+        let replayed = engine::replay_from_genesis(self.engine().log(), None).unwrap();
         assert!(replayed == *projections, "incremental projections equal a replay of the log");
         let report = self.engine().log().verify(ledger::VerifyFrom::Genesis).unwrap();
         assert!(report.ok && report.head_seq == projections.head_seq(), "the chain verifies: {report:?}");

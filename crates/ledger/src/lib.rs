@@ -281,6 +281,17 @@ pub fn verify_envelopes<I: Iterator<Item = Vec<u8>>>(lines: I) -> VerifyReport {
 pub struct Reader {
     log: sled::Tree,
     meta: sled::Tree,
+    snapshots: sled::Tree,
+}
+
+/// A stored snapshot of the projections after event `seq`, checked on load.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub seq: u64,
+    /// The hash of event `seq` when the snapshot was taken: it must still match the log.
+    pub log_hash: [u8; 32],
+    /// Opaque bytes (the caller's serialization of its projections).
+    pub payload: Vec<u8>,
 }
 
 impl std::fmt::Debug for Reader {
@@ -290,6 +301,55 @@ impl std::fmt::Debug for Reader {
 }
 
 impl Reader {
+    /// Stores a snapshot: `[SHA-256 of payload][log hash][payload]` under its seq. Snapshots are
+    /// never needed for correctness (the log is), so this write has no fsync of its own.
+    pub fn put_snapshot(&self, snapshot: &Snapshot) -> Result<(), StorageError> {
+        let digest: [u8; 32] = Sha256::digest(&snapshot.payload).into();
+        let mut value = Vec::with_capacity(64 + snapshot.payload.len());
+        value.extend_from_slice(&digest);
+        value.extend_from_slice(&snapshot.log_hash);
+        value.extend_from_slice(&snapshot.payload);
+        self.snapshots.insert(snapshot.seq.to_be_bytes(), value)?;
+        Ok(())
+    }
+
+    /// The seqs of stored snapshots at or before `seq`, newest first.
+    pub fn snapshot_seqs(&self, seq: u64) -> Result<Vec<u64>, StorageError> {
+        self.snapshots.range(..=seq.to_be_bytes()).rev().map(|item| key_seq(&item?.0)).collect()
+    }
+
+    /// The snapshot at `seq`, checked: its own digest, and its log hash against the log.
+    /// `Err` names what is wrong; the caller then ignores it and uses an older one.
+    pub fn snapshot(&self, seq: u64) -> Result<Snapshot, StorageError> {
+        let corrupt = |reason: &str| StorageError::Corrupt { seq, reason: format!("snapshot: {reason}") };
+        let value = self.snapshots.get(seq.to_be_bytes())?.ok_or_else(|| corrupt("missing"))?;
+        if value.len() < 64 {
+            return Err(corrupt("too short"));
+        }
+        let digest: [u8; 32] = Sha256::digest(&value[64..]).into();
+        if digest[..] != value[..32] {
+            return Err(corrupt("its bytes do not match their digest"));
+        }
+        let log_hash: [u8; 32] = value[32..64].try_into().expect("32 bytes");
+        let event = self.event(seq)?.ok_or_else(|| corrupt("its event is not in the log"))?;
+        if event.hash()? != log_hash {
+            return Err(corrupt("it was taken of another log"));
+        }
+        Ok(Snapshot { seq, log_hash, payload: value[64..].to_vec() })
+    }
+
+    /// Deletes every snapshot (they are only ever a shortcut).
+    pub fn clear_snapshots(&self) -> Result<(), StorageError> {
+        self.snapshots.clear()?;
+        Ok(())
+    }
+
+    /// Test support: the raw snapshot tree, to corrupt a snapshot.
+    #[doc(hidden)]
+    pub fn raw_snapshots(&self) -> &sled::Tree {
+        &self.snapshots
+    }
+
     /// The seq up to which the publisher has had every settlement-side event acknowledged.
     pub fn outbox_cursor(&self) -> Result<u64, StorageError> {
         match self.meta.get(OUTBOX_CURSOR_KEY)? {
@@ -412,7 +472,8 @@ impl Store {
         let log = db.open_tree("log")?;
         let requests = db.open_tree("requests")?;
         let meta = db.open_tree("meta")?;
-        let reader = Reader { log, meta: meta.clone() };
+        let snapshots = db.open_tree("snapshots")?;
+        let reader = Reader { log, meta: meta.clone(), snapshots };
         let (head_seq, head_hash) = match reader.log.last()? {
             Some((key, value)) => {
                 let seq = key_seq(&key)?;

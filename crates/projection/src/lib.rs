@@ -17,7 +17,7 @@ use domain::{Balance, Event, PersonId, Timestamp};
 pub use views::{AccountView, BindingView, BindingsView, RefundView, ReplayLine, SettlementView, SplitView};
 
 /// Every read model, kept current by `apply`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Projections {
     state: State,
     /// Per account, `(seq, balance after)` for every event that changed it, ascending by seq:

@@ -49,6 +49,9 @@ pub struct ServeArgs {
     /// Run without a tokens file: requests without a token act as an operator.
     #[arg(long)]
     pub insecure_dev: bool,
+    /// Store a snapshot of the projections every this many events (0: never).
+    #[arg(long, env = "GONGJI_SNAPSHOT_EVERY", default_value_t = domain::limits::SNAPSHOT_EVERY_EVENTS)]
+    pub snapshot_every: u64,
     /// Log format.
     #[arg(long, env = "GONGJI_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -73,7 +76,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let metrics = Arc::new(Metrics::new());
     let wake = Arc::new(Notify::new());
     let observer = Arc::new(Observer { metrics: metrics.clone(), wake: wake.clone() });
-    let config = EngineConfig { observer: Some(observer), ..EngineConfig::default() };
+    let config = EngineConfig {
+        observer: Some(observer),
+        snapshot_every_events: (args.snapshot_every > 0).then_some(args.snapshot_every),
+        ..EngineConfig::default()
+    };
     let engine = Engine::open(&args.data, Box::new(SystemClock), config)
         .with_context(|| format!("cannot open the ledger in {}", args.data.display()))?;
     publish_startup_rules(&engine, startup_rules)?;

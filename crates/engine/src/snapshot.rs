@@ -1,0 +1,98 @@
+//! Snapshots of the projections: a shortcut for start-up and time travel, never a source of
+//! truth. A snapshot is the projections after event `seq`, serialized (postcard), stored with
+//! its digest and the log's hash at `seq`, and checked on load; a bad one is ignored and an
+//! older one (or the log from the start) is used instead, so deleting them changes nothing
+//! but speed.
+
+use ledger::{Reader, Snapshot};
+use projection::Projections;
+
+use crate::{decode, EngineError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("storage: {0}")]
+    Storage(#[from] ledger::StorageError),
+    #[error("the snapshot does not decode: {0}")]
+    Decode(String),
+    #[error("the snapshot says seq {found}, its key {expected}")]
+    Mismatch { expected: u64, found: u64 },
+}
+
+/// Serializes `projections` (after event `seq`) and stores them.
+pub fn take_snapshot(reader: &Reader, projections: &Projections) -> Result<u64, SnapshotError> {
+    let seq = projections.head_seq();
+    let log_hash = match reader.event(seq)? {
+        Some(event) => event.hash()?,
+        None => return Err(SnapshotError::Mismatch { expected: seq, found: 0 }),
+    };
+    let payload = postcard::to_allocvec(projections).map_err(|e| SnapshotError::Decode(e.to_string()))?;
+    reader.put_snapshot(&Snapshot { seq, log_hash, payload })?;
+    Ok(seq)
+}
+
+/// The newest snapshot at or before `seq` that checks out, skipping (and logging) bad ones.
+pub fn load_snapshot(reader: &Reader, seq: u64) -> Result<Option<Projections>, SnapshotError> {
+    for candidate in reader.snapshot_seqs(seq)? {
+        let loaded = reader.snapshot(candidate).map_err(SnapshotError::from).and_then(|snapshot| {
+            let projections: Projections =
+                postcard::from_bytes(&snapshot.payload).map_err(|e| SnapshotError::Decode(e.to_string()))?;
+            if projections.head_seq() != candidate {
+                return Err(SnapshotError::Mismatch { expected: candidate, found: projections.head_seq() });
+            }
+            Ok(projections)
+        });
+        match loaded {
+            Ok(projections) => return Ok(Some(projections)),
+            Err(error) => tracing::warn!(seq = candidate, %error, "ignoring a bad snapshot"),
+        }
+    }
+    Ok(None)
+}
+
+/// Applies the log's events after the projections' head, up to `until_seq`, calling
+/// `progress(done, total)` now and then.
+pub fn catch_up(
+    reader: &Reader,
+    projections: &mut Projections,
+    until_seq: Option<u64>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(), EngineError> {
+    let total = until_seq.unwrap_or(reader.head_seq().map_err(storage)?);
+    for stored in reader.events(projections.head_seq()) {
+        let stored = stored.map_err(storage)?;
+        if stored.seq > total {
+            break;
+        }
+        let (recorded, _) = decode(&stored)?;
+        projections.apply(recorded.seq, recorded.recorded_at, &recorded.event);
+        if recorded.seq % 4096 == 0 {
+            progress(recorded.seq, total);
+        }
+    }
+    progress(projections.head_seq(), total);
+    Ok(())
+}
+
+/// The projections after event `until_seq` (the head when `None`) from the log alone.
+pub fn replay_from_genesis(reader: &Reader, until_seq: Option<u64>) -> Result<Projections, EngineError> {
+    let mut projections = Projections::new();
+    catch_up(reader, &mut projections, until_seq, &mut |_, _| {})?;
+    Ok(projections)
+}
+
+/// The projections after event `until_seq` (the head when `None`): the nearest good snapshot
+/// plus the tail of the log.
+pub fn replay(reader: &Reader, until_seq: Option<u64>) -> Result<Projections, EngineError> {
+    let limit = match until_seq {
+        Some(seq) => seq,
+        None => reader.head_seq().map_err(storage)?,
+    };
+    let mut projections = load_snapshot(reader, limit).map_err(storage)?.unwrap_or_default();
+    catch_up(reader, &mut projections, Some(limit), &mut |_, _| {})?;
+    Ok(projections)
+}
+
+fn storage(error: impl std::fmt::Display) -> EngineError {
+    EngineError::Storage(error.to_string())
+}
