@@ -25,7 +25,7 @@ use domain::{Charge, Event, Rejection, Request, Timestamp};
 use projection::Projections;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use snapshot::{load_snapshot, replay, replay_from_genesis, take_snapshot, SnapshotError};
+pub use snapshot::{catch_up, load_snapshot, replay, replay_from_genesis, take_snapshot, SnapshotError};
 pub use writer::decode;
 
 /// An event as recorded: its place in the log and its time.
@@ -45,6 +45,83 @@ pub enum Outcome {
     Rejected { rejection: Rejection, replayed: bool },
     /// A preview: the split as it would be, nothing written, nothing remembered.
     Preview { charge: Charge },
+}
+
+/// What a rebuild found and did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RebuildReport {
+    /// Events replayed.
+    pub events: u64,
+    pub seconds: f64,
+    pub swapped: bool,
+    pub diff: Diff,
+}
+
+/// How a rebuilt copy differs from the live projections.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Diff {
+    pub accounts_changed: u64,
+    pub bindings_changed: u64,
+    pub settlements_changed: u64,
+    /// The first few differences, as `live → rebuilt` lines.
+    pub first: Vec<String>,
+}
+
+impl Diff {
+    pub fn is_empty(&self) -> bool {
+        self.accounts_changed == 0 && self.bindings_changed == 0 && self.settlements_changed == 0
+    }
+}
+
+/// Compares two projections view by view.
+pub fn diff(live: &Projections, rebuilt: &Projections, now: Timestamp) -> Diff {
+    const FIRST_MAX: usize = 5;
+    let mut diff = Diff::default();
+    // Replay lines keyed by what they describe: ("balance", person) or ("binding", id).
+    let keyed = |projections: &Projections| -> std::collections::BTreeMap<(String, String), String> {
+        projections
+            .replay_lines(now)
+            .into_iter()
+            .map(|line| {
+                let value: serde_json::Value = serde_json::from_str(&line).expect("replay lines are JSON");
+                let kind = value["type"].as_str().unwrap_or_default().to_owned();
+                let id = value["person_id"]
+                    .as_str()
+                    .or(value["binding_id"].as_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                ((kind, id), line)
+            })
+            .collect()
+    };
+    let (live_lines, rebuilt_lines) = (keyed(live), keyed(rebuilt));
+    let keys: std::collections::BTreeSet<&(String, String)> =
+        live_lines.keys().chain(rebuilt_lines.keys()).collect();
+    for key in keys {
+        let (a, b) = (live_lines.get(key), rebuilt_lines.get(key));
+        if a != b {
+            if key.0 == "balance" {
+                diff.accounts_changed += 1;
+            } else {
+                diff.bindings_changed += 1;
+            }
+            if diff.first.len() < FIRST_MAX {
+                diff.first.push(format!("{} {}: live {a:?} → rebuilt {b:?}", key.0, key.1));
+            }
+        }
+    }
+    let ids: std::collections::BTreeSet<&domain::SettlementId> =
+        live.state().settlements.keys().chain(rebuilt.state().settlements.keys()).collect();
+    for id in ids {
+        let (a, b) = (live.settlement_view(id), rebuilt.settlement_view(id));
+        if a != b {
+            diff.settlements_changed += 1;
+            if diff.first.len() < FIRST_MAX {
+                diff.first.push(format!("settlement {id}: live {a:?} → rebuilt {b:?}"));
+            }
+        }
+    }
+    diff
 }
 
 /// Failures of the engine itself, as opposed to business rejections.
@@ -165,6 +242,30 @@ impl Engine {
     /// Read access to the log.
     pub fn log(&self) -> &ledger::Reader {
         &self.reader
+    }
+
+    /// Rebuilds the projections from the log beside the live ones (a shadow copy), while the
+    /// engine keeps serving; then, holding the write lock so no batch is in flight, catches the
+    /// shadow up with the tail, compares it with the live projections and, unless `dry_run`,
+    /// swaps it in. `progress(done, total)` is called as the replay advances.
+    pub fn rebuild(
+        &self,
+        dry_run: bool,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<RebuildReport, EngineError> {
+        let started = std::time::Instant::now();
+        let mut shadow = Projections::new();
+        snapshot::catch_up(&self.reader, &mut shadow, None, progress)?;
+        let mut live = self.projections.write().unwrap_or_else(|p| p.into_inner());
+        let head = live.head_seq();
+        snapshot::catch_up(&self.reader, &mut shadow, Some(head), progress)?;
+        let now = live.head_time().unwrap_or_default();
+        let diff = diff(&live, &shadow, now);
+        let swapped = !dry_run;
+        if swapped {
+            *live = shadow;
+        }
+        Ok(RebuildReport { events: head, seconds: started.elapsed().as_secs_f64(), swapped, diff })
     }
 
     /// Finishes every request queued so far, stops the writer and waits for it.

@@ -43,6 +43,14 @@ enum Tool {
         #[arg(long)]
         from_export: Option<PathBuf>,
     },
+    /// Rebuild what is derived from the log (projections snapshot, idempotency index), with progress.
+    Rebuild {
+        #[arg(long, env = "GONGJI_DATA", default_value = "./data")]
+        data: PathBuf,
+        /// all, balances, bindings, settlements or requests.
+        #[arg(long, default_value = "all")]
+        projection: String,
+    },
     /// Read the settlement stream and check it against the ledger; exit 0 only when they agree.
     Reconcile {
         /// The NATS server.
@@ -80,6 +88,7 @@ fn main() -> ExitCode {
             server::tools::replay(origin(&data, from_export.as_deref()), as_of.as_deref(), as_of_seq)
         }
         Tool::Export { data, from_seq } => server::tools::export(&data, from_seq),
+        Tool::Rebuild { data, projection } => server::tools::rebuild(&data, &projection),
         Tool::Reconcile { nats, data, repair } => server::reconcile::run(&nats, &data, repair),
     };
     match result {

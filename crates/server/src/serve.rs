@@ -87,7 +87,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     metrics.set_head_seq(engine.projections().head_seq());
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let app = Arc::new(App { engine, tokens, metrics });
+    let app = Arc::new(App { engine, tokens, metrics, rebuilds: Default::default() });
     match &args.nats {
         Some(url) => {
             let reader = app.engine.log().clone();
