@@ -43,6 +43,8 @@ enum Tool {
         #[arg(long)]
         from_export: Option<PathBuf>,
     },
+    /// The benchmark: a realistic population and mix through the engine, with figures.
+    Bench(server::bench::BenchArgs),
     /// Rebuild what is derived from the log (projections snapshot, idempotency index), with progress.
     Rebuild {
         #[arg(long, env = "GONGJI_DATA", default_value = "./data")]
@@ -88,6 +90,7 @@ fn main() -> ExitCode {
             server::tools::replay(origin(&data, from_export.as_deref()), as_of.as_deref(), as_of_seq)
         }
         Tool::Export { data, from_seq } => server::tools::export(&data, from_seq),
+        Tool::Bench(args) => server::bench::run(args),
         Tool::Rebuild { data, projection } => server::tools::rebuild(&data, &projection),
         Tool::Reconcile { nats, data, repair } => server::reconcile::run(&nats, &data, repair),
     };
