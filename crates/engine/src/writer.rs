@@ -24,6 +24,12 @@ pub(crate) struct Writer {
     /// Where copies of the projections go to be snapshotted, off the writer's thread.
     snapshots: SyncSender<Projections>,
     snapshotter: std::thread::JoinHandle<()>,
+    /// The writer's own decision state, ahead of the shared projections by at most the batch
+    /// being committed: readers of the projections never wait for an fsync, and never see a
+    /// batch before it is durable.
+    state: command::State,
+    /// `recorded_at` of the last event written.
+    head_time: Option<Timestamp>,
 }
 
 /// A thread that serializes and stores snapshots; one at a time, later ones skipped while busy.
@@ -107,12 +113,14 @@ impl Writer {
         store.set_checkpoint(store.head_seq(), store.head_hash()).map_err(storage)?;
         tracing::info!(head_seq = store.head_seq(), "ledger recovered");
         let (snapshots, snapshotter) = spawn_snapshotter(reader.clone());
-        Ok((Writer { store, clock, config, failed: None, snapshots, snapshotter }, projections, reader))
+        let (state, head_time) = (projections.state().clone(), projections.head_time());
+        let writer = Writer { store, clock, config, failed: None, snapshots, snapshotter, state, head_time };
+        Ok((writer, projections, reader))
     }
 
     pub(crate) fn run(mut self, receiver: Receiver<Job>, projections: Arc<RwLock<Projections>>) {
         loop {
-            let wait = self.idle_wait(&projections);
+            let wait = self.idle_wait();
             let mut jobs = Vec::new();
             match receiver.recv_timeout(wait) {
                 Ok(job) => jobs.push(job),
@@ -150,8 +158,8 @@ impl Writer {
         let _ = self.snapshotter.join();
     }
 
-    fn idle_wait(&self, projections: &RwLock<Projections>) -> Duration {
-        let next_expiry = read(projections).state().hold_expiry.first().map(|(at, _)| *at);
+    fn idle_wait(&self) -> Duration {
+        let next_expiry = self.state.hold_expiry.first().map(|(at, _)| *at);
         let max = Duration::from_millis(IDLE_WAIT_MILLIS_MAX);
         match next_expiry {
             Some(at) => {
@@ -170,17 +178,17 @@ impl Writer {
             }
             return;
         }
-        let mut guard = projections.write().unwrap_or_else(|p| p.into_inner());
-        let head_time = guard.head_time().map_or(i64::MIN, |t| t.micros());
+        let head_time = self.head_time.map_or(i64::MIN, |t| t.micros());
         let mut next_time = self.clock.now().micros().max(head_time.saturating_add(1));
         let mut next_seq = self.store.head_seq() + 1;
         let mut events: Vec<NewEvent> = Vec::new();
         let mut records: BTreeMap<String, RequestRecord> = BTreeMap::new();
         let mut answers: Vec<(Reply, Pending)> = Vec::with_capacity(requests.len());
+        let mut batch: Vec<Recorded> = Vec::new();
 
         // Holds past their timeout are released first, by the clock, with no request id.
-        let due: Vec<SettlementId> = guard
-            .state()
+        let due: Vec<SettlementId> = self
+            .state
             .hold_expiry
             .iter()
             .take_while(|(at, _)| at.micros() <= next_time)
@@ -190,15 +198,17 @@ impl Writer {
         for settlement_id in due {
             let command = Command::Expire { settlement_id };
             let now = Timestamp::from_micros(next_time);
-            if let Ok(decided) = command::decide(guard.state(), &command, now) {
-                self.record(&mut guard, decided, None, &mut next_seq, &mut next_time, &mut events);
+            if let Ok(decided) = command::decide(&self.state, &command, now) {
+                let recorded =
+                    record(&mut self.state, decided, None, &mut next_seq, &mut next_time, &mut events);
+                batch.extend(recorded);
             }
         }
 
         for (request, reply) in requests {
             let now = Timestamp::from_micros(next_time);
             if request.command.is_preview() {
-                let pending = match command::decide(guard.state(), &request.command, now) {
+                let pending = match command::decide(&self.state, &request.command, now) {
                     Ok(mut decided) => match decided.pop() {
                         Some(Event::Settled(charge)) => Pending::Preview(charge),
                         _ => unreachable!("a preview decides one settlement"),
@@ -238,11 +248,11 @@ impl Writer {
                         Err(error) => Pending::Rejected(storage_rejection(&error), false),
                     }
                 }
-                None => match command::decide(guard.state(), &request.command, now) {
+                None => match command::decide(&self.state, &request.command, now) {
                     Ok(decided) => {
                         let first_seq = next_seq;
-                        let recorded = self.record(
-                            &mut guard,
+                        let recorded = record(
+                            &mut self.state,
                             decided,
                             Some((&request_id, &digest)),
                             &mut next_seq,
@@ -253,6 +263,7 @@ impl Writer {
                             request_id,
                             RequestRecord::Committed { digest, first_seq, last_seq: next_seq - 1 },
                         );
+                        batch.extend(recorded.iter().cloned());
                         Pending::Committed(recorded)
                     }
                     Err(rejection) => {
@@ -273,12 +284,21 @@ impl Writer {
             let started = std::time::Instant::now();
             match self.store.commit(events, records.into_iter().collect()) {
                 Ok(written) => {
+                    // Durable: now the readers may see the batch.
+                    let mut guard = projections.write().unwrap_or_else(|p| p.into_inner());
+                    for recorded in &batch {
+                        guard.apply(recorded.seq, recorded.recorded_at, &recorded.event);
+                    }
                     let first_seq = written.first().map_or(expected_head + 1, |e| e.seq);
                     if let Some(every) = self.config.snapshot_every_events {
                         // A multiple of `every` fell inside this batch: snapshot the state after it.
                         if every > 0 && expected_head / every > (first_seq - 1) / every {
                             let _ = self.snapshots.try_send(guard.clone());
                         }
+                    }
+                    drop(guard);
+                    if let Some(last) = batch.last() {
+                        self.head_time = Some(last.recorded_at);
                     }
                     if let Some(observer) = &self.config.observer {
                         let seconds = started.elapsed().as_secs_f64();
@@ -295,7 +315,6 @@ impl Writer {
                     tracing::error!(%error, "storage failure: the writer stops writing");
                     let failure = error.to_string();
                     self.failed = Some(failure.clone());
-                    drop(guard);
                     for (reply, _) in answers {
                         reply(Err(EngineError::Storage(failure.clone())));
                     }
@@ -303,7 +322,6 @@ impl Writer {
                 }
             }
         }
-        drop(guard);
         for (reply, pending) in answers {
             let outcome = match pending {
                 Pending::Committed(events) => Ok(Outcome::Committed { events, replayed: false }),
@@ -319,36 +337,6 @@ impl Writer {
             };
             reply(outcome);
         }
-    }
-
-    /// Applies decided events to the projections and queues them for the log.
-    fn record(
-        &self,
-        projections: &mut Projections,
-        decided: Vec<Event>,
-        request: Option<(&str, &str)>,
-        next_seq: &mut u64,
-        next_time: &mut i64,
-        events: &mut Vec<NewEvent>,
-    ) -> Vec<Recorded> {
-        let mut recorded = Vec::with_capacity(decided.len());
-        for event in decided {
-            let seq = *next_seq;
-            let recorded_at = Timestamp::from_micros(*next_time);
-            *next_seq += 1;
-            *next_time += 1;
-            projections.apply(seq, recorded_at, &event);
-            events.push(NewEvent {
-                recorded_at: recorded_at.to_string(),
-                kind: event.kind(),
-                version: EVENT_VERSION,
-                request_id: request.map(|(id, _)| id.to_owned()),
-                request_digest: request.map(|(_, digest)| digest.to_owned()),
-                payload: serde_json::to_vec(&event).expect("events serialize"),
-            });
-            recorded.push(Recorded { seq, recorded_at, event });
-        }
-        recorded
     }
 
     /// The stored record of a request id, ignoring one whose events the log does not hold
@@ -381,6 +369,35 @@ impl Writer {
     }
 }
 
+/// Folds decided events into the writer's state and queues them for the log.
+fn record(
+    state: &mut command::State,
+    decided: Vec<Event>,
+    request: Option<(&str, &str)>,
+    next_seq: &mut u64,
+    next_time: &mut i64,
+    events: &mut Vec<NewEvent>,
+) -> Vec<Recorded> {
+    let mut recorded = Vec::with_capacity(decided.len());
+    for event in decided {
+        let seq = *next_seq;
+        let recorded_at = Timestamp::from_micros(*next_time);
+        *next_seq += 1;
+        *next_time += 1;
+        state.evolve(&event, seq, recorded_at);
+        events.push(NewEvent {
+            recorded_at: recorded_at.to_string(),
+            kind: event.kind(),
+            version: EVENT_VERSION,
+            request_id: request.map(|(id, _)| id.to_owned()),
+            request_digest: request.map(|(_, digest)| digest.to_owned()),
+            payload: serde_json::to_vec(&event).expect("events serialize"),
+        });
+        recorded.push(Recorded { seq, recorded_at, event });
+    }
+    recorded
+}
+
 fn record_digest(record: &RequestRecord) -> &str {
     match record {
         RequestRecord::Committed { digest, .. } | RequestRecord::Rejected { digest, .. } => digest,
@@ -396,10 +413,6 @@ pub fn decode(stored: &ledger::StoredEvent) -> Result<(Recorded, Option<(String,
         Timestamp::parse(&parts.recorded_at).ok_or_else(|| corrupt("recorded_at is not a time".into()))?;
     let request = parts.request_id.zip(parts.request_digest);
     Ok((Recorded { seq: stored.seq, recorded_at, event }, request))
-}
-
-fn read(projections: &RwLock<Projections>) -> std::sync::RwLockReadGuard<'_, Projections> {
-    projections.read().unwrap_or_else(|p| p.into_inner())
 }
 
 fn storage(error: impl std::fmt::Display) -> EngineError {
