@@ -58,17 +58,27 @@ pub fn catch_up(
     until_seq: Option<u64>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(), EngineError> {
+    use rayon::prelude::*;
+    // Decoding (JSON) is the costly part and independent per event: it runs in parallel, a
+    // chunk at a time; applying stays sequential, in log order.
+    const CHUNK_EVENTS: usize = 8192;
     let total = until_seq.unwrap_or(reader.head_seq().map_err(storage)?);
-    for stored in reader.events(projections.head_seq()) {
-        let stored = stored.map_err(storage)?;
-        if stored.seq > total {
+    let mut events =
+        reader.events(projections.head_seq()).take_while(|e| e.as_ref().map_or(true, |e| e.seq <= total));
+    loop {
+        let chunk: Vec<ledger::StoredEvent> =
+            events.by_ref().take(CHUNK_EVENTS).collect::<Result<_, _>>().map_err(storage)?;
+        if chunk.is_empty() {
             break;
         }
-        let (recorded, _) = decode(&stored)?;
-        projections.apply(recorded.seq, recorded.recorded_at, &recorded.event);
-        if recorded.seq % 4096 == 0 {
-            progress(recorded.seq, total);
+        let decoded: Vec<crate::Recorded> = chunk
+            .par_iter()
+            .map(|stored| decode(stored).map(|(recorded, _)| recorded))
+            .collect::<Result<_, _>>()?;
+        for recorded in &decoded {
+            projections.apply(recorded.seq, recorded.recorded_at, &recorded.event);
         }
+        progress(projections.head_seq(), total);
     }
     progress(projections.head_seq(), total);
     Ok(())
