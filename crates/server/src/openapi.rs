@@ -87,6 +87,7 @@ pub fn document() -> Value {
             {"name": "settlements", "description": "Settlements, holds and refunds (institution)."},
             {"name": "premiums", "description": "Resident premiums paid from a personal account (channel)."},
             {"name": "audit", "description": "The event log and its verification (auditor, operator)."},
+            {"name": "admin", "description": "Online projection rebuilds (operator; status also auditor)."},
         ],
         "paths": paths(),
         "components": {
@@ -735,12 +736,96 @@ fn schemas() -> Value {
             ],
         ),
     );
+    add(
+        "RebuildStatus",
+        with_description(
+            object(
+                &["name", "status"],
+                vec![
+                    ("name", projection_name()),
+                    ("status", enumeration(&["idle", "running", "done", "failed"])),
+                    ("dry_run", with_description(boolean(), "compare only, never swap")),
+                    ("events_done", integer(0, None)),
+                    ("events_total", integer(0, None)),
+                    ("events_per_second", json!({"type": "number", "minimum": 0})),
+                    ("seconds", json!({"type": "number", "minimum": 0})),
+                    (
+                        "swapped",
+                        with_description(boolean(), "whether the rebuilt copy replaced the live one"),
+                    ),
+                    (
+                        "diff",
+                        object(
+                            &["accounts_changed", "bindings_changed", "settlements_changed", "first"],
+                            vec![
+                                ("accounts_changed", integer(0, None)),
+                                ("bindings_changed", integer(0, None)),
+                                ("settlements_changed", integer(0, None)),
+                                ("first", with_description(array(string()), "the first differences found")),
+                            ],
+                        ),
+                    ),
+                    ("error", with_description(string(), "why a rebuild failed")),
+                ],
+            ),
+            "An online rebuild of a projection: `idle` before any, then `running`, `done` or `failed`.",
+        ),
+    );
     add("Health", object(&["status"], vec![("status", constant("ok"))]));
     add(
         "Ready",
         object(&["status", "head_seq"], vec![("status", constant("ready")), ("head_seq", integer(0, None))]),
     );
+    for (name, schema) in map.iter_mut() {
+        if let Some(example) = request_example(name) {
+            schema["example"] = example;
+        }
+    }
     Value::Object(map)
+}
+
+/// A worked example of each request body (shown by documentation tools, sent by API fuzzers).
+fn request_example(name: &str) -> Option<Value> {
+    Some(match name {
+        "RulesRequest" => {
+            json!({"request_id": "rules-2", "version": 2, "effective_from": "2026-01-01T00:00:00+08:00", "relations": ["spouse", "parent", "child"]})
+        }
+        "InstitutionRequest" => {
+            json!({"request_id": "inst-1", "institution_id": "H21010000001", "region": "210100", "kind": "hospital", "name": "Hospital One"})
+        }
+        "PersonRequest" => {
+            json!({"request_id": "person-P2", "person_id": "P2", "region": "210100", "scheme": "employee", "name": "Li Wei"})
+        }
+        "StatusRequest" => json!({"request_id": "status-1", "status": "suspended", "reason": "moved away"}),
+        "CreditRequest" => {
+            json!({"request_id": "credit-1", "amount": "500.00", "bucket": "historic", "reason": "monthly allocation"})
+        }
+        "YearEndRequest" => json!({"request_id": "year-end-2025", "year": 2025}),
+        "BindingRequest" => {
+            json!({"request_id": "bind-1", "authorizer": "P1", "beneficiary": "C1", "relation": "child"})
+        }
+        "RequestOnly" => json!({"request_id": "req-1"}),
+        "RejectRequest" => json!({"request_id": "reject-1", "reason": "no proof of the relation"}),
+        "AuthorizationRequest" => {
+            json!({"request_id": "auth-1", "priority": 1, "monthly_limit": "200.00", "annual_limit": null})
+        }
+        "SettlementRequest" => {
+            json!({"request_id": "settle-1", "settlement_id": "S1", "institution": "H21010000001", "beneficiary": "C1", "category": "pharmacy", "amount": "80.00"})
+        }
+        "CaptureRequest" => json!({"request_id": "capture-1", "amount": "50.00"}),
+        "RefundRequest" => {
+            json!({"request_id": "refund-1", "refund_id": "R1", "amount": "10.00", "reason": "medicine returned"})
+        }
+        "PremiumRequest" => {
+            json!({"request_id": "premium-1", "payer": "P1", "beneficiary": "C1", "year": 2026, "amount": "400.00"})
+        }
+        _ => return None,
+    })
+}
+
+/// The projections an operator may rebuild (an unknown name is 404).
+fn projection_name() -> Value {
+    enumeration(crate::http::PROJECTIONS)
 }
 
 fn category() -> Value {
@@ -928,12 +1013,26 @@ impl Operation {
 
     /// A path segment that must be an identifier (else 400).
     fn path_id(self, name: &str) -> Operation {
-        self.path_param(name, id())
+        self.path_param(name, id()).errors(&[400])
+    }
+
+    /// The `{region}` segment: six digits (else 400).
+    fn path_region(self) -> Operation {
+        self.path_param("region", region()).errors(&[400])
     }
 
     fn path_param(mut self, name: &str, schema: Value) -> Operation {
-        self.parameters.push(json!({"name": name, "in": "path", "required": true, "schema": schema}));
-        self.errors(&[400])
+        let example = match name {
+            "region" => "210100",
+            "person_id" => "P1",
+            "binding_id" => "B1",
+            "settlement_id" => "S1",
+            _ => "all",
+        };
+        self.parameters.push(json!({
+            "name": name, "in": "path", "required": true, "schema": schema, "example": example,
+        }));
+        self
     }
 
     /// An optional query parameter; any other query parameter is refused (400).
@@ -989,8 +1088,9 @@ impl Operation {
     }
 }
 
+/// `as_of`: an RFC 3339 time in the query string (a `+` offset must be sent as `%2B`).
 fn as_of() -> Value {
-    time()
+    with_description(time(), "RFC 3339, years 1900-9999; percent-encode a + offset as %2B")
 }
 
 fn paths() -> Value {
@@ -1038,7 +1138,7 @@ fn paths() -> Value {
             "post",
             Operation::new("publishRules", "rules", "Publish a rule set version for a region")
                 .roles(OPERATOR)
-                .path_param("region", region())
+                .path_region()
                 .command("RulesRequest")
                 .answers(201, "published", "RulesPublished"),
         ),
@@ -1047,7 +1147,7 @@ fn paths() -> Value {
             "get",
             Operation::new("getRules", "rules", "The rule set in force, complete with defaults")
                 .roles(AUDIT_READ)
-                .path_param("region", region())
+                .path_region()
                 .query(
                     "as_of",
                     as_of(),
@@ -1061,7 +1161,7 @@ fn paths() -> Value {
             "post",
             Operation::new("closeYear", "rules", "Move every account's current-year balance to historic")
                 .roles(OPERATOR)
-                .path_param("region", region())
+                .path_region()
                 .command("YearEndRequest")
                 .answers(200, "closed", "YearClosed"),
         ),
@@ -1275,6 +1375,30 @@ fn paths() -> Value {
                 .roles(AUDIT_READ)
                 .answers(200, "the verification", "Verification")
                 .errors(&[503]),
+        ),
+        // Administration.
+        (
+            "/v1/admin/projections/{name}",
+            "get",
+            Operation::new("getRebuild", "admin", "The latest rebuild of a projection")
+                .roles(AUDIT_READ)
+                .path_param("name", projection_name())
+                .answers(200, "the rebuild's status", "RebuildStatus")
+                .errors(&[404]),
+        ),
+        (
+            "/v1/admin/projections/{name}/rebuild",
+            "post",
+            Operation::new(
+                "rebuild",
+                "admin",
+                "Rebuild a projection online from the log, compare it and swap it in (no body)",
+            )
+            .roles(OPERATOR)
+            .path_param("name", projection_name())
+            .query("dry_run", boolean(), "compare only; never swap (default false)")
+            .answers(202, "started: the rebuild's status", "RebuildStatus")
+            .errors(&[404, 409]),
         ),
     ];
 

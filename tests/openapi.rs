@@ -1,0 +1,641 @@
+//! The OpenAPI document (`server::openapi::document()`, served at `/openapi.json`) against the
+//! code: its shape, both directions of drift against the router, and real answers of the real
+//! binary checked against the schemas the document gives them.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{json, Value};
+use support::{Home, Service, AUDITOR, CHANNEL, H1, OPERATOR};
+
+const HTTP_SOURCE: &str = include_str!("../crates/server/src/http.rs");
+const METHODS: &[&str] = &["get", "post", "put", "patch", "delete", "head", "options", "trace"];
+
+fn document() -> Value {
+    server::openapi::document()
+}
+
+/// Every (path, method) of the document, methods lower-case.
+fn documented_routes(doc: &Value) -> BTreeMap<String, BTreeSet<String>> {
+    let paths = doc["paths"].as_object().expect("paths is an object");
+    paths
+        .iter()
+        .map(|(path, item)| {
+            let methods = item
+                .as_object()
+                .expect("a path item is an object")
+                .keys()
+                .filter(|key| METHODS.contains(&key.as_str()))
+                .cloned()
+                .collect();
+            (path.clone(), methods)
+        })
+        .collect()
+}
+
+/// The routes of `http::router`, read from its source: each `.route("PATH", m1(..).m2(..))`
+/// with the methods chained at the top level of the call's arguments.
+fn routed(source: &str) -> (usize, BTreeMap<String, BTreeSet<String>>) {
+    let mut routes = BTreeMap::new();
+    let mut calls = 0;
+    let mut rest = source;
+    while let Some(start) = rest.find(".route(") {
+        calls += 1;
+        let after = &rest[start + ".route(".len()..];
+        let bytes = after.as_bytes();
+        // The arguments of this call: up to the parenthesis that closes it.
+        let mut depth = 1usize;
+        let mut end = 0;
+        let mut in_string = false;
+        let mut top_level = String::new();
+        for (index, &byte) in bytes.iter().enumerate() {
+            if in_string {
+                if byte == b'"' && bytes[index - 1] != b'\\' {
+                    in_string = false;
+                }
+                if depth == 1 {
+                    top_level.push(byte as char);
+                }
+                continue;
+            }
+            match byte {
+                b'"' => in_string = true,
+                b'(' | b'{' | b'[' => depth += 1,
+                b')' | b'}' | b']' => depth -= 1,
+                _ => {}
+            }
+            if depth == 0 {
+                end = index;
+                break;
+            }
+            if depth == 1 || (depth == 2 && byte == b'(') {
+                top_level.push(byte as char);
+            }
+        }
+        assert!(end > 0, "an unclosed .route( call");
+        let arguments = &top_level;
+        let path_start = arguments.find('"').expect("a route path literal") + 1;
+        let path_len = arguments[path_start..].find('"').expect("a closed path literal");
+        let path = arguments[path_start..path_start + path_len].to_owned();
+        let handlers = &arguments[path_start + path_len + 1..];
+        let methods: BTreeSet<String> = METHODS
+            .iter()
+            .filter(|method| {
+                handlers.match_indices(&format!("{method}(")).any(|(at, _)| {
+                    let before = at.checked_sub(1).map(|i| handlers.as_bytes()[i]);
+                    !before.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+                })
+            })
+            .map(|method| (*method).to_owned())
+            .collect();
+        assert!(!methods.is_empty(), "route {path} has no method");
+        let previous = routes.insert(path.clone(), methods);
+        assert!(previous.is_none(), "route {path} is routed twice");
+        rest = &after[end..];
+    }
+    (calls, routes)
+}
+
+/// A concrete path for a documented one: dummy ids, a valid region.
+fn concrete(path: &str) -> String {
+    path.replace("{region}", "210100")
+        .replace("{person_id}", "P-drift")
+        .replace("{binding_id}", "B999")
+        .replace("{settlement_id}", "S-drift")
+        .replace("{name}", "all")
+}
+
+fn is_public(doc: &Value, path: &str, method: &str) -> bool {
+    doc["paths"][path][method]["security"] == json!([])
+}
+
+// Proves the document is well-formed OpenAPI 3: openapi/info/paths/components present, every
+// operation has responses, every $ref resolves, and the served /openapi.json is the same document.
+#[test]
+fn document_is_openapi_3() {
+    let doc = document();
+    assert_eq!(doc["openapi"], json!("3.0.3"));
+    assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
+    assert!(doc["components"]["schemas"].is_object());
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearerAuth"],
+        json!({
+            "type": "http", "scheme": "bearer",
+            "description": doc["components"]["securitySchemes"]["bearerAuth"]["description"].clone(),
+        })
+    );
+    let routes = documented_routes(&doc);
+    assert!(routes.len() >= 20, "paths are listed");
+    let mut operation_ids = BTreeSet::new();
+    for (path, methods) in &routes {
+        assert!(path.starts_with('/'), "{path}");
+        for method in methods {
+            let operation = &doc["paths"][path][method];
+            let responses = operation["responses"].as_object().unwrap_or_else(|| panic!("{method} {path}"));
+            assert!(!responses.is_empty(), "{method} {path} has responses");
+            assert!(
+                responses.keys().any(|status| status.starts_with('2')),
+                "{method} {path} has a success response"
+            );
+            assert!(
+                operation_ids.insert(operation["operationId"].as_str().unwrap_or_default().to_owned()),
+                "operationId unique: {method} {path}"
+            );
+            // Path parameters are declared exactly.
+            let declared: BTreeSet<String> = operation["parameters"]
+                .as_array()
+                .map(|ps| {
+                    ps.iter()
+                        .filter(|p| p["in"] == "path")
+                        .map(|p| p["name"].as_str().unwrap().to_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let templated: BTreeSet<String> = path
+                .split('/')
+                .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+                .map(str::to_owned)
+                .collect();
+            assert_eq!(declared, templated, "{method} {path} declares its path parameters");
+            // Authentication: public routes say so, every other route needs the bearer token.
+            let public = ["/healthz", "/readyz", "/metrics", "/openapi.json"].contains(&path.as_str());
+            if public {
+                assert_eq!(operation["security"], json!([]), "{path} needs no token");
+            } else {
+                assert_eq!(operation["security"], json!([{"bearerAuth": []}]), "{method} {path}");
+                for status in ["401", "403"] {
+                    assert!(responses.contains_key(status), "{method} {path} documents {status}");
+                }
+            }
+            // A command (a request with a body) may be refused for its shape or size, conflict
+            // on its request_id, or meet a ledger that cannot write.
+            if operation.get("requestBody").is_some() {
+                assert_eq!(operation["requestBody"]["required"], json!(true), "{method} {path} has a body");
+                for status in ["400", "409", "413", "503"] {
+                    assert!(responses.contains_key(status), "{method} {path} documents {status}");
+                }
+            }
+        }
+    }
+    // Every $ref resolves.
+    fn refs(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(target)) = map.get("$ref") {
+                    out.push(target.clone());
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut targets = Vec::new();
+    refs(&doc, &mut targets);
+    assert!(!targets.is_empty());
+    for target in targets {
+        let pointer = target.strip_prefix('#').expect("local refs only");
+        assert!(doc.pointer(pointer).is_some(), "{target} resolves");
+    }
+    // Request bodies are strict, and their examples conform to them.
+    for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+        if name.ends_with("Request") || name == "RequestOnly" {
+            assert_eq!(schema["additionalProperties"], json!(false), "{name} refuses unknown fields");
+            assert!(schema["required"].as_array().unwrap().contains(&json!("request_id")), "{name}");
+            let example = schema.get("example").unwrap_or_else(|| panic!("{name} has an example"));
+            conforms(&doc, schema, example, name).unwrap_or_else(|e| panic!("{name} example: {e}"));
+        }
+    }
+
+    let home = Home::new();
+    let service = home.start();
+    let (status, served) = service.call("GET", None, "/openapi.json", None);
+    assert_eq!((status, served), (200, doc));
+}
+
+// Proves the enums of the document are exactly the wire names the domain types accept.
+#[test]
+fn enums_match_the_domain() {
+    let doc = document();
+    let schemas = &doc["components"]["schemas"];
+    let values = |schema: &Value| -> Vec<String> {
+        schema["enum"].as_array().unwrap().iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()
+    };
+    fn accepts<T: serde::de::DeserializeOwned>(names: &[String]) {
+        for name in names {
+            serde_json::from_value::<T>(json!(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+    accepts::<domain::Category>(&values(&schemas["SettlementRequest"]["properties"]["category"]));
+    assert_eq!(
+        values(&schemas["SettlementRequest"]["properties"]["category"]).len(),
+        domain::Category::ALL.len()
+    );
+    accepts::<domain::Scheme>(&values(&schemas["PersonRequest"]["properties"]["scheme"]));
+    accepts::<domain::PersonStatus>(&values(&schemas["StatusRequest"]["properties"]["status"]));
+    accepts::<domain::Bucket>(&values(&schemas["CreditRequest"]["properties"]["bucket"]));
+    accepts::<domain::InstitutionKind>(&values(&schemas["InstitutionRequest"]["properties"]["kind"]));
+    accepts::<domain::Relation>(&values(&schemas["BindingRequest"]["properties"]["relation"]));
+    accepts::<domain::SettleMode>(&values(&schemas["SettlementRequest"]["properties"]["mode"]));
+    assert_eq!(values(&schemas["SettlementRequest"]["properties"]["mode"]).len(), 3);
+    accepts::<domain::BindingStatus>(&values(&schemas["Binding"]["properties"]["status"]));
+    accepts::<domain::Source>(&values(&schemas["Split"]["properties"]["source"]));
+    accepts::<domain::Reason>(&values(&schemas["Explain"]["properties"]["reason"]));
+    let codes = values(&schemas["Error"]["properties"]["error"]["properties"]["code"]);
+    accepts::<domain::Code>(&codes);
+    assert_eq!(codes.len(), domain::Code::ALL.len());
+    // Nullable enums list null too.
+    assert!(schemas["SettlementRequest"]["properties"]["mode"]["enum"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::Null));
+}
+
+// Proves no drift from document to code: every documented path and method reaches a real
+// handler of the running binary (never the router's "no such route" fallback, never 405).
+#[test]
+fn every_documented_route_is_routed() {
+    let doc = document();
+    let home = Home::new();
+    let service = home.start();
+    for (path, methods) in documented_routes(&doc) {
+        for method in methods {
+            let upper = method.to_uppercase();
+            let token = if is_public(&doc, &path, &method) {
+                None
+            } else if path.starts_with("/v1/events") || path.starts_with("/v1/audit") {
+                Some(AUDITOR)
+            } else {
+                Some(OPERATOR)
+            };
+            let body = (method != "get").then(|| json!({}));
+            let (status, answer) = service.call(&upper, token, &concrete(&path), body.as_ref());
+            assert_ne!(status, 405, "{upper} {path}: method not allowed: {answer}");
+            let fallback = status == 404 && answer["error"]["message"] == json!("no such route");
+            assert!(!fallback, "{upper} {path} reached the fallback: {answer}");
+        }
+    }
+    // The fallback is what the check above recognises.
+    let (status, answer) = service.get(OPERATOR, "/v1/no-such-thing");
+    assert_eq!((status, answer["error"]["message"].clone()), (404, json!("no such route")));
+}
+
+// Proves no drift from code to document: every `.route(` of http.rs is documented with the
+// same methods, and the document has no path the router lacks.
+#[test]
+fn every_routed_path_is_documented() {
+    let (calls, routed) = routed(HTTP_SOURCE);
+    assert_eq!(calls, routed.len(), "every .route( call was read");
+    assert!(routed.len() >= 20, "the router was read: {routed:?}");
+    assert_eq!(
+        routed.get("/v1/regions/{region}/rules"),
+        Some(&BTreeSet::from(["get".to_owned(), "post".to_owned()]))
+    );
+    let documented = documented_routes(&document());
+    for (path, methods) in &routed {
+        assert_eq!(documented.get(path), Some(methods), "{path} is documented with methods {methods:?}");
+    }
+    assert_eq!(documented.len(), routed.len(), "the document has no path the router lacks");
+}
+
+// ---- real answers against their schemas ---------------------------------------------------------
+
+/// Checks `value` against `schema` (the OpenAPI 3.0 subset the document uses: $ref, type,
+/// nullable, enum, required, properties, additionalProperties, items, minimum/maximum); returns
+/// the first mismatch.
+fn conforms(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+    if let Some(Value::String(target)) = schema.get("$ref") {
+        let resolved =
+            doc.pointer(target.trim_start_matches('#')).ok_or(format!("{at}: bad ref {target}"))?;
+        return conforms(doc, resolved, value, at);
+    }
+    if value.is_null() {
+        return if schema["nullable"] == json!(true) { Ok(()) } else { Err(format!("{at}: null")) };
+    }
+    if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+        if !values.contains(value) {
+            return Err(format!("{at}: {value} not in {values:?}"));
+        }
+    }
+    let ty = schema["type"].as_str().unwrap_or("any");
+    let ok = match ty {
+        "string" => value.is_string(),
+        "integer" => value.is_u64() || value.is_i64(),
+        "number" => value.is_number(),
+        "boolean" => value.is_boolean(),
+        "array" => value.is_array(),
+        "object" => value.is_object(),
+        _ => true,
+    };
+    if !ok {
+        return Err(format!("{at}: {value} is not {ty}"));
+    }
+    if let (Some(min), Some(n)) = (schema["minimum"].as_i64(), value.as_i64()) {
+        if n < min {
+            return Err(format!("{at}: {n} < {min}"));
+        }
+    }
+    if let (Some(max), Some(n)) = (schema["maximum"].as_i64(), value.as_i64()) {
+        if n > max {
+            return Err(format!("{at}: {n} > {max}"));
+        }
+    }
+    if ty == "string" && schema["pattern"] == json!(server::openapi::MONEY_RENDERED_PATTERN) {
+        let text = value.as_str().unwrap();
+        let (units, cents) = text.split_once('.').ok_or(format!("{at}: {text} has no cents"))?;
+        if units.is_empty() || cents.len() != 2 || !text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            return Err(format!("{at}: {text} is not rendered money"));
+        }
+    }
+    if let Some(items) = schema.get("items") {
+        for (index, item) in value.as_array().unwrap().iter().enumerate() {
+            conforms(doc, items, item, &format!("{at}[{index}]"))?;
+        }
+    }
+    if let Some(object) = value.as_object() {
+        for name in schema["required"].as_array().into_iter().flatten() {
+            if !object.contains_key(name.as_str().unwrap()) {
+                return Err(format!("{at}: missing {name}"));
+            }
+        }
+        let properties = schema["properties"].as_object();
+        for (name, field) in object {
+            match properties.and_then(|p| p.get(name)) {
+                Some(property) => conforms(doc, property, field, &format!("{at}.{name}"))?,
+                None => match schema.get("additionalProperties") {
+                    Some(Value::Object(_)) => {
+                        conforms(doc, &schema["additionalProperties"], field, &format!("{at}.{name}"))?
+                    }
+                    Some(Value::Bool(false)) => return Err(format!("{at}: unexpected {name}")),
+                    // Responses list every field they render: an undocumented one is drift too.
+                    _ if schema.get("properties").is_some() => {
+                        return Err(format!("{at}: undocumented field {name}"))
+                    }
+                    _ => {}
+                },
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sends a request and checks the answer against the documented response of its status.
+fn checked(
+    service: &Service,
+    doc: &Value,
+    method: &str,
+    template: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let (status, answer) = service.call(&method.to_uppercase(), token, path, body.as_ref());
+    let response = doc["paths"][template][method]["responses"]
+        .get(status.to_string())
+        .unwrap_or_else(|| panic!("{method} {path}: status {status} is not documented: {answer}"))
+        .clone();
+    let response = match response.get("$ref").and_then(Value::as_str) {
+        Some(target) => doc.pointer(target.trim_start_matches('#')).unwrap().clone(),
+        None => response,
+    };
+    let schema = &response["content"]["application/json"]["schema"];
+    if let Err(mismatch) = conforms(doc, schema, &answer, "body") {
+        panic!("{method} {path} ({status}) does not match its schema: {mismatch}\n{answer:#}");
+    }
+    (status, answer)
+}
+
+// Proves the documented response schemas match what the binary really answers: a whole
+// scenario (rules, institution, persons, credits, bindings, authorization, settle, hold,
+// capture, void, refund, premium, preview, reads, audit, and typical errors) is checked
+// body by body against the document.
+#[test]
+fn real_answers_match_their_schemas() {
+    let doc = document();
+    let home = Home::new();
+    let service = home.start();
+    let call = |method: &str, template: &str, path: &str, token: &str, body: Option<Value>| {
+        checked(&service, &doc, method, template, path, Some(token), body)
+    };
+    let post = |template: &str, path: &str, token: &str, body: Value| {
+        call("post", template, path, token, Some(body))
+    };
+
+    for path in ["/healthz", "/readyz"] {
+        assert_eq!(checked(&service, &doc, "get", path, path, None, None).0, 200);
+    }
+    let rules = json!({"request_id": "r1", "version": 1, "effective_from": "2026-01-01T00:00:00+08:00",
+        "auto_approve": false});
+    assert_eq!(
+        post("/v1/regions/{region}/rules", "/v1/regions/210100/rules", OPERATOR, rules.clone()).0,
+        201
+    );
+    // The same request_id with another body: 409.
+    let mut other = rules.clone();
+    other["version"] = json!(2);
+    assert_eq!(post("/v1/regions/{region}/rules", "/v1/regions/210100/rules", OPERATOR, other).0, 409);
+    assert_eq!(call("get", "/v1/regions/{region}/rules", "/v1/regions/210100/rules", AUDITOR, None).0, 200);
+    assert_eq!(call("get", "/v1/regions/{region}/rules", "/v1/regions/310100/rules", AUDITOR, None).0, 404);
+    let institution = json!({"request_id": "i1", "institution_id": "H21010000001", "region": "210100",
+        "kind": "hospital", "name": "Hospital One"});
+    assert_eq!(post("/v1/institutions", "/v1/institutions", OPERATOR, institution).0, 201);
+    for (id, scheme) in [("P1", "employee"), ("P2", "employee"), ("C1", "resident")] {
+        let body = json!({"request_id": format!("p-{id}"), "person_id": id, "region": "210100", "scheme": scheme,
+            "name": "A Person", "id_number": "11010519491231002X"});
+        assert_eq!(post("/v1/persons", "/v1/persons", OPERATOR, body).0, 201);
+    }
+    assert_eq!(call("get", "/v1/persons/{person_id}", "/v1/persons/P1", CHANNEL, None).0, 200);
+    assert_eq!(call("get", "/v1/persons/{person_id}", "/v1/persons/nobody", CHANNEL, None).0, 404);
+    for id in ["P1", "P2"] {
+        let body = json!({"request_id": format!("c-{id}"), "amount": "1000", "bucket": "historic", "reason": "allocation"});
+        assert_eq!(
+            post("/v1/accounts/{person_id}/credits", &format!("/v1/accounts/{id}/credits"), OPERATOR, body).0,
+            200
+        );
+    }
+    let credit_resident = json!({"request_id": "c-C1", "amount": "1", "bucket": "current", "reason": "x"});
+    assert_eq!(
+        post("/v1/accounts/{person_id}/credits", "/v1/accounts/C1/credits", OPERATOR, credit_resident).0,
+        422
+    );
+    assert_eq!(call("get", "/v1/accounts/{person_id}", "/v1/accounts/P1?as_of_seq=3", OPERATOR, None).0, 200);
+    assert_eq!(call("get", "/v1/accounts/{person_id}", "/v1/accounts/C1", OPERATOR, None).0, 404);
+    assert_eq!(call("get", "/v1/accounts/{person_id}", "/v1/accounts/P1?colour=1", OPERATOR, None).0, 400);
+
+    // Bindings: pending, approved, authorized; another rejected; one revoked.
+    let bind = |request: &str, authorizer: &str, beneficiary: &str| json!({"request_id": request, "authorizer": authorizer, "beneficiary": beneficiary, "relation": "child"});
+    let (status, b1) = post("/v1/bindings", "/v1/bindings", CHANNEL, bind("b1", "P1", "C1"));
+    assert_eq!((status, b1["status"].clone()), (201, json!("pending")));
+    let b1 = b1["binding_id"].as_str().unwrap().to_owned();
+    let approve = format!("/v1/bindings/{b1}/approve");
+    assert_eq!(
+        post("/v1/bindings/{binding_id}/approve", &approve, OPERATOR, json!({"request_id": "a1"})).0,
+        200
+    );
+    assert_eq!(
+        post("/v1/bindings/{binding_id}/approve", &approve, OPERATOR, json!({"request_id": "a2"})).0,
+        409
+    );
+    let authorization =
+        json!({"request_id": "au1", "priority": 1, "monthly_limit": "100", "annual_limit": null});
+    assert_eq!(
+        call(
+            "put",
+            "/v1/bindings/{binding_id}/authorization",
+            &format!("/v1/bindings/{b1}/authorization"),
+            CHANNEL,
+            Some(authorization)
+        )
+        .0,
+        200
+    );
+    let (_, b2) = post("/v1/bindings", "/v1/bindings", CHANNEL, bind("b2", "P2", "C1"));
+    let b2 = b2["binding_id"].as_str().unwrap().to_owned();
+    let reject = json!({"request_id": "rj1", "reason": "no proof"});
+    assert_eq!(
+        post("/v1/bindings/{binding_id}/reject", &format!("/v1/bindings/{b2}/reject"), OPERATOR, reject).0,
+        200
+    );
+    let revoke = format!("/v1/bindings/{b2}/revoke");
+    assert_eq!(
+        post("/v1/bindings/{binding_id}/revoke", &revoke, CHANNEL, json!({"request_id": "rv1"})).0,
+        422
+    );
+    assert_eq!(post("/v1/bindings", "/v1/bindings", CHANNEL, bind("b3", "P1", "P1")).0, 422);
+    assert_eq!(post("/v1/bindings", "/v1/bindings", CHANNEL, bind("b4", "P1", "nobody")).0, 404);
+    assert_eq!(
+        call("get", "/v1/persons/{person_id}/bindings", "/v1/persons/C1/bindings", CHANNEL, None).0,
+        200
+    );
+
+    // Settlements: settle (own and family), preview, hold + capture, hold + void, refund.
+    let settle = |request: &str, id: &str, beneficiary: &str, amount: &str, mode: Value| {
+        json!({"request_id": request, "settlement_id": id, "institution": "H21010000001",
+            "beneficiary": beneficiary, "category": "outpatient", "amount": amount, "mode": mode})
+    };
+    assert_eq!(
+        post("/v1/settlements", "/v1/settlements", H1, settle("s1", "S1", "C1", "150", json!(null))).0,
+        201
+    );
+    assert_eq!(
+        post("/v1/settlements", "/v1/settlements", H1, settle("s2", "S2", "P1", "50", json!("preview"))).0,
+        200
+    );
+    assert_eq!(
+        post("/v1/settlements", "/v1/settlements", H1, settle("s3", "S3", "P1", "80", json!("hold"))).0,
+        201
+    );
+    assert_eq!(
+        post("/v1/settlements", "/v1/settlements", H1, settle("s4", "S4", "P1", "20", json!("hold"))).0,
+        201
+    );
+    assert_eq!(
+        post("/v1/settlements", "/v1/settlements", H1, settle("s5", "S1", "P1", "20", json!(null))).0,
+        409
+    );
+    assert_eq!(
+        post("/v1/settlements", "/v1/settlements", OPERATOR, settle("s6", "S6", "P1", "20", json!(null))).0,
+        403
+    );
+    let capture = json!({"request_id": "cp1", "amount": "60"});
+    assert_eq!(
+        post("/v1/settlements/{settlement_id}/capture", "/v1/settlements/S3/capture", H1, capture).0,
+        200
+    );
+    assert_eq!(
+        post(
+            "/v1/settlements/{settlement_id}/void",
+            "/v1/settlements/S4/void",
+            H1,
+            json!({"request_id": "v1"})
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        post(
+            "/v1/settlements/{settlement_id}/void",
+            "/v1/settlements/S9/void",
+            H1,
+            json!({"request_id": "v2"})
+        )
+        .0,
+        404
+    );
+    let refund = json!({"request_id": "rf1", "refund_id": "R1", "amount": "10", "reason": "returned"});
+    assert_eq!(
+        post("/v1/settlements/{settlement_id}/refunds", "/v1/settlements/S1/refunds", H1, refund).0,
+        201
+    );
+    let too_much = json!({"request_id": "rf2", "refund_id": "R2", "amount": "1000", "reason": "returned"});
+    assert_eq!(
+        post("/v1/settlements/{settlement_id}/refunds", "/v1/settlements/S1/refunds", H1, too_much).0,
+        422
+    );
+    for id in ["S1", "S3", "S4"] {
+        assert_eq!(
+            call("get", "/v1/settlements/{settlement_id}", &format!("/v1/settlements/{id}"), AUDITOR, None).0,
+            200
+        );
+    }
+
+    // Premiums: the first one in the current year is paid.
+    let year = json!(chrono_free_year());
+    let premium =
+        json!({"request_id": "pr1", "payer": "P1", "beneficiary": "C1", "year": year, "amount": "400"});
+    let (status, _) = post("/v1/premiums", "/v1/premiums", CHANNEL, premium);
+    assert!(status == 201 || status == 422, "premium answered {status}");
+
+    // Status, year-end, audit.
+    let status_body = json!({"request_id": "st1", "status": "suspended", "reason": "moved away"});
+    assert_eq!(post("/v1/persons/{person_id}/status", "/v1/persons/P2/status", OPERATOR, status_body).0, 200);
+    let year_end = json!({"request_id": "ye1", "year": 2025});
+    assert_eq!(
+        post("/v1/regions/{region}/year-end", "/v1/regions/210100/year-end", OPERATOR, year_end).0,
+        200
+    );
+    assert_eq!(call("get", "/v1/events", "/v1/events?after_seq=2&limit=50", AUDITOR, None).0, 200);
+    assert_eq!(call("get", "/v1/events", "/v1/events?limit=0", AUDITOR, None).0, 400);
+    assert_eq!(call("get", "/v1/audit/verify", "/v1/audit/verify", AUDITOR, None).0, 200);
+    assert_eq!(call("get", "/v1/audit/verify", "/v1/audit/verify", CHANNEL, None).0, 403);
+    let projection = "/v1/admin/projections/{name}";
+    assert_eq!(call("get", projection, "/v1/admin/projections/all", AUDITOR, None).0, 200);
+    assert_eq!(call("get", projection, "/v1/admin/projections/nothing", AUDITOR, None).0, 404);
+    let rebuild = "/v1/admin/projections/{name}/rebuild";
+    assert_eq!(
+        call("post", rebuild, "/v1/admin/projections/balances/rebuild?dry_run=true", OPERATOR, None).0,
+        202
+    );
+    let mut finished = false;
+    for _ in 0..200 {
+        let (_, state) = call("get", projection, "/v1/admin/projections/balances", OPERATOR, None);
+        if state["status"] != "running" {
+            finished = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(finished, "the dry-run rebuild finished");
+    let (status, _) = checked(&service, &doc, "get", "/v1/events", "/v1/events", None, None);
+    assert_eq!(status, 401);
+    let (status, _) =
+        checked(&service, &doc, "post", "/v1/persons", "/v1/persons", Some(OPERATOR), Some(json!({"x": 1})));
+    assert_eq!(status, 400);
+}
+
+/// The current year in +08:00, from the system clock without a date library.
+fn chrono_free_year() -> i64 {
+    let seconds =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let days = (seconds + 8 * 3600) / 86_400;
+    // Civil-from-days (Howard Hinnant), enough for a year.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    yoe + era * 400 + i64::from(month <= 2)
+}
