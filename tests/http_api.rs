@@ -139,3 +139,18 @@ fn graceful_shutdown_and_restart() {
     let (code, report) = support::tool(&["verify", "--data", home.data().to_str().unwrap()]);
     assert_ne!(code, 0, "verify refuses while the service holds the store: {report}");
 }
+
+// Proves every error is a JSON error body: a method a route does not take (405), and a path
+// segment that is not UTF-8 — refused only after the token check (401 first, then 400).
+#[test]
+fn errors_are_json_even_at_the_router() {
+    let home = Home::new();
+    let service = home.start();
+    let (status, body) = service.call("DELETE", Some(OPERATOR), "/v1/persons", None);
+    assert_eq!((status, body["error"]["code"].clone()), (405, json!("method_not_allowed")));
+    let (status, body) = service.call("GET", None, "/v1/persons/%FF", None);
+    assert_eq!((status, body["error"]["code"].clone()), (401, json!("unauthorized")));
+    let (status, body) = service.call("GET", Some(OPERATOR), "/v1/persons/%FF", None);
+    assert_eq!((status, body["error"]["code"].clone()), (400, json!("invalid_request")));
+    assert_eq!(body["error"]["details"]["field"], json!("person_id"));
+}

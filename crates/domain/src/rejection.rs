@@ -63,6 +63,7 @@ codes! {
     InstitutionRegionMismatch = "institution_region_mismatch",
     RuleVersionNotNewer = "rule_version_not_newer",
     PayloadTooLarge = "payload_too_large",
+    MethodNotAllowed = "method_not_allowed",
     StorageFailure = "storage_failure",
 }
 
@@ -105,6 +106,7 @@ impl Rejection {
                 | Code::Unauthorized
                 | Code::Forbidden
                 | Code::PayloadTooLarge
+                | Code::MethodNotAllowed
                 | Code::StorageFailure
         )
     }

@@ -73,6 +73,9 @@ pub fn router(app: Shared) -> Router {
         .route("/v1/admin/projections/{name}", get(get_rebuild))
         .route("/v1/admin/projections/{name}/rebuild", post(post_rebuild))
         .fallback(|| async { error_response(&Rejection::new(Code::NotFound, "no such route")) })
+        .method_not_allowed_fallback(|| async {
+            error_response(&Rejection::new(Code::MethodNotAllowed, "this route does not take this method"))
+        })
         .layer(axum::middleware::from_fn(trace_request))
         .with_state(app)
 }
@@ -107,6 +110,21 @@ async fn trace_request(request: axum::extract::Request, next: axum::middleware::
     response
 }
 
+/// A path segment as text. A segment that does not decode (not UTF-8) becomes empty, which no
+/// id accepts, so it is refused as `invalid_request` after the token check, in JSON.
+struct Segment(String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Segment {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Segment, Self::Rejection> {
+        Ok(Segment(Path::<String>::from_request_parts(parts, state).await.map(|p| p.0).unwrap_or_default()))
+    }
+}
+
 // ---- responses -------------------------------------------------------------------------
 
 fn json_response(status: StatusCode, body: &Value) -> Response {
@@ -130,6 +148,7 @@ pub fn status_of(code: Code) -> StatusCode {
         | Code::SettlementNotHeld
         | Code::StatusUnchanged => StatusCode::CONFLICT,
         Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         Code::StorageFailure => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     }
@@ -299,7 +318,7 @@ const PERSON_READ: &[Role] = &[Role::Operator, Role::Channel, Role::Auditor];
 
 async fn post_rules(
     State(app): State<Shared>,
-    Path(region): Path<String>,
+    Segment(region): Segment,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -348,7 +367,7 @@ fn query<T: serde::de::DeserializeOwned>(raw: Option<&str>) -> Result<T, Rejecti
 
 async fn get_rules(
     State(app): State<Shared>,
-    Path(region): Path<String>,
+    Segment(region): Segment,
     headers: HeaderMap,
     uri: axum::http::Uri,
 ) -> Response {
@@ -378,7 +397,7 @@ fn engine_now(projections: &projection::Projections) -> Timestamp {
 
 async fn post_year_end(
     State(app): State<Shared>,
-    Path(region): Path<String>,
+    Segment(region): Segment,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -423,11 +442,7 @@ async fn post_person(State(app): State<Shared>, headers: HeaderMap, body: Body) 
     .await
 }
 
-async fn get_person(
-    State(app): State<Shared>,
-    Path(person_id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
+async fn get_person(State(app): State<Shared>, Segment(person_id): Segment, headers: HeaderMap) -> Response {
     read(&app, &headers, PERSON_READ, |_| {
         let person_id = path_id("person_id", &person_id, PersonId::new)?;
         let projections = app.engine.projections();
@@ -448,7 +463,7 @@ async fn get_person(
 
 async fn post_status(
     State(app): State<Shared>,
-    Path(person_id): Path<String>,
+    Segment(person_id): Segment,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -465,7 +480,7 @@ async fn post_status(
 
 async fn post_credit(
     State(app): State<Shared>,
-    Path(person_id): Path<String>,
+    Segment(person_id): Segment,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -482,7 +497,7 @@ async fn post_credit(
 
 async fn get_account(
     State(app): State<Shared>,
-    Path(person_id): Path<String>,
+    Segment(person_id): Segment,
     headers: HeaderMap,
     uri: axum::http::Uri,
 ) -> Response {
@@ -522,7 +537,7 @@ async fn post_binding(State(app): State<Shared>, headers: HeaderMap, body: Body)
 
 async fn post_approve(
     State(app): State<Shared>,
-    Path(id): Path<String>,
+    Segment(id): Segment,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -536,7 +551,7 @@ async fn post_approve(
 
 async fn post_reject(
     State(app): State<Shared>,
-    Path(id): Path<String>,
+    Segment(id): Segment,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -553,7 +568,7 @@ async fn post_reject(
 
 async fn post_revoke(
     State(app): State<Shared>,
-    Path(id): Path<String>,
+    Segment(id): Segment,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -567,7 +582,7 @@ async fn post_revoke(
 
 async fn put_authorization(
     State(app): State<Shared>,
-    Path(id): Path<String>,
+    Segment(id): Segment,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -588,7 +603,7 @@ async fn put_authorization(
 
 async fn get_bindings(
     State(app): State<Shared>,
-    Path(person_id): Path<String>,
+    Segment(person_id): Segment,
     headers: HeaderMap,
 ) -> Response {
     read(&app, &headers, PERSON_READ, |_| {
@@ -633,7 +648,7 @@ async fn post_settlement(State(app): State<Shared>, headers: HeaderMap, body: Bo
 
 async fn post_capture(
     State(app): State<Shared>,
-    Path(id): Path<String>,
+    Segment(id): Segment,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -651,7 +666,7 @@ async fn post_capture(
 
 async fn post_void(
     State(app): State<Shared>,
-    Path(id): Path<String>,
+    Segment(id): Segment,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -666,7 +681,7 @@ async fn post_void(
 
 async fn post_refund(
     State(app): State<Shared>,
-    Path(id): Path<String>,
+    Segment(id): Segment,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -687,7 +702,7 @@ async fn post_refund(
     .await
 }
 
-async fn get_settlement(State(app): State<Shared>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+async fn get_settlement(State(app): State<Shared>, Segment(id): Segment, headers: HeaderMap) -> Response {
     read(&app, &headers, &[Role::Institution, Role::Operator, Role::Auditor], |principal| {
         let settlement_id = path_id("settlement_id", &id, SettlementId::new)?;
         let projections = app.engine.projections();
@@ -794,7 +809,7 @@ struct RebuildQuery {
 /// serving, compared with the live one, and swapped in atomically (unless `dry_run=true`).
 async fn post_rebuild(
     State(app): State<Shared>,
-    Path(name): Path<String>,
+    Segment(name): Segment,
     headers: HeaderMap,
     uri: axum::http::Uri,
 ) -> Response {
@@ -864,7 +879,7 @@ async fn post_rebuild(
     json_response(StatusCode::ACCEPTED, &status)
 }
 
-async fn get_rebuild(State(app): State<Shared>, Path(name): Path<String>, headers: HeaderMap) -> Response {
+async fn get_rebuild(State(app): State<Shared>, Segment(name): Segment, headers: HeaderMap) -> Response {
     read(&app, &headers, AUDIT_READ, |_| {
         if !PROJECTIONS.contains(&name.as_str()) {
             return Err(Rejection::new(Code::NotFound, "no such projection").with("name", &name));
