@@ -38,6 +38,18 @@ pub struct BenchArgs {
     /// As-of lookups to time.
     #[arg(long, default_value_t = 100_000)]
     pub as_of_lookups: u64,
+    /// Bench a running service over HTTP instead of the engine in-process.
+    #[arg(long)]
+    pub url: Option<String>,
+    #[arg(long, default_value = "op-secret")]
+    pub operator_token: String,
+    #[arg(long, default_value = "app-secret")]
+    pub channel_token: String,
+    #[arg(long, default_value = "h1-secret")]
+    pub institution_token: String,
+    /// The institution the institution token acts for (in region 210100).
+    #[arg(long, default_value = "H21010000001")]
+    pub institution_id: String,
 }
 
 const REGIONS: [&str; 3] = ["210100", "310100", "440100"];
@@ -283,6 +295,16 @@ fn peak_rss_bytes() -> u64 {
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if let Some(url) = &args.url {
+        let target = HttpTarget {
+            url: url.trim_end_matches('/').to_owned(),
+            operator: args.operator_token.clone(),
+            channel: args.channel_token.clone(),
+            institution: args.institution_token.clone(),
+            institution_id: args.institution_id.clone(),
+        };
+        return run_http(&args, target);
+    }
     let dir = tempfile::tempdir_in(&args.dir)?;
     let data = dir.path().join("ledger");
     let config = EngineConfig { snapshot_every_events: None, ..EngineConfig::default() };
@@ -431,4 +453,180 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
 
 fn request_for(ids: &Counter, command: Command) -> Request {
     request(ids.next(), command)
+}
+
+/// Over HTTP: `--url` of a running `gongji serve` whose rules are deploy/examples/rules.json
+/// (region 210100) and whose tokens are deploy/examples/tokens.json.
+#[derive(Debug, Clone)]
+pub struct HttpTarget {
+    pub url: String,
+    pub operator: String,
+    pub channel: String,
+    pub institution: String,
+    pub institution_id: String,
+}
+
+fn http_call(
+    agent: &ureq::Agent,
+    target: &HttpTarget,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let request = agent
+        .request(method, &format!("{}{path}", target.url))
+        .set("Authorization", &format!("Bearer {token}"));
+    let result = match body {
+        Some(body) => request.send_json(body),
+        None => request.call(),
+    };
+    let response = match result {
+        Ok(response) => response,
+        Err(ureq::Error::Status(_, response)) => response,
+        Err(error) => return (0, json!({"transport": error.to_string()})),
+    };
+    let status = response.status();
+    (status, response.into_json().unwrap_or(serde_json::Value::Null))
+}
+
+/// Runs `jobs` over `clients` threads, each with its own keep-alive agent.
+fn http_parallel(
+    target: &HttpTarget,
+    clients: u64,
+    jobs: Vec<(String, &'static str, String, serde_json::Value)>,
+) {
+    let jobs = Arc::new(std::sync::Mutex::new(jobs));
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let (jobs, target) = (jobs.clone(), target.clone());
+            std::thread::spawn(move || {
+                let agent = ureq::AgentBuilder::new().timeout(std::time::Duration::from_secs(60)).build();
+                loop {
+                    let Some((token, method, path, body)) = jobs.lock().expect("jobs").pop() else { break };
+                    http_call(&agent, &target, &token, method, &path, Some(body));
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        let _ = thread.join();
+    }
+}
+
+pub fn run_http(args: &BenchArgs, target: HttpTarget) -> anyhow::Result<ExitCode> {
+    let run = format!(
+        "{:x}",
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_micros() % 0xffff_ffff
+    );
+    let id = |n: u64| format!("{run}-{n}");
+    let person = |n: u64| format!("B{run}P{n}");
+    let started = Instant::now();
+    let mut jobs = Vec::new();
+    for n in 0..args.persons {
+        let scheme = if is_employee(n) { "employee" } else { "resident" };
+        jobs.push((
+            target.operator.clone(),
+            "POST",
+            "/v1/persons".to_owned(),
+            json!({"request_id": id(n), "person_id": person(n), "region": "210100", "scheme": scheme}),
+        ));
+    }
+    http_parallel(&target, args.clients, jobs);
+    let mut jobs = Vec::new();
+    for n in (0..args.persons).filter(|n| is_employee(*n)) {
+        jobs.push((target.operator.clone(), "POST", format!("/v1/accounts/{}/credits", person(n)),
+            json!({"request_id": format!("{}-c", id(n)), "amount": "5000.00", "bucket": "historic", "reason": "allocation"})));
+        if n + 3 < args.persons {
+            jobs.push((target.channel.clone(), "POST", "/v1/bindings".to_owned(),
+                json!({"request_id": format!("{}-b", id(n)), "authorizer": person(n), "beneficiary": person(n + 3), "relation": "child"})));
+        }
+    }
+    http_parallel(&target, args.clients, jobs);
+    let population_seconds = started.elapsed().as_secs_f64();
+
+    let bar = indicatif::ProgressBar::new(args.ops);
+    let per_client = args.ops / args.clients.max(1);
+    let started = Instant::now();
+    let threads: Vec<_> = (0..args.clients)
+        .map(|client| {
+            let (target, bar, run) = (target.clone(), bar.clone(), run.clone());
+            let persons = args.persons;
+            std::thread::spawn(move || {
+                let agent = ureq::AgentBuilder::new().timeout(std::time::Duration::from_secs(60)).build();
+                let mut random = XorShift(0x2545_F491_4F6C_DD1D ^ (client + 1).wrapping_mul(0x9E37_79B9));
+                let (mut latencies, mut settlements, mut errors) = (Vec::new(), 0u64, 0u64);
+                let mut settled: Vec<String> = Vec::new();
+                for n in 0..per_client {
+                    let rid = format!("{run}-m{client}-{n}");
+                    let who = format!("B{run}P{}", random.below(persons));
+                    let roll = random.below(100);
+                    let amount = format!("{}.{:02}", 5 + random.below(150), random.below(100));
+                    let settlement = |mode: &str| json!({"request_id": rid, "settlement_id": format!("S{rid}"),
+                        "institution": target.institution_id, "beneficiary": who, "category": "pharmacy",
+                        "amount": amount, "mode": mode});
+                    let (token, method, path, body) = match roll {
+                        0..=69 => (&target.institution, "POST", "/v1/settlements".to_owned(), Some(settlement("settle"))),
+                        70..=79 if !settled.is_empty() => {
+                            let s = &settled[random.below(settled.len() as u64) as usize];
+                            (&target.institution, "POST", format!("/v1/settlements/{s}/refunds"),
+                                Some(json!({"request_id": rid, "refund_id": format!("F{rid}"), "amount": "1.00", "reason": "returned"})))
+                        }
+                        80..=89 => (&target.institution, "POST", "/v1/settlements".to_owned(), Some(settlement("hold"))),
+                        90..=94 => (&target.operator, "POST", format!("/v1/accounts/B{run}P{}/credits", random.below(persons / 9) * 9),
+                            Some(json!({"request_id": rid, "amount": "10.00", "bucket": "current", "reason": "allocation"}))),
+                        _ => (&target.operator, "GET", format!("/v1/accounts/{who}"), None),
+                    };
+                    let t = Instant::now();
+                    let (status, answer) = http_call(&agent, &target, token, method, &path, body);
+                    latencies.push(t.elapsed().as_micros() as u64);
+                    if status == 0 || status >= 500 {
+                        errors += 1;
+                    }
+                    if status == 201 && path == "/v1/settlements" {
+                        settlements += 1;
+                        let id = answer["settlement_id"].as_str().unwrap_or_default().to_owned();
+                        if answer["status"] == "held" {
+                            let action = if random.below(3) == 0 { "void" } else { "capture" };
+                            let t = Instant::now();
+                            http_call(&agent, &target, &target.institution, "POST", &format!("/v1/settlements/{id}/{action}"),
+                                Some(json!({"request_id": format!("{rid}-{action}")})));
+                            latencies.push(t.elapsed().as_micros() as u64);
+                        } else {
+                            settled.push(id);
+                        }
+                    }
+                    bar.inc(1);
+                }
+                (latencies, settlements, errors)
+            })
+        })
+        .collect();
+    let (mut latencies, mut settlements, mut errors) = (Vec::new(), 0u64, 0u64);
+    for thread in threads {
+        let (l, s, e) = thread.join().map_err(|_| anyhow::anyhow!("a client thread panicked"))?;
+        latencies.extend(l);
+        settlements += s;
+        errors += e;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    latencies.sort_unstable();
+    let report = json!({
+        "mode": "http",
+        "url": target.url,
+        "population": {"persons": args.persons, "seconds": population_seconds},
+        "mix": {
+            "clients": args.clients,
+            "requests": latencies.len(),
+            "settlements": settlements,
+            "errors_5xx_or_transport": errors,
+            "seconds": seconds,
+            "requests_per_second": (latencies.len() as f64 / seconds).round(),
+            "settlements_per_second": (settlements as f64 / seconds).round(),
+            "latency_ms": {"p50": percentile(&latencies, 0.50), "p99": percentile(&latencies, 0.99), "p999": percentile(&latencies, 0.999)},
+        },
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(ExitCode::SUCCESS)
 }
