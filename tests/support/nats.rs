@@ -1,0 +1,149 @@
+//! A real `nats-server` with JetStream for the tests, on a free loopback port, its store in a
+//! temporary directory; and a reader of the settlement stream.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The pinned server: `GONGJI_NATS_SERVER`, or `.tools/bin/nats-server` (installed on demand).
+fn binary() -> PathBuf {
+    if let Ok(path) = std::env::var("GONGJI_NATS_SERVER") {
+        return PathBuf::from(path);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let path = root.join(".tools/bin/nats-server");
+    if !path.exists() {
+        let status = Command::new("bash")
+            .arg("scripts/install-nats.sh")
+            .current_dir(&root)
+            .status()
+            .expect("bash runs");
+        assert!(status.success(), "scripts/install-nats.sh installs the NATS server");
+    }
+    path
+}
+
+pub struct Nats {
+    child: Option<Child>,
+    pub port: u16,
+    pub store: tempfile::TempDir,
+}
+
+impl Nats {
+    pub fn start() -> Nats {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut nats = Nats { child: None, port, store: tempfile::tempdir().unwrap() };
+        nats.restart();
+        nats
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server (again) on the same port and store.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "the server is stopped before a restart");
+        let child = Command::new(binary())
+            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
+            .arg(self.store.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server accepts connections");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A message of the settlement stream.
+#[derive(Clone, Debug)]
+pub struct Message {
+    pub stream_seq: u64,
+    pub subject: String,
+    pub msg_id: String,
+    pub gongji_seq: u64,
+    pub payload: Vec<u8>,
+}
+
+/// Every message of GONGJI_SETTLEMENTS, in stream order (empty if the stream does not exist).
+pub fn read_stream(url: &str) -> Vec<Message> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let client = async_nats::connect(url).await.expect("connects");
+        let context = async_nats::jetstream::new(client);
+        let Ok(mut stream) = context.get_stream("GONGJI_SETTLEMENTS").await else { return Vec::new() };
+        let state = stream.info().await.unwrap().state.clone();
+        let mut out = Vec::new();
+        for seq in state.first_sequence..=state.last_sequence {
+            if state.messages == 0 {
+                break;
+            }
+            let Ok(message) = stream.get_raw_message(seq).await else { continue };
+            out.push(Message {
+                stream_seq: seq,
+                subject: message.subject.to_string(),
+                msg_id: message
+                    .headers
+                    .get(async_nats::header::NATS_MESSAGE_ID)
+                    .map(|v| v.as_str().to_owned())
+                    .unwrap_or_default(),
+                gongji_seq: message
+                    .headers
+                    .get("Gongji-Seq")
+                    .and_then(|v| v.as_str().parse().ok())
+                    .unwrap_or(0),
+                payload: message.payload.to_vec(),
+            });
+        }
+        out
+    })
+}
+
+/// Deletes one message of the stream by its stream sequence.
+pub fn delete_message(url: &str, stream_seq: u64) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let client = async_nats::connect(url).await.unwrap();
+        let context = async_nats::jetstream::new(client);
+        let stream = context.get_stream("GONGJI_SETTLEMENTS").await.unwrap();
+        assert!(stream.delete_message(stream_seq).await.unwrap());
+    });
+}
+
+/// Publishes a message that is not the ledger's onto a settlement subject.
+pub fn publish_foreign(url: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let client = async_nats::connect(url).await.unwrap();
+        let context = async_nats::jetstream::new(client);
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, "ffffffffffffffff:1");
+        headers.insert("Gongji-Seq", "1");
+        let ack = context
+            .publish_with_headers("gongji.settlement.210100.X.settled", headers, "{}".into())
+            .await
+            .unwrap();
+        ack.await.unwrap();
+    });
+}
