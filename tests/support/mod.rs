@@ -72,7 +72,7 @@ impl Service {
             .arg("--listen")
             .arg("127.0.0.1:0")
             .args(args)
-            .env("GONGJI_LOG", "warn")
+            .env("GONGJI_LOG", "error")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
