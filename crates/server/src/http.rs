@@ -903,3 +903,57 @@ async fn metrics(State(app): State<Shared>) -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Pins every error code and its HTTP status (api.md §2): a stable wire contract.
+    #[test]
+    fn codes_and_statuses() {
+        let table: Vec<(&str, u16)> =
+            Code::ALL.iter().map(|c| (c.as_str(), status_of(*c).as_u16())).collect();
+        assert_eq!(
+            table,
+            vec![
+                ("invalid_request", 400),
+                ("unauthorized", 401),
+                ("forbidden", 403),
+                ("not_found", 404),
+                ("idempotency_conflict", 409),
+                ("already_exists", 409),
+                ("region_rules_missing", 422),
+                ("person_not_active", 422),
+                ("authorizer_not_employee", 422),
+                ("no_personal_account", 422),
+                ("relation_not_allowed", 422),
+                ("cross_region_not_allowed", 422),
+                ("self_binding", 422),
+                ("binding_exists", 409),
+                ("binding_limit_reached", 422),
+                ("beneficiary_already_bound", 422),
+                ("authorizer_no_balance", 422),
+                ("binding_not_pending", 409),
+                ("binding_not_active", 422),
+                ("category_not_allowed", 422),
+                ("insufficient_funds", 422),
+                ("settlement_not_held", 409),
+                ("capture_exceeds_held", 422),
+                ("refund_exceeds_settled", 422),
+                ("year_already_closed", 409),
+                ("status_unchanged", 409),
+                ("premium_already_paid", 409),
+                ("premium_relatives_limit_reached", 422),
+                ("premium_year_not_open", 422),
+                ("premium_amount_mismatch", 422),
+                ("beneficiary_not_resident", 422),
+                ("institution_unknown", 422),
+                ("institution_region_mismatch", 422),
+                ("rule_version_not_newer", 409),
+                ("payload_too_large", 413),
+                ("method_not_allowed", 405),
+                ("storage_failure", 503),
+            ]
+        );
+    }
+}
