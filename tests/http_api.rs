@@ -120,8 +120,36 @@ fn bad_input_writes_nothing() {
     }
     let big = vec![b' '; 70 * 1024];
     assert_eq!(service.raw("POST", Some(OPERATOR), "/v1/accounts/P1/credits", &big).0, 413);
+    let (status, text) =
+        service.raw("POST", Some(OPERATOR), "/v1/accounts/P1/credits", br#"{"request_id": "m1", "amount": "#);
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!((status, answer["error"]["details"]["field"].clone()), (400, json!("body")), "malformed JSON");
+    let (status, answer) = service.post(
+        OPERATOR,
+        "/v1/accounts/bad%20id/credits",
+        json!({"request_id": "m2", "amount": "1", "bucket": "current", "reason": "x"}),
+    );
+    assert_eq!(
+        (status, answer["error"]["details"]["field"].clone()),
+        (400, json!("person_id")),
+        "bad path id"
+    );
+    for occurred_at in ["2020-01-01T00:00:00Z", "2099-01-01T00:00:00Z", "yesterday"] {
+        let body = json!({"request_id": "m3", "settlement_id": "S1", "institution": "H21010000001", "beneficiary": "P1",
+            "category": "pharmacy", "amount": "1.00", "occurred_at": occurred_at});
+        let (status, answer) = service.post(H1, "/v1/settlements", body);
+        assert_eq!(
+            (status, answer["error"]["details"]["field"].clone()),
+            (400, json!("occurred_at")),
+            "{occurred_at}"
+        );
+    }
     let (_, after) = service.get(AUDITOR, "/v1/audit/verify");
     assert_eq!(before["head_seq"], after["head_seq"], "nothing was written");
+    // The refusals were not remembered: the corrected request goes through under the same id.
+    let body = json!({"request_id": "m3", "settlement_id": "S1", "institution": "H21010000001", "beneficiary": "P1",
+        "category": "pharmacy", "amount": "1.00"});
+    assert_eq!(service.post(H1, "/v1/settlements", body).0, 201);
 }
 
 // Proves SIGTERM exits 0 and a restart serves the same state.
