@@ -49,12 +49,6 @@ fn populate(service: &Service) {
     }
 }
 
-fn events(service: &Service) -> Vec<Value> {
-    let (status, page) = service.get(AUDITOR, "/v1/events?after_seq=0&limit=1000");
-    assert_eq!(status, 200);
-    page["events"].as_array().unwrap().clone()
-}
-
 // Proves an export replays to exactly what the live service reported as of a point, verifies on
 // its own with the live head hash, and a changed byte is named by seq.
 #[test]
@@ -62,7 +56,7 @@ fn export_reproduces_the_live_service() {
     let home = Home::new();
     let mut service = home.start();
     populate(&service);
-    let events = events(&service);
+    let events = service.events();
     let middle = &events[events.len() - 3];
     let (seq, at) = (middle["seq"].as_u64().unwrap(), middle["recorded_at"].as_str().unwrap().to_owned());
     let (_, live_by_time) = service.get(OPERATOR, &format!("/v1/accounts/P1?as_of={at}"));

@@ -104,18 +104,7 @@ fn check(service: &Service, acked: &BTreeMap<String, (&'static str, String, Valu
         let (again_status, again) = service.post(token, path, body.clone());
         assert_eq!((again_status, &again), (*status, answer), "request {id} answers as it was acknowledged");
     }
-    let mut events: Vec<Value> = Vec::new();
-    loop {
-        let after = events.last().map_or(0, |e| e["seq"].as_u64().unwrap());
-        let (status, page) =
-            service.get(support::AUDITOR, &format!("/v1/events?after_seq={after}&limit=1000"));
-        assert_eq!(status, 200);
-        let page = page["events"].as_array().unwrap().clone();
-        if page.is_empty() {
-            break;
-        }
-        events.extend(page);
-    }
+    let events = service.events();
     let mut seen: BTreeMap<String, u64> = BTreeMap::new();
     for event in &events {
         if let Some(id) = event["request_id"].as_str() {

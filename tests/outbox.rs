@@ -73,20 +73,6 @@ fn settle(service: &Service, id: &str, mode: &str) -> u16 {
     service.post(H1, "/v1/settlements", body).0
 }
 
-/// Every event of the log, through the API.
-fn log(service: &Service) -> Vec<Value> {
-    let mut events: Vec<Value> = Vec::new();
-    loop {
-        let after = events.last().map_or(0, |e| e["seq"].as_u64().unwrap());
-        let (_, page) = service.get(AUDITOR, &format!("/v1/events?after_seq={after}&limit=1000"));
-        let page = page["events"].as_array().unwrap().clone();
-        if page.is_empty() {
-            return events;
-        }
-        events.extend(page);
-    }
-}
-
 const SETTLEMENT_KINDS: &[&str] =
     &["settled", "held", "captured", "voided", "expired", "refunded", "premium_paid"];
 
@@ -134,7 +120,7 @@ fn every_settlement_event_exactly_once() {
     let refund = json!({"request_id": "ref", "refund_id": "F1", "amount": "3.00", "reason": "returned"});
     assert_eq!(service.post(H1, "/v1/settlements/S1/refunds", refund).0, 201);
     // The current premium year (+08:00), from the ledger clock; the default rules price 2026.
-    let last = log(&service).pop().unwrap();
+    let last = service.events().pop().unwrap();
     let year = domain::Timestamp::parse(last["recorded_at"].as_str().unwrap()).unwrap().cst_year();
     let premium =
         json!({"request_id": "prem", "payer": "P1", "beneficiary": "C", "year": year, "amount": "400.00"});
@@ -144,7 +130,7 @@ fn every_settlement_event_exactly_once() {
         "category": "outpatient", "amount": "5.00"});
     assert_eq!(service.post("dot-secret", "/v1/settlements", dotted).0, 201);
 
-    let expected = settlement_events(&log(&service));
+    let expected = settlement_events(&service.events());
     let messages = wait_for(&nats.url(), expected.len());
     assert_exactly_once(&messages, &expected);
     let (_, verify) = service.get(AUDITOR, "/v1/audit/verify");
@@ -198,7 +184,7 @@ fn nats_outage_then_recovery() {
     }
     assert_eq!(service.call("GET", None, "/readyz", None).0, 200);
     nats.restart();
-    let expected = settlement_events(&log(&service));
+    let expected = settlement_events(&service.events());
     assert_eq!(expected.len(), 25);
     let messages = wait_for(&nats.url(), expected.len());
     std::thread::sleep(Duration::from_millis(300));
@@ -235,7 +221,7 @@ fn service_killed_while_publishing() {
     let acknowledged = burst.join().unwrap();
     assert!(acknowledged >= 20);
     let service = start(&home, Some(&nats));
-    let expected = settlement_events(&log(&service));
+    let expected = settlement_events(&service.events());
     assert!(expected.len() >= acknowledged, "every acknowledged settlement is in the log");
     wait_for(&nats.url(), expected.len());
     std::thread::sleep(Duration::from_millis(300));
@@ -264,7 +250,7 @@ fn reconcile_finds_and_repairs() {
     for n in 0..6 {
         assert_eq!(settle(&service, &format!("R{n}"), "settle"), 201);
     }
-    let expected = settlement_events(&log(&service));
+    let expected = settlement_events(&service.events());
     let messages = wait_for(&nats.url(), expected.len());
     assert!(service.terminate().success());
     let (code, report) = reconcile(&home, &nats, false);

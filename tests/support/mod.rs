@@ -154,6 +154,21 @@ impl Service {
         }
     }
 
+    /// Every event of the log, through `GET /v1/events`, page by page.
+    pub fn events(&self) -> Vec<Value> {
+        let mut events: Vec<Value> = Vec::new();
+        loop {
+            let after = events.last().map_or(0, |e| e["seq"].as_u64().expect("a seq"));
+            let (status, page) = self.get(AUDITOR, &format!("/v1/events?after_seq={after}&limit=1000"));
+            assert_eq!(status, 200, "{page}");
+            let page = page["events"].as_array().expect("an events page").clone();
+            if page.is_empty() {
+                return events;
+            }
+            events.extend(page);
+        }
+    }
+
     pub fn pid(&self) -> i32 {
         self.child.as_ref().expect("running").id() as i32
     }
