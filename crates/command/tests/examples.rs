@@ -1,20 +1,32 @@
 //! The worked examples of domain.md §7, decided by the pure core: given events, when a
 //! command, then the events (splits and `explain`) or the rejection.
 
-use command::{decide, splits_of, State};
-use domain::{Command, Event, Rejection, Timestamp};
+mod common;
+
+use command::splits_of;
+use common::{ts as at, Ledger};
+use domain::Event;
 use serde_json::{json, Value};
 
-/// A ledger in memory: the state, the next seq and a clock.
-struct Given {
-    state: State,
-    seq: u64,
-    now: Timestamp,
+/// Region 210100 with the default rules, a pharmacy PH1 and a hospital HO1.
+struct Given(Ledger);
+
+impl std::ops::Deref for Given {
+    type Target = Ledger;
+    fn deref(&self) -> &Ledger {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Given {
+    fn deref_mut(&mut self) -> &mut Ledger {
+        &mut self.0
+    }
 }
 
 impl Given {
     fn new() -> Given {
-        let mut given = Given { state: State::default(), seq: 0, now: at("2026-03-10T10:00:00+08:00") };
+        let mut given = Given(Ledger::at("2026-03-10T10:00:00+08:00"));
         given.ok(json!({"command": "publish_rules", "region": "210100",
             "rules": {"version": 1, "effective_from": "2026-01-01T00:00:00+08:00"}}));
         given.ok(json!({"command": "register_institution", "institution_id": "PH1", "region": "210100",
@@ -22,21 +34,6 @@ impl Given {
         given.ok(json!({"command": "register_institution", "institution_id": "HO1", "region": "210100",
             "kind": "hospital", "name": "Hospital"}));
         given
-    }
-
-    fn when(&mut self, command: Value) -> Result<Vec<Event>, Rejection> {
-        let command: Command = serde_json::from_value(command).expect("a well-formed command");
-        let events = decide(&self.state, &command, self.now)?;
-        for event in &events {
-            self.seq += 1;
-            self.state.evolve(event, self.seq, self.now);
-            self.now = self.now.plus_micros(1);
-        }
-        Ok(events)
-    }
-
-    fn ok(&mut self, command: Value) -> Vec<Event> {
-        self.when(command.clone()).unwrap_or_else(|r| panic!("{command} refused: {r}"))
     }
 
     fn person(&mut self, id: &str, scheme: &str) {
@@ -96,10 +93,6 @@ impl Given {
         }
         self.ok(json!({"command": "publish_rules", "region": "210100", "rules": rules}));
     }
-}
-
-fn at(text: &str) -> Timestamp {
-    Timestamp::parse(text).unwrap()
 }
 
 // Proves example 1: P1 (historic 500.00) pays C's 80.00 of medicine; P1 has 420.00 left.
