@@ -1,0 +1,94 @@
+"""Writes docs/benchmarks.md from the JSON figures of scripts/bench.sh (argument: their folder)."""
+import json
+import pathlib
+import platform
+import subprocess
+import sys
+
+folder = pathlib.Path(sys.argv[1])
+inproc = json.loads((folder / "inproc.json").read_text())
+http = json.loads((folder / "http.json").read_text())
+peer = json.loads((folder / "peer.json").read_text())
+big = json.loads((folder / "big.json").read_text())
+
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+memory = next((l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal")), "0")
+rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+
+mix, raw = inproc["mix"], inproc["raw_sled_limit"]
+ratio_raw = mix["events_per_second"] / raw["events_per_second"]
+ratio_peer = mix["settlements_per_second"] / max(peer["settlements_per_second"], 1)
+ratio_peer_http = http["mix"]["settlements_per_second"] / max(peer["settlements_per_second"], 1)
+memory_per_person = big["peak_rss_bytes"] / big["population"]["persons"]
+
+def ok(flag):
+    return "met" if flag else "not met"
+
+print(f"""# Benchmarks
+
+Figures, not tests: nothing in the test suite asserts a time. Everything below comes from one
+run of one command:
+
+```sh
+bash scripts/bench.sh
+```
+
+## Machine and method
+
+{cores} cores ({cpu}), {int(memory) // 1024 // 1024} GiB RAM, one virtual disk; {platform.system()} {platform.release()};
+{rustc}; release build. The load generator runs on the same machine as what it measures.
+Every client waits for its answer before sending the next request, and every answer of a
+mutating request waits for its fsync.
+
+- **In-process**: `gongji bench` builds a population through the engine (three regions with
+  different rule sets; about a third employees with balances; families of 1–4 beneficiaries)
+  and runs the mix (≈ 70 % settlements, 10 % refunds, 10 % hold + capture/void, 5 % credits,
+  5 % premiums and status changes, and a balance read with every operation) from
+  {mix['clients']} clients.
+- **The limit**: the same envelopes appended to raw sled with `apply_batch`, `flush` and an
+  fsync of the files per batch, batches of the size the engine committed on average.
+- **The peer**: the settlement workload on cqrs-es 0.5.0 + postgres-es 0.5.0 (one `Account`
+  aggregate per person, pay what the balance allows, the rest out of pocket), PostgreSQL 15
+  at its durable defaults (fsync on, synchronous_commit on), {peer['clients']} clients.
+- **HTTP**: `gongji bench --url` against `gongji serve` with NATS JetStream and the publisher
+  running; keep-alive clients.
+
+## Figures
+
+| figure | value |
+|---|---|
+| population (in-process) | {inproc['population']['persons']:,} persons, {inproc['population']['events']:,} events in {inproc['population']['seconds']:.1f} s |
+| mix in-process | {mix['requests']:,} requests in {mix['seconds']:.1f} s: {mix['requests_per_second']:,.0f} requests/s, **{mix['settlements_per_second']:,.0f} settlements/s**, {mix['events_per_second']:,.0f} events/s |
+| latency in-process | p50 {mix['latency_ms']['p50']:.2f} ms, p99 {mix['latency_ms']['p99']:.2f} ms, p999 {mix['latency_ms']['p999']:.2f} ms |
+| raw sled limit (batches of {raw['batch']}) | {raw['events_per_second']:,.0f} events/s |
+| disk | {inproc['disk']['bytes_per_event']:,} bytes per event ({inproc['disk']['events']:,} events) |
+| replay from the first event | **{inproc['replay']['events_per_second']:,.0f} events/s** ({inproc['replay']['events']:,} events in {inproc['replay']['seconds']:.1f} s) |
+| as-of lookup at {inproc['as_of']['history_events']:,} events | p50 {inproc['as_of']['p50_us']:.2f} µs, **p99 {inproc['as_of']['p99_us']:.2f} µs** |
+| HTTP | {http['mix']['requests']:,} requests in {http['mix']['seconds']:.1f} s: {http['mix']['requests_per_second']:,.0f} requests/s, **{http['mix']['settlements_per_second']:,.0f} settlements/s**; p50 {http['mix']['latency_ms']['p50']:.2f} ms, **p99 {http['mix']['latency_ms']['p99']:.2f} ms**; {http['mix']['errors_5xx_or_transport']} errors |
+| JetStream publisher | {http['publisher']['published']:,} events acknowledged, drained {http['publisher']['seconds_until_drained']:.1f} s after the burst began ({http['publisher']['events_per_second']:,.0f} events/s); peak lag {http['publisher']['lag_events_peak']:,} events |
+| peer (cqrs-es + postgres-es) | {peer['settlements']:,} settlements in {peer['seconds']:.1f} s: **{peer['settlements_per_second']:,.0f} settlements/s**; p50 {peer['latency_ms']['p50']:.2f} ms, p99 {peer['latency_ms']['p99']:.2f} ms |
+| memory at {big['population']['persons']:,} persons | peak RSS {big['peak_rss_bytes'] / 2**20:,.0f} MiB: **{memory_per_person:,.0f} bytes per person** |
+| memory, in-process run | peak RSS {inproc['peak_rss_bytes'] / 2**20:,.0f} MiB for {inproc['population']['persons']:,} persons and {inproc['disk']['events']:,} events |
+
+## Ratios and targets
+
+| target | measured | |
+|---|---|---|
+| in-process durable throughput ≥ 0.6× the raw sled limit | {ratio_raw:.2f}× | {ok(ratio_raw >= 0.6)} |
+| HTTP ≥ 20,000 settlements/s with p99 ≤ 20 ms | {http['mix']['settlements_per_second']:,.0f}/s, p99 {http['mix']['latency_ms']['p99']:.1f} ms | {ok(http['mix']['settlements_per_second'] >= 20000 and http['mix']['latency_ms']['p99'] <= 20)} |
+| ≥ 30× the peer | in-process {ratio_peer:.1f}×, HTTP {ratio_peer_http:.1f}× | {ok(ratio_peer >= 30)} |
+| replay ≥ 1,000,000 events/s | {inproc['replay']['events_per_second']:,.0f}/s | {ok(inproc['replay']['events_per_second'] >= 1e6)} |
+| as-of p99 ≤ 1 ms, flat in history length | {inproc['as_of']['p99_us']:.2f} µs at {inproc['as_of']['history_events']:,} events | {ok(inproc['as_of']['p99_us'] <= 1000)} |
+| ≤ 300 bytes of memory per person | {memory_per_person:,.0f} | {ok(memory_per_person <= 300)} |
+
+## What limits the rest
+
+- **Memory**: the writer keeps its own decision state beside the readers' projections, and
+  every settlement keeps its draws and `explain` with owned strings in both; peak RSS also
+  counts sled's page cache (256 MiB configured). A compact, interned state is the next step.
+- **Replay**: events are JSON; decoding runs in parallel on two cores but applying is serial.
+- **Throughput**: each batch is one sled batch, a flush and an fsync of sled's files; JSON
+  envelopes (≈ 700 bytes) and sled's own overhead make the bytes per event.
+- **HTTP**: the load generator shares the two cores with the service and the publisher.
+""")
