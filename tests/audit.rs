@@ -129,6 +129,12 @@ fn online_and_offline_rebuilds() {
         done["diff"],
         json!({"accounts_changed": 0, "bindings_changed": 0, "settlements_changed": 0, "first": []})
     );
+    let (_, bindings) = service.get(OPERATOR, "/v1/admin/projections/bindings");
+    assert_eq!(
+        (bindings["depends_on"].clone(), bindings["stale"].clone()),
+        (json!(["limit_window"]), json!(false)),
+        "binding usage depends on limit_window and is computed under the rules in force"
+    );
     let (status, _) = service.post(OPERATOR, "/v1/admin/projections/balances/rebuild", json!({}));
     assert_eq!(status, 202);
     let done = wait_done(&service, "balances");

@@ -16,6 +16,13 @@ use domain::{Balance, Event, PersonId, Timestamp};
 
 pub use views::{AccountView, BindingView, BindingsView, RefundView, ReplayLine, SettlementView, SplitView};
 
+/// The rule parameters each view depends on. None caches an aggregate of them: binding usage
+/// is summed from each binding's charges under the `limit_window` of the rule set in force
+/// when it is read (or a command decided), and settlements show what was decided, as
+/// recorded. So a new rule version never leaves a view stale: the next read already uses it.
+pub const RULE_DEPENDENCIES: &[(&str, &[&str])] =
+    &[("balances", &[]), ("bindings", &["limit_window"]), ("settlements", &[])];
+
 /// Every read model, kept current by `apply`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Projections {

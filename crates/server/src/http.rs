@@ -885,7 +885,17 @@ async fn get_rebuild(State(app): State<Shared>, Segment(name): Segment, headers:
             return Err(Rejection::new(Code::NotFound, "no such projection").with("name", &name));
         }
         let rebuilds = app.rebuilds.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(rebuilds.get(&name).cloned().unwrap_or_else(|| json!({"name": name, "status": "idle"})))
+        let mut status =
+            rebuilds.get(&name).cloned().unwrap_or_else(|| json!({"name": name, "status": "idle"}));
+        let depends_on: Vec<&str> = projection::RULE_DEPENDENCIES
+            .iter()
+            .filter(|(view, _)| name == "all" || *view == name)
+            .flat_map(|(_, parameters)| parameters.iter().copied())
+            .collect();
+        status["depends_on"] = json!(depends_on);
+        // Rule-dependent figures are computed under the rules in force when read: never stale.
+        status["stale"] = json!(false);
+        Ok(status)
     })
 }
 

@@ -766,6 +766,17 @@ fn schemas() -> Value {
                         ),
                     ),
                     ("error", with_description(string(), "why a rebuild failed")),
+                    (
+                        "depends_on",
+                        with_description(array(string()), "the rule parameters the projection's views depend on"),
+                    ),
+                    (
+                        "stale",
+                        with_description(
+                            boolean(),
+                            "always false: rule-dependent figures are computed under the rules in force when read",
+                        ),
+                    ),
                 ],
             ),
             "An online rebuild of a projection: `idle` before any, then `running`, `done` or `failed`.",
