@@ -154,6 +154,9 @@ pub struct EngineConfig {
     /// Requests waiting for the writer; `submit` blocks when the queue is full.
     pub queue_commands_max: usize,
     pub observer: Option<Arc<dyn CommitObserver>>,
+    /// Under load, how long the writer waits for more requests before committing a batch
+    /// smaller than the last one.
+    pub drain_micros_max: u64,
     /// A snapshot of the projections is stored every this many events (`None`: never).
     pub snapshot_every_events: Option<u64>,
 }
@@ -173,6 +176,7 @@ impl Default for EngineConfig {
             batch_commands_max: BATCH_COMMANDS_MAX,
             queue_commands_max: QUEUE_COMMANDS_MAX,
             observer: None,
+            drain_micros_max: domain::limits::DRAIN_MICROS_MAX,
             snapshot_every_events: Some(domain::limits::SNAPSHOT_EVERY_EVENTS),
         }
     }

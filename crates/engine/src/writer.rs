@@ -119,6 +119,7 @@ impl Writer {
     }
 
     pub(crate) fn run(mut self, receiver: Receiver<Job>, projections: Arc<RwLock<Projections>>) {
+        let mut last_batch = 0usize;
         loop {
             let wait = self.idle_wait();
             let mut jobs = Vec::new();
@@ -127,12 +128,26 @@ impl Writer {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
+            // Under load (the last batch held more than one request), linger briefly for the
+            // callers just answered to send their next request, so one fsync serves them all.
+            let linger = if last_batch > 1 { self.config.drain_micros_max } else { 0 };
+            let deadline = std::time::Instant::now() + Duration::from_micros(linger);
             while jobs.len() < self.config.batch_commands_max {
                 match receiver.try_recv() {
                     Ok(job) => jobs.push(job),
-                    Err(_) => break,
+                    Err(_) => {
+                        let left = deadline.saturating_duration_since(std::time::Instant::now());
+                        if left.is_zero() || jobs.len() >= last_batch {
+                            break;
+                        }
+                        match receiver.recv_timeout(left) {
+                            Ok(job) => jobs.push(job),
+                            Err(_) => break,
+                        }
+                    }
                 }
             }
+            last_batch = jobs.len();
             let shutdown = jobs.iter().any(|job| matches!(job, Job::Shutdown));
             let requests: Vec<(Request, Reply)> = jobs
                 .into_iter()
