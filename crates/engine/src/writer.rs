@@ -343,8 +343,7 @@ impl Writer {
                 Pending::Replay { first_seq, last_seq } => self
                     .read_range(first_seq, last_seq)
                     .map(|events| Outcome::Committed { events, replayed: true }),
-                Pending::Rejected(rejection, replayed) if rejection.code == Code::StorageFailure => {
-                    let _ = replayed;
+                Pending::Rejected(rejection, _) if rejection.code == Code::StorageFailure => {
                     Err(EngineError::Storage(rejection.message))
                 }
                 Pending::Rejected(rejection, replayed) => Ok(Outcome::Rejected { rejection, replayed }),

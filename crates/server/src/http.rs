@@ -184,17 +184,12 @@ fn authenticate(app: &App, headers: &HeaderMap, roles: &[Role]) -> Result<Princi
     Ok(principal)
 }
 
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Rejection> {
-    let too_large = || {
-        Rejection::new(Code::PayloadTooLarge, "the body is larger than 64 KiB").with("limit", BODY_BYTES_MAX)
-    };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > BODY_BYTES_MAX) {
-        return Err(too_large());
-    }
+fn too_large() -> Rejection {
+    Rejection::new(Code::PayloadTooLarge, "the body is larger than 64 KiB").with("limit", BODY_BYTES_MAX)
+}
+
+/// Reads at most 64 KiB; a body that is larger (whatever its Content-Length said) is refused.
+async fn read_body(body: Body) -> Result<Bytes, Rejection> {
     axum::body::to_bytes(body, BODY_BYTES_MAX).await.map_err(|_| too_large())
 }
 
@@ -265,12 +260,12 @@ where
     F: FnOnce(&Principal, &[u8], &App) -> Result<Request, Rejection>,
 {
     let result = async {
-        let too_large = read_body_declared_too_large(&headers);
-        if let Some(rejection) = too_large {
-            return Err(rejection);
+        // A body declared too large is refused before anything else (api.md §2).
+        if declared_too_large(&headers) {
+            return Err(too_large());
         }
         let principal = authenticate(&app, &headers, roles)?;
-        let bytes = read_body(&headers, body).await?;
+        let bytes = read_body(body).await?;
         build(&principal, &bytes, &app)
     }
     .await;
@@ -280,11 +275,12 @@ where
     }
 }
 
-fn read_body_declared_too_large(headers: &HeaderMap) -> Option<Rejection> {
-    let declared = headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse::<usize>().ok()?;
-    (declared > BODY_BYTES_MAX).then(|| {
-        Rejection::new(Code::PayloadTooLarge, "the body is larger than 64 KiB").with("limit", BODY_BYTES_MAX)
-    })
+fn declared_too_large(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|declared| declared > BODY_BYTES_MAX)
 }
 
 /// The pipeline of a read route.
