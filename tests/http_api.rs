@@ -52,29 +52,91 @@ fn worked_example_1_family_pays_for_medicine() {
     assert_eq!(account["available"], json!("420.00"));
 }
 
-// Proves idempotency across the wire: the same body answers the original bytes, a different
-// body is 409, and nothing is written twice.
+// Proves idempotency across the wire: the same body (as a JSON value) answers the original
+// status and bytes, rejections included; another body or another route under the same
+// request_id is 409; a malformed body is 400 whatever its request_id; nothing is written twice.
 #[test]
 fn idempotent_retry_and_conflict() {
     let home = Home::new();
     let service = home.start();
     setup_region(&service);
     person(&service, "P1", "employee");
-    let body = json!({"request_id": "c-1", "amount": "10.00", "bucket": "current", "reason": "allocation"});
-    let (status, first) = service.post(OPERATOR, "/v1/accounts/P1/credits", body.clone());
+    person(&service, "R", "resident");
+    let path = "/v1/accounts/P1/credits";
+    let body = br#"{"request_id": "c-1", "amount": "10.00", "bucket": "current", "reason": "allocation"}"#;
+    let (status, first) = service.raw("POST", Some(OPERATOR), path, body);
     assert_eq!(status, 200);
-    // The same JSON value with other key order and spacing.
+    // The same JSON value with other key order and spacing: the same bytes back.
     let reordered =
         br#"{ "reason": "allocation", "bucket": "current", "amount": "10.00", "request_id": "c-1" }"#;
-    let (status, again) = service.raw("POST", Some(OPERATOR), "/v1/accounts/P1/credits", reordered);
-    assert_eq!(status, 200);
-    assert_eq!(serde_json::from_str::<Value>(&again).unwrap(), first);
-    let changed =
-        json!({"request_id": "c-1", "amount": "11.00", "bucket": "current", "reason": "allocation"});
-    let (status, conflict) = service.post(OPERATOR, "/v1/accounts/P1/credits", changed);
+    assert_eq!(service.raw("POST", Some(OPERATOR), path, reordered), (200, first.clone()));
+    // Another JSON value, even one meaning the same amount, is another body.
+    for changed in [
+        json!({"request_id": "c-1", "amount": "11.00", "bucket": "current", "reason": "allocation"}),
+        json!({"request_id": "c-1", "amount": "10", "bucket": "current", "reason": "allocation"}),
+    ] {
+        let (status, conflict) = service.post(OPERATOR, path, changed);
+        assert_eq!((status, conflict["error"]["code"].clone()), (409, json!("idempotency_conflict")));
+    }
+    // The same request_id on another route.
+    let elsewhere =
+        json!({"request_id": "c-1", "amount": "10.00", "bucket": "current", "reason": "allocation"});
+    let (status, conflict) = service.post(OPERATOR, "/v1/accounts/R/credits", elsewhere);
     assert_eq!((status, conflict["error"]["code"].clone()), (409, json!("idempotency_conflict")));
+    // A malformed body is refused for its shape before its request_id is looked up.
+    let zero = json!({"request_id": "c-1", "amount": "0", "bucket": "current", "reason": "allocation"});
+    let (status, refused) = service.post(OPERATOR, path, zero);
+    assert_eq!((status, refused["error"]["code"].clone()), (400, json!("invalid_request")));
+    // A business rejection is remembered and replayed byte for byte.
+    let resident = br#"{"request_id": "c-2", "amount": "5.00", "bucket": "current", "reason": "allocation"}"#;
+    let (status, rejected) = service.raw("POST", Some(OPERATOR), "/v1/accounts/R/credits", resident);
+    assert_eq!(status, 422);
+    assert_eq!(
+        serde_json::from_str::<Value>(&rejected).unwrap()["error"]["code"],
+        json!("no_personal_account")
+    );
+    assert_eq!(service.raw("POST", Some(OPERATOR), "/v1/accounts/R/credits", resident), (422, rejected));
     let (_, account) = service.get(OPERATOR, "/v1/accounts/P1");
     assert_eq!(account["current"], json!("10.00"));
+    let credits = service.events().iter().filter(|e| e["kind"] == json!("credited")).count();
+    assert_eq!(credits, 1, "nothing is written twice");
+}
+
+// Proves an institution acts only on its own settlements: another institution's capture,
+// void or refund is 403 and writes nothing, and the owner's still works.
+#[test]
+fn institutions_act_only_on_their_own_settlements() {
+    let home = Home::new();
+    let service = home.start();
+    setup_region(&service);
+    let second = json!({"request_id": "inst-2", "institution_id": "H21010000002", "region": "210100",
+        "kind": "hospital", "name": "Hospital Two"});
+    assert_eq!(service.post(OPERATOR, "/v1/institutions", second).0, 201);
+    person(&service, "P1", "employee");
+    credit(&service, "P1", "100.00", "current");
+    let hold = json!({"request_id": "h-1", "settlement_id": "S1", "institution": "H21010000001",
+        "beneficiary": "P1", "category": "pharmacy", "amount": "30.00", "mode": "hold"});
+    assert_eq!(service.post(H1, "/v1/settlements", hold).0, 201);
+    let settle = json!({"request_id": "s-2", "settlement_id": "S2", "institution": "H21010000001",
+        "beneficiary": "P1", "category": "pharmacy", "amount": "20.00"});
+    assert_eq!(service.post(H1, "/v1/settlements", settle).0, 201);
+    let head = service.events().len();
+    let attempts = [
+        ("/v1/settlements/S1/capture", json!({"request_id": "x-1"})),
+        ("/v1/settlements/S1/void", json!({"request_id": "x-2"})),
+        (
+            "/v1/settlements/S2/refunds",
+            json!({"request_id": "x-3", "refund_id": "F1", "amount": "1.00", "reason": "r"}),
+        ),
+    ];
+    for (path, body) in &attempts {
+        let (status, answer) = service.post(H2, path, body.clone());
+        assert_eq!((status, answer["error"]["code"].clone()), (403, json!("forbidden")), "{path}");
+    }
+    assert_eq!(service.events().len(), head, "a forbidden request writes nothing");
+    // The refusals were not remembered: the owner may use the same request ids.
+    let (status, captured) = service.post(H1, "/v1/settlements/S1/capture", json!({"request_id": "x-1"}));
+    assert_eq!((status, captured["status"].clone()), (200, json!("settled")));
 }
 
 // Proves the role rules: no token 401, wrong role 403, another institution 403, auditor read-only.
@@ -119,7 +181,7 @@ fn bad_input_writes_nothing() {
         assert_eq!(answer["error"]["details"]["field"], json!(field), "{answer}");
     }
     let big = vec![b' '; 70 * 1024];
-    assert_eq!(service.raw("POST", Some(OPERATOR), "/v1/accounts/P1/credits", &big).0, 413);
+    assert_eq!(service.post_unread(OPERATOR, "/v1/accounts/P1/credits", &big), 413);
     let (status, text) =
         service.raw("POST", Some(OPERATOR), "/v1/accounts/P1/credits", br#"{"request_id": "m1", "amount": "#);
     let answer: Value = serde_json::from_str(&text).unwrap();

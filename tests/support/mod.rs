@@ -138,6 +138,29 @@ impl Service {
     }
 
     /// Sends raw bytes; returns status and body text.
+    /// The status a POST of `body` gets when the service may answer before reading it all
+    /// (a body over the limit): the request goes over a plain socket, write errors after the
+    /// answer are expected, and the status line is read back.
+    pub fn post_unread(&self, token: &str, path: &str, body: &[u8]) -> u16 {
+        use std::io::{Read, Write};
+        let address = self.base.strip_prefix("http://").expect("an http base");
+        let mut stream = std::net::TcpStream::connect(address).expect("the service accepts");
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).expect("the head is sent");
+        // The service may answer and close while the body is still on its way.
+        let _ = stream.write_all(body);
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer);
+        let status = answer.split_whitespace().nth(1).unwrap_or_else(|| panic!("no status line: {answer:?}"));
+        status.parse().expect("a numeric status")
+    }
+
     pub fn raw(&self, method: &str, token: Option<&str>, path: &str, body: &[u8]) -> (u16, String) {
         let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
         let mut request =

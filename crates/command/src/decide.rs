@@ -17,12 +17,63 @@ use domain::{
 use crate::split::{allocate_capture, allocate_refund, split};
 use crate::state::{family_available, Person, Settlement, SettlementStatus, State};
 
+/// The shape checks of a command (`invalid_request`): what its fields must be whatever the
+/// state and the time. They come before anything else — before the `request_id` is looked
+/// up, so a malformed body is always `invalid_request`, never `idempotency_conflict` — and
+/// such a refusal is not remembered. The checks against the ledger clock (`occurred_at`'s
+/// range, a year-end's year) come after the lookup, in `decide`: a retry of a settlement
+/// accepted a moment ago must get its answer back, not a refusal because time moved on.
+pub fn check_shape(command: &Command) -> Result<(), Rejection> {
+    match command {
+        Command::PublishRules { rules, .. } => {
+            rules.validate().map_err(|(field, problem)| Rejection::invalid(field, problem))
+        }
+        Command::RegisterInstitution { name, .. } => text("name", name),
+        Command::RegisterPerson { name, .. } => name.as_deref().map_or(Ok(()), |name| text("name", name)),
+        Command::SetStatus { reason, .. } | Command::RejectBinding { reason, .. } => text("reason", reason),
+        Command::Credit { amount, reason, .. } => {
+            text("reason", reason)?;
+            positive("amount", *amount)
+        }
+        Command::CloseYear { year, .. } => {
+            if *year < YEAR_MIN {
+                return Err(Rejection::invalid("year", "must be a year up to the current one (+08:00)"));
+            }
+            Ok(())
+        }
+        Command::Authorize { priority, .. } => {
+            if priority.is_some_and(|p| p == 0 || p > PRIORITY_MAX) {
+                return Err(Rejection::invalid("priority", "must be an integer from 1 to 1000 or null"));
+            }
+            Ok(())
+        }
+        Command::Settle { amount, .. } => positive("amount", *amount),
+        Command::Capture { amount, .. } => amount.map_or(Ok(()), |amount| positive("amount", amount)),
+        Command::Refund { amount, reason, .. } => {
+            positive("amount", *amount)?;
+            text("reason", reason)
+        }
+        Command::PayPremium { year, amount, .. } => {
+            positive("amount", *amount)?;
+            if !(YEAR_MIN..=YEAR_MAX).contains(year) {
+                return Err(Rejection::invalid("year", "must lie between 1990 and 2200"));
+            }
+            Ok(())
+        }
+        Command::RequestBinding { .. }
+        | Command::ApproveBinding { .. }
+        | Command::RevokeBinding { .. }
+        | Command::Void { .. }
+        | Command::Expire { .. } => Ok(()),
+    }
+}
+
 /// Decides `command` at ledger time `now`: the events to record, or why not.
 pub fn decide(state: &State, command: &Command, now: Timestamp) -> Result<Vec<Event>, Rejection> {
+    check_shape(command)?;
     match command {
         Command::PublishRules { region, rules } => publish_rules(state, region, rules, now),
         Command::RegisterInstitution { institution_id, region, kind, name } => {
-            text("name", name)?;
             if state.institutions.contains_key(institution_id) {
                 return Err(already_exists("institution", institution_id.as_str()));
             }
@@ -34,9 +85,6 @@ pub fn decide(state: &State, command: &Command, now: Timestamp) -> Result<Vec<Ev
             })])
         }
         Command::RegisterPerson { person_id, region, scheme, name, id_number } => {
-            if let Some(name) = name {
-                text("name", name)?;
-            }
             if state.persons.contains_key(person_id) {
                 return Err(already_exists("person", person_id.as_str()));
             }
@@ -50,8 +98,6 @@ pub fn decide(state: &State, command: &Command, now: Timestamp) -> Result<Vec<Ev
         }
         Command::SetStatus { person_id, status, reason } => set_status(state, person_id, *status, reason),
         Command::Credit { person_id, amount, bucket, reason } => {
-            text("reason", reason)?;
-            positive("amount", *amount)?;
             let person = person(state, person_id)?;
             let Some(account) = &person.account else {
                 return Err(Rejection::new(Code::NoPersonalAccount, "a resident has no personal account")
@@ -74,7 +120,7 @@ pub fn decide(state: &State, command: &Command, now: Timestamp) -> Result<Vec<Ev
             })])
         }
         Command::CloseYear { region, year } => {
-            if *year > now.cst_year() || *year < YEAR_MIN {
+            if *year > now.cst_year() {
                 return Err(Rejection::invalid("year", "must be a year up to the current one (+08:00)"));
             }
             if state.closed_years.get(region).is_some_and(|closed| closed >= year) {
@@ -113,7 +159,6 @@ pub fn decide(state: &State, command: &Command, now: Timestamp) -> Result<Vec<Ev
             Ok(vec![Event::BindingApproved(BindingReviewed { binding_id: binding_id.clone(), reason: None })])
         }
         Command::RejectBinding { binding_id, reason } => {
-            text("reason", reason)?;
             let binding =
                 state.binding(binding_id).ok_or_else(|| not_found("binding", binding_id.as_str()))?;
             if binding.status != BindingStatus::Pending {
@@ -134,9 +179,6 @@ pub fn decide(state: &State, command: &Command, now: Timestamp) -> Result<Vec<Ev
             Ok(vec![Event::BindingRevoked(BindingReviewed { binding_id: binding_id.clone(), reason: None })])
         }
         Command::Authorize { binding_id, priority, monthly_limit, annual_limit } => {
-            if priority.is_some_and(|p| p == 0 || p > PRIORITY_MAX) {
-                return Err(Rejection::invalid("priority", "must be an integer from 1 to 1000 or null"));
-            }
             let binding =
                 state.binding(binding_id).ok_or_else(|| not_found("binding", binding_id.as_str()))?;
             if binding.status != BindingStatus::Active {
@@ -153,7 +195,6 @@ pub fn decide(state: &State, command: &Command, now: Timestamp) -> Result<Vec<Ev
             })])
         }
         Command::Settle { settlement_id, institution, beneficiary, category, amount, occurred_at, mode } => {
-            positive("amount", *amount)?;
             let occurred_at = occurred_at.unwrap_or(now);
             if occurred_at > now.plus_micros(OCCURRED_AHEAD_MICROS_MAX)
                 || occurred_at < now.plus_micros(-OCCURRED_BEHIND_MICROS_MAX)
@@ -211,9 +252,6 @@ pub fn decide(state: &State, command: &Command, now: Timestamp) -> Result<Vec<Ev
             Ok(vec![if hold { Event::Held(charge) } else { Event::Settled(charge) }])
         }
         Command::Capture { settlement_id, amount } => {
-            if let Some(amount) = amount {
-                positive("amount", *amount)?;
-            }
             let settlement = held(state, settlement_id)?;
             let amount = amount.unwrap_or(settlement.amount);
             if amount > settlement.amount {
@@ -241,8 +279,6 @@ pub fn decide(state: &State, command: &Command, now: Timestamp) -> Result<Vec<Ev
             Ok(vec![Event::Expired(release(settlement))])
         }
         Command::Refund { settlement_id, refund_id, amount, reason } => {
-            positive("amount", *amount)?;
-            text("reason", reason)?;
             if state.refund_ids.contains_key(refund_id) {
                 return Err(already_exists("refund", refund_id.as_str()));
             }
@@ -287,7 +323,6 @@ fn publish_rules(
     rules: &RuleSet,
     now: Timestamp,
 ) -> Result<Vec<Event>, Rejection> {
-    rules.validate().map_err(|(field, problem)| Rejection::invalid(field, problem))?;
     // A time already past means "from now": the stored rule set says when it really began.
     let mut resolved = rules.clone();
     resolved.effective_from = rules.effective_from.max(now);
@@ -310,7 +345,6 @@ fn set_status(
     status: PersonStatus,
     reason: &str,
 ) -> Result<Vec<Event>, Rejection> {
-    text("reason", reason)?;
     let person = person(state, person_id)?;
     if person.status == status {
         return Err(Rejection::new(Code::StatusUnchanged, "the person already has this status")
@@ -444,10 +478,6 @@ fn pay_premium(
     amount: Money,
     now: Timestamp,
 ) -> Result<Vec<Event>, Rejection> {
-    positive("amount", amount)?;
-    if !(YEAR_MIN..=YEAR_MAX).contains(&year) {
-        return Err(Rejection::invalid("year", "must lie between 1990 and 2200"));
-    }
     let payer = person(state, payer_id)?;
     let beneficiary = person(state, beneficiary_id)?;
     let rules = rules_in_force(state, &payer.region, now)?;

@@ -10,7 +10,7 @@ mod decide;
 mod split;
 mod state;
 
-pub use decide::{binding_usage, decide};
+pub use decide::{binding_usage, check_shape, decide};
 pub use split::{pro_rata_fen, split, Split};
 pub use state::{
     family_available, splits_of, Account, Binding, EndReason, Institution, Person, PremiumRecord,

@@ -165,9 +165,27 @@ impl Binding {
         }
     }
 
-    /// What may still be drawn under the limits in the windows of `at`: `None` is unlimited.
+    /// What may still be drawn under the limits by a charge at `at`: `None` is unlimited.
+    ///
+    /// A calendar charge lies in one month and one year. A rolling charge lies in every window
+    /// `(x − 30 days, x]` with `x` from `at` to 30 days on (365 for the year), and the limit
+    /// must hold in each: when charges with a later `occurred_at` exist (this one is
+    /// backdated), the room is what the fullest of those windows leaves. The fullest ends at
+    /// `at` or at one of those later charges, since a window only gains money at a charge.
     pub fn limit_room(&self, window: LimitWindow, at: Timestamp) -> (Option<Money>, Option<Money>) {
-        let (used_month, used_year) = self.usage_at(window, at);
+        let (mut used_month, mut used_year) = self.usage_at(window, at);
+        if window == LimitWindow::Rolling {
+            let later = self.charges.range((at.plus_micros(1), 0)..).map(|((t, _), _)| *t);
+            for end in later {
+                let (month, year) = self.usage_at(window, end);
+                if end < at.plus_micros(30 * MICROS_PER_DAY) {
+                    used_month = used_month.max(month);
+                }
+                if end < at.plus_micros(365 * MICROS_PER_DAY) {
+                    used_year = used_year.max(year);
+                }
+            }
+        }
         (
             self.monthly_limit.map(|limit| limit.saturating_sub(used_month)),
             self.annual_limit.map(|limit| limit.saturating_sub(used_year)),

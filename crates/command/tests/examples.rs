@@ -279,3 +279,29 @@ fn example_7_premiums() {
     assert_eq!(g.when(pay("C12")).unwrap_err().code, domain::Code::PremiumRelativesLimitReached);
     assert_eq!(g.available("P1"), "5200.00");
 }
+
+// Proves a rolling monthly limit holds in every 30-day window a charge lies in: a charge
+// backdated before one already counted draws only what that window still has room for.
+#[test]
+fn rolling_limit_holds_for_backdated_charges() {
+    let mut g = Given::new();
+    g.rules(2, json!({"limit_window": "rolling"}));
+    g.person("P1", "employee");
+    g.person("C", "resident");
+    g.credit("P1", "500.00", "historic");
+    let b = g.bind("P1", "C", "child");
+    g.authorize(&b, None, Some("50.00"));
+    let first = g.settle("S1", "PH1", "C", "pharmacy", "30.00");
+    assert_eq!(first["splits"], json!([{"account": "P1", "source": "family", "amount": "30.00"}]));
+    // Ten days back: the window (S2 − 30 days, S2] does not hold S1, but the window ending at
+    // S1 holds both, so only 20.00 of room is left.
+    let events = g.ok(json!({"command": "settle", "settlement_id": "S2", "institution": "PH1",
+        "beneficiary": "C", "category": "pharmacy", "amount": "30.00",
+        "occurred_at": "2026-02-28T10:00:00+08:00", "mode": "settle"}));
+    let Event::Settled(charge) = &events[0] else { panic!("{events:?}") };
+    assert_eq!(charge.out_of_pocket.to_string(), "10.00");
+    assert_eq!(
+        serde_json::to_value(&charge.explain).unwrap(),
+        json!([{"account": "P1", "source": "family", "paid": "20.00", "reason": "monthly_limit_reached"}])
+    );
+}

@@ -153,6 +153,19 @@ pub struct Request {
     pub command: Command,
 }
 
+/// Where a request came from, when it came over the wire: who sent it and in what form.
+/// The writer checks both against the state the request is decided on, not the edge's view
+/// of it, which may be a batch behind.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// An institution acts only on its own settlements: a capture, void or refund of
+    /// another's is `forbidden` (and not remembered).
+    pub institution: Option<InstitutionId>,
+    /// The idempotency digest of the request as sent (its route and its body as a JSON
+    /// value); `None`: the command's own digest.
+    pub digest: Option<String>,
+}
+
 impl Request {
     /// SHA-256 of the command's canonical JSON: the same command (whatever the key order or
     /// spacing of the body it came from) always has the same digest, and a different command,
@@ -162,5 +175,51 @@ impl Request {
         let bytes = serde_json::to_vec(&self.command).expect("commands serialize");
         let hash = Sha256::digest(&bytes);
         hex::encode(&hash[..16])
+    }
+
+    /// The digest of the request as sent over the wire: the command (so another route, or
+    /// another id in the path, is another request) and the body as a JSON value, keys sorted
+    /// and spacing dropped. `"5"` and `"5.00"`, or an explicit default and an absent field,
+    /// are different bodies: the same `request_id` with either is `idempotency_conflict`.
+    pub fn wire_digest(&self, body: &serde_json::Value) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        hasher.update(serde_json::to_vec(&self.command).expect("commands serialize"));
+        hasher.update([0u8]);
+        let mut canonical = Vec::new();
+        write_canonical(body, &mut canonical);
+        hasher.update(&canonical);
+        hex::encode(&hasher.finalize()[..16])
+    }
+}
+
+/// A JSON value with object keys in sorted order and no spacing, whatever the map type.
+fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<(&String, &serde_json::Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (index, (key, value)) in entries.into_iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                out.extend(serde_json::to_vec(key).expect("strings serialize"));
+                out.push(b':');
+                write_canonical(value, out);
+            }
+            out.push(b'}');
+        }
+        serde_json::Value::Array(items) => {
+            out.push(b'[');
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(b']');
+        }
+        scalar => out.extend(serde_json::to_vec(scalar).expect("scalars serialize")),
     }
 }

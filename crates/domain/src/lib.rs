@@ -14,7 +14,7 @@ pub mod rejection;
 pub mod rules;
 pub mod time;
 
-pub use command::{Command, InstitutionKind, PersonStatus, Request, Scheme, SettleMode};
+pub use command::{Command, InstitutionKind, Origin, PersonStatus, Request, Scheme, SettleMode};
 pub use event::{
     AuthorizationSet, Balance, BindingEnded, BindingRequested, BindingReviewed, BindingStatus, Captured,
     Charge, Credited, Draw, EndCause, Event, Explain, InstitutionRegistered, PersonRegistered,

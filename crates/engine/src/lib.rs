@@ -4,8 +4,9 @@
 //! them in order against the in-memory state (each sees the effects of the ones before),
 //! writes the whole batch to the log, flushes and fsyncs once, and only then answers every
 //! caller (group commit). It stamps `recorded_at` from its `Clock`, strictly increasing, and
-//! expires holds whose timeout has passed. Readers see only what is durable: the projections'
-//! write lock is held from the first decision of a batch until its fsync returns.
+//! expires holds whose timeout has passed. Readers see only what is durable: a batch is applied
+//! to the projections only after its fsync returns, and the log's readers stop at the durable
+//! head.
 //!
 //! A storage error is fail-stop: the engine answers `storage_failure` to everything from then
 //! on, because its memory may now be ahead of the disk; a restart recovers from the log.
@@ -21,7 +22,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
 
 use domain::limits::{BATCH_COMMANDS_MAX, QUEUE_COMMANDS_MAX};
-use domain::{Charge, Event, Rejection, Request, Timestamp};
+use domain::{Charge, Event, Origin, Rejection, Request, Timestamp};
 use projection::Projections;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -185,7 +186,7 @@ impl Default for EngineConfig {
 // Nearly every job is a request; boxing it would add an allocation per request for nothing.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Job {
-    Request(Request, Reply),
+    Request(Request, Origin, Reply),
     Shutdown,
 }
 
@@ -221,7 +222,14 @@ impl Engine {
 
     /// Queues a request; `reply` is called once its outcome is durable (or known).
     pub fn submit(&self, request: Request, reply: Reply) {
-        if let Err(mpsc::SendError(Job::Request(_, reply))) = self.sender.send(Job::Request(request, reply)) {
+        self.submit_from(request, Origin::default(), reply);
+    }
+
+    /// Queues a request that came over the wire, with who sent it and in what form.
+    pub fn submit_from(&self, request: Request, origin: Origin, reply: Reply) {
+        if let Err(mpsc::SendError(Job::Request(_, _, reply))) =
+            self.sender.send(Job::Request(request, origin, reply))
+        {
             reply(Err(EngineError::Stopped));
         }
     }
@@ -259,7 +267,10 @@ impl Engine {
     ) -> Result<RebuildReport, EngineError> {
         let started = std::time::Instant::now();
         let mut shadow = Projections::new();
-        snapshot::catch_up(&self.reader, &mut shadow, None, progress)?;
+        // Never past the live head: a batch may be durable and not yet applied to the live
+        // projections, and the shadow must not get ahead of what it replaces.
+        let live_head = self.projections().head_seq();
+        snapshot::catch_up(&self.reader, &mut shadow, Some(live_head), progress)?;
         let mut live = self.projections.write().unwrap_or_else(|p| p.into_inner());
         let head = live.head_seq();
         snapshot::catch_up(&self.reader, &mut shadow, Some(head), progress)?;

@@ -6,7 +6,7 @@ use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use domain::{Code, Command, Event, Rejection, Request, SettlementId, Timestamp, EVENT_VERSION};
+use domain::{Code, Command, Event, Origin, Rejection, Request, SettlementId, Timestamp, EVENT_VERSION};
 use ledger::{NewEvent, RequestRecord, Store, VerifyFrom};
 use projection::Projections;
 
@@ -149,10 +149,10 @@ impl Writer {
             }
             last_batch = jobs.len();
             let shutdown = jobs.iter().any(|job| matches!(job, Job::Shutdown));
-            let requests: Vec<(Request, Reply)> = jobs
+            let requests: Vec<(Request, Origin, Reply)> = jobs
                 .into_iter()
                 .filter_map(|job| match job {
-                    Job::Request(request, reply) => Some((request, reply)),
+                    Job::Request(request, origin, reply) => Some((request, origin, reply)),
                     Job::Shutdown => None,
                 })
                 .collect();
@@ -160,7 +160,7 @@ impl Writer {
             if shutdown {
                 // Answer what was queued behind the shutdown, then stop.
                 while let Ok(job) = receiver.try_recv() {
-                    if let Job::Request(_, reply) = job {
+                    if let Job::Request(_, _, reply) = job {
                         reply(Err(EngineError::Stopped));
                     }
                 }
@@ -186,9 +186,9 @@ impl Writer {
     }
 
     /// One group commit: decide every request in order, write once, then answer.
-    fn process(&mut self, requests: Vec<(Request, Reply)>, projections: &RwLock<Projections>) {
+    fn process(&mut self, requests: Vec<(Request, Origin, Reply)>, projections: &RwLock<Projections>) {
         if let Some(failure) = &self.failed {
-            for (_, reply) in requests {
+            for (_, _, reply) in requests {
                 reply(Err(EngineError::Storage(failure.clone())));
             }
             return;
@@ -220,8 +220,17 @@ impl Writer {
             }
         }
 
-        for (request, reply) in requests {
+        for (request, origin, reply) in requests {
             let now = Timestamp::from_micros(next_time);
+            // The role and shape checks come before the request id is looked up, and their
+            // refusals are not remembered (api.md §2's order of checks); those against the
+            // clock come after it (see `command::check_shape`).
+            if let Err(rejection) = check_origin(&self.state, &request.command, &origin)
+                .and_then(|()| command::check_shape(&request.command))
+            {
+                answers.push((reply, Pending::Rejected(rejection, false)));
+                continue;
+            }
             if request.command.is_preview() {
                 let pending = match command::decide(&self.state, &request.command, now) {
                     Ok(mut decided) => match decided.pop() {
@@ -233,7 +242,7 @@ impl Writer {
                 answers.push((reply, pending));
                 continue;
             }
-            let digest = request.digest();
+            let digest = origin.digest.clone().unwrap_or_else(|| request.digest());
             let request_id = request.request_id.as_str().to_owned();
             let known = match records.get(&request_id) {
                 Some(record) => Some(record.clone()),
@@ -435,4 +444,25 @@ fn storage(error: impl std::fmt::Display) -> EngineError {
 
 fn storage_rejection(error: &dyn std::fmt::Display) -> Rejection {
     Rejection::new(Code::StorageFailure, error.to_string())
+}
+
+/// An institution acts only for itself: on its own settlements, as the writer's state knows
+/// them (a settlement created earlier in the same batch included).
+fn check_origin(state: &command::State, command: &Command, origin: &Origin) -> Result<(), Rejection> {
+    let Some(institution) = &origin.institution else { return Ok(()) };
+    let acting_for = match command {
+        Command::Settle { institution, .. } => Some(institution),
+        Command::Capture { settlement_id, .. }
+        | Command::Void { settlement_id }
+        | Command::Refund { settlement_id, .. } => {
+            state.settlements.get(settlement_id).map(|s| &s.institution)
+        }
+        _ => None,
+    };
+    match acting_for {
+        Some(owner) if owner != institution => {
+            Err(Rejection::new(Code::Forbidden, "this token may not do this"))
+        }
+        _ => Ok(()),
+    }
 }

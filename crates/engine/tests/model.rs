@@ -128,11 +128,22 @@ impl Model {
                 for d in c.draws.iter().filter(|d| d.source == Source::Family) {
                     let binding = d.binding_id.as_ref().expect("family money is drawn through a binding");
                     if let Some(Some(limit)) = self.monthly_limits.get(binding) {
-                        let used = self.used_month(binding, c.occurred_at);
-                        assert!(
-                            used <= *limit,
-                            "a family draw never takes the month's usage above the limit"
-                        );
+                        // Every month window holding the draw: the one ending at it, and for
+                        // rolling windows those ending at each later charge within 30 days
+                        // (a backdated draw lies in all of them).
+                        let horizon = c.occurred_at.plus_micros(30 * domain::time::MICROS_PER_DAY);
+                        let ends = self.charges[binding]
+                            .values()
+                            .map(|(t, _)| *t)
+                            .filter(|t| *t >= c.occurred_at && *t < horizon)
+                            .filter(|_| self.window == Some(domain::LimitWindow::Rolling));
+                        for end in std::iter::once(c.occurred_at).chain(ends) {
+                            let used = self.used_month(binding, end);
+                            assert!(
+                                used <= *limit,
+                                "a family draw never takes a month window's usage above the limit"
+                            );
+                        }
                     }
                 }
                 if matches!(event, Event::Settled(_)) {

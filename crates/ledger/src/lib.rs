@@ -13,6 +13,8 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -277,11 +279,18 @@ pub fn verify_envelopes<I: Iterator<Item = Vec<u8>>>(lines: I) -> VerifyReport {
 }
 
 /// Read access to a store, cheap to clone, usable beside the writer.
+///
+/// A reader sees the log only up to the durable head: sled makes a batch visible as soon as
+/// it is applied, before the flush and fsync that make it durable, and nothing may leave the
+/// ledger (a page of `/v1/events`, a message to JetStream) that a crash could still take back.
 #[derive(Clone)]
 pub struct Reader {
     log: sled::Tree,
     meta: sled::Tree,
     snapshots: sled::Tree,
+    /// The last seq known to be on disk: what was there at open, then each commit's head
+    /// after its fsync.
+    durable_seq: Arc<AtomicU64>,
 }
 
 /// A stored snapshot of the projections after event `seq`, checked on load.
@@ -366,37 +375,49 @@ impl Reader {
         Ok(())
     }
 
+    /// Event `seq`, if it is durable.
     pub fn event(&self, seq: u64) -> Result<Option<StoredEvent>, StorageError> {
+        if seq > self.durable_seq() {
+            return Ok(None);
+        }
         Ok(self.log.get(seq.to_be_bytes())?.map(|bytes| StoredEvent { seq, bytes: bytes.to_vec() }))
     }
 
-    /// Events after `after_seq`, in order.
+    /// The durable events after `after_seq`, in order, up to the durable head as it is now.
     pub fn events(&self, after_seq: u64) -> impl Iterator<Item = Result<StoredEvent, StorageError>> + '_ {
         let start = after_seq.saturating_add(1);
-        self.log.range(start.to_be_bytes()..).map(|item| {
-            let (key, value) = item?;
-            let seq =
-                u64::from_be_bytes(key.as_ref().try_into().map_err(|_| StorageError::Corrupt {
-                    seq: 0,
-                    reason: "a log key is not 8 bytes".into(),
-                })?);
-            Ok(StoredEvent { seq, bytes: value.to_vec() })
-        })
+        let end = self.durable_seq();
+        self.log
+            .range(start.to_be_bytes()..)
+            .map(|item| {
+                let (key, value) = item?;
+                Ok(StoredEvent { seq: key_seq(&key)?, bytes: value.to_vec() })
+            })
+            .take_while(move |item: &Result<StoredEvent, StorageError>| {
+                item.as_ref().map_or(true, |e| e.seq <= end)
+            })
     }
 
+    /// The durable head: the last seq a reader may see.
     pub fn head_seq(&self) -> Result<u64, StorageError> {
-        match self.log.last()? {
-            Some((key, _)) => Ok(key_seq(&key)?),
-            None => Ok(0),
-        }
+        Ok(self.durable_seq())
     }
 
-    /// Recomputes the chain from `start_seq` (with `prev` the hash before it) to the head.
+    fn durable_seq(&self) -> u64 {
+        self.durable_seq.load(Ordering::Acquire)
+    }
+
+    /// Recomputes the chain from `start_seq` (with `prev` the hash before it) to the durable
+    /// head; anything stored beyond it (a batch not yet fsynced) is not the reader's to judge.
     fn verify_range(&self, start_seq: u64, prev: [u8; 32]) -> Result<VerifyReport, StorageError> {
         let mut chain = Chain::new(start_seq, prev);
         let mut broken = None;
+        let end = self.durable_seq();
         for item in self.log.range(start_seq.to_be_bytes()..) {
             let (key, value) = item?;
+            if key_seq(&key)? > end {
+                break;
+            }
             if let Err(b) = chain.check(Some(key_seq(&key)?), &value) {
                 broken = Some(b);
                 break;
@@ -473,8 +494,7 @@ impl Store {
         let requests = db.open_tree("requests")?;
         let meta = db.open_tree("meta")?;
         let snapshots = db.open_tree("snapshots")?;
-        let reader = Reader { log, meta: meta.clone(), snapshots };
-        let (head_seq, head_hash) = match reader.log.last()? {
+        let (head_seq, head_hash) = match log.last()? {
             Some((key, value)) => {
                 let seq = key_seq(&key)?;
                 let stored = StoredEvent { seq, bytes: value.to_vec() };
@@ -482,6 +502,8 @@ impl Store {
             }
             None => (0, ZERO_HASH),
         };
+        let reader =
+            Reader { log, meta: meta.clone(), snapshots, durable_seq: Arc::new(AtomicU64::new(head_seq)) };
         let store =
             Store { path: dir.to_owned(), db, reader, requests, meta, head_seq, head_hash, poisoned: false };
         if created {
@@ -562,6 +584,7 @@ impl Store {
         self.sync_files()?;
         self.head_seq = seq;
         self.head_hash = prev;
+        self.reader.durable_seq.store(seq, Ordering::Release);
         Ok(written)
     }
 

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use domain::limits::{BODY_BYTES_MAX, EVENTS_PAGE_MAX};
-use domain::{BindingId, Code, Command, PersonId, Rejection, Request, SettlementId, Timestamp};
+use domain::{BindingId, Code, Command, Origin, PersonId, Rejection, Request, SettlementId, Timestamp};
 use engine::{Engine, EngineError, Outcome};
 
 use crate::auth::{require, require_institution, Denied, Principal, Role, Tokens};
@@ -172,7 +172,10 @@ fn denied(denied: Denied) -> Rejection {
 
 fn engine_error(error: EngineError) -> Rejection {
     tracing::error!(%error, "engine failure");
-    Rejection::new(Code::StorageFailure, "the ledger cannot write now; nothing was recorded")
+    Rejection::new(
+        Code::StorageFailure,
+        "the ledger cannot write now; the request was not acknowledged: retry it with the same request_id",
+    )
 }
 
 // ---- the request pipeline -----------------------------------------------------------------
@@ -194,11 +197,12 @@ async fn read_body(body: Body) -> Result<Bytes, Rejection> {
 }
 
 /// Runs a mutating request through the engine and renders its outcome.
-async fn execute(app: &App, request: Request, created: bool) -> Response {
+async fn execute(app: &App, request: Request, origin: Origin, created: bool) -> Response {
     let kind = command_kind(&request.command);
     let (sender, receiver) = tokio::sync::oneshot::channel();
-    app.engine.submit(
+    app.engine.submit_from(
         request,
+        origin,
         Box::new(move |outcome| {
             let _ = sender.send(outcome);
         }),
@@ -266,11 +270,19 @@ where
         }
         let principal = authenticate(&app, &headers, roles)?;
         let bytes = read_body(body).await?;
-        build(&principal, &bytes, &app)
+        let request = build(&principal, &bytes, &app)?;
+        // The body parsed into `request`, so it is JSON; its value is what a retry must repeat.
+        let value: Value =
+            serde_json::from_slice(&bytes).map_err(|_| Rejection::invalid("body", "not JSON"))?;
+        let origin = Origin {
+            institution: principal.institution.clone().filter(|_| principal.role == Role::Institution),
+            digest: Some(request.wire_digest(&value)),
+        };
+        Ok((request, origin))
     }
     .await;
     match result {
-        Ok(request) => execute(&app, request, created).await,
+        Ok((request, origin)) => execute(&app, request, origin, created).await,
         Err(rejection) => error_response(&rejection),
     }
 }

@@ -965,7 +965,7 @@ const ERRORS: &[(u16, &str, &str)] = &[
     ),
     (413, "PayloadTooLarge", "payload_too_large: the body is larger than 64 KiB"),
     (422, "Unprocessable", "a business rejection (api.md §5); the command wrote nothing"),
-    (503, "StorageFailure", "storage_failure: the ledger cannot write or read now; nothing was recorded"),
+    (503, "StorageFailure", "storage_failure: the ledger cannot write or read now; the request was not acknowledged (retry it with the same request_id)"),
 ];
 
 fn error_responses() -> Value {
