@@ -129,3 +129,33 @@ fn calendar_to_rolling() {
     assert_eq!(stored.explain, march.explain);
     assert_eq!(stored.out_of_pocket, Money::ZERO);
 }
+
+// Proves a rule version that changes a parameter a view declares is recorded as a rule change
+// of that view (and only of the views that declare it), and one that changes nothing declared
+// records none; a replay of the log finds the same changes.
+#[test]
+fn rule_changes_are_recorded_per_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(at("2026-03-30T10:00:00+08:00"));
+    let engine = Engine::open(dir.path(), Box::new(clock.clone()), EngineConfig::default()).unwrap();
+    let mut ledger = Ledger { engine, clock, n: 0 };
+    let region = Region::new("210100").unwrap();
+    let mut rules = RuleSet::with_defaults(1, at("2026-01-01T00:00:00+08:00"));
+    ledger.run(Command::PublishRules { region: region.clone(), rules: rules.clone() });
+    rules.version = 2;
+    rules.hold_timeout_minutes = 45;
+    ledger.run(Command::PublishRules { region: region.clone(), rules: rules.clone() });
+    assert!(ledger.engine.projections().rule_changes().is_empty(), "no declared parameter changed");
+    rules.version = 3;
+    rules.limit_window = LimitWindow::Rolling;
+    let events = ledger.run(Command::PublishRules { region: region.clone(), rules });
+    assert_eq!(events.len(), 1);
+    let projections = ledger.engine.projections();
+    let changes = projections.rule_changes();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!((changes[0].view.as_str(), changes[0].version), ("bindings", 3));
+    assert_eq!(changes[0].parameters, vec!["limit_window".to_owned()]);
+    assert_eq!(changes[0].region, region);
+    let replayed = engine::replay_from_genesis(ledger.engine.log(), None).unwrap();
+    assert_eq!(replayed.rule_changes(), changes);
+}

@@ -20,8 +20,42 @@ pub use views::{AccountView, BindingView, BindingsView, RefundView, ReplayLine, 
 /// is summed from each binding's charges under the `limit_window` of the rule set in force
 /// when it is read (or a command decided), and settlements show what was decided, as
 /// recorded. So a new rule version never leaves a view stale: the next read already uses it.
+/// Every version that changes a declared parameter is still recorded as a `RuleChange` of
+/// the views it touches, so an operator sees which rule change moved which figures.
 pub const RULE_DEPENDENCIES: &[(&str, &[&str])] =
     &[("balances", &[]), ("bindings", &["limit_window"]), ("settlements", &[])];
+
+/// A rule-set version that changed parameters a view depends on.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RuleChange {
+    /// The seq of the `rules_published` event.
+    pub seq: u64,
+    pub region: domain::Region,
+    pub version: u64,
+    pub effective_from: Timestamp,
+    pub view: String,
+    /// The declared parameters whose value the version changed.
+    pub parameters: Vec<String>,
+}
+
+/// The parameters of `RULE_DEPENDENCIES` whose value differs between two rule sets.
+fn changed_parameters(before: &domain::RuleSet, after: &domain::RuleSet) -> Vec<(&'static str, Vec<String>)> {
+    let (before, after) = (
+        serde_json::to_value(before).expect("rule sets serialize"),
+        serde_json::to_value(after).expect("rule sets serialize"),
+    );
+    RULE_DEPENDENCIES
+        .iter()
+        .filter_map(|(view, parameters)| {
+            let changed: Vec<String> = parameters
+                .iter()
+                .filter(|p| before.get(**p) != after.get(**p))
+                .map(|p| (*p).to_owned())
+                .collect();
+            (!changed.is_empty()).then_some((*view, changed))
+        })
+        .collect()
+}
 
 /// Every read model, kept current by `apply`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -32,6 +66,8 @@ pub struct Projections {
     history: BTreeMap<PersonId, Vec<(u64, Balance)>>,
     /// `recorded_at` of every event, indexed by seq − 1 (strictly increasing).
     recorded_at: Vec<Timestamp>,
+    /// Every rule version that changed a parameter a view declares, in log order.
+    rule_changes: Vec<RuleChange>,
 }
 
 impl Projections {
@@ -62,6 +98,19 @@ impl Projections {
             "recorded_at is strictly increasing along the log"
         );
         let before = touched_before(&self.state, event);
+        if let Event::RulesPublished(e) = event {
+            let previous = self.state.rules.get(&e.region).and_then(|versions| versions.last());
+            for (view, parameters) in previous.map(|p| changed_parameters(p, &e.rules)).unwrap_or_default() {
+                self.rule_changes.push(RuleChange {
+                    seq,
+                    region: e.region.clone(),
+                    version: e.rules.version,
+                    effective_from: e.rules.effective_from,
+                    view: view.to_owned(),
+                    parameters,
+                });
+            }
+        }
         self.state.evolve(event, seq, recorded_at);
         self.recorded_at.push(recorded_at);
         for person in before.into_iter().chain(touched_after(&self.state, event)) {
@@ -73,6 +122,11 @@ impl Projections {
                 _ => entries.push((seq, balance)),
             }
         }
+    }
+
+    /// Every rule version that changed a parameter a view depends on, in log order.
+    pub fn rule_changes(&self) -> &[RuleChange] {
+        &self.rule_changes
     }
 
     /// The last seq recorded at or before `at` (0 when none).

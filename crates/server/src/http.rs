@@ -892,9 +892,12 @@ async fn get_rebuild(State(app): State<Shared>, Segment(name): Segment, headers:
         if !PROJECTIONS.contains(&name.as_str()) {
             return Err(Rejection::new(Code::NotFound, "no such projection").with("name", &name));
         }
-        let rebuilds = app.rebuilds.lock().unwrap_or_else(|p| p.into_inner());
-        let mut status =
-            rebuilds.get(&name).cloned().unwrap_or_else(|| json!({"name": name, "status": "idle"}));
+        // The rebuild's progress is written under the projections' write lock: take the two
+        // locks one after the other, never one inside the other.
+        let mut status = {
+            let rebuilds = app.rebuilds.lock().unwrap_or_else(|p| p.into_inner());
+            rebuilds.get(&name).cloned().unwrap_or_else(|| json!({"name": name, "status": "idle"}))
+        };
         let depends_on: Vec<&str> = projection::RULE_DEPENDENCIES
             .iter()
             .filter(|(view, _)| name == "all" || *view == name)
@@ -903,6 +906,10 @@ async fn get_rebuild(State(app): State<Shared>, Segment(name): Segment, headers:
         status["depends_on"] = json!(depends_on);
         // Rule-dependent figures are computed under the rules in force when read: never stale.
         status["stale"] = json!(false);
+        let projections = app.engine.projections();
+        let changes: Vec<&projection::RuleChange> =
+            projections.rule_changes().iter().filter(|c| name == "all" || c.view == name).collect();
+        status["rule_changes"] = json!(changes);
         Ok(status)
     })
 }

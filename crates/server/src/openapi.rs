@@ -777,6 +777,23 @@ fn schemas() -> Value {
                             "always false: rule-dependent figures are computed under the rules in force when read",
                         ),
                     ),
+                    (
+                        "rule_changes",
+                        with_description(
+                            array(object(
+                                &["seq", "region", "version", "effective_from", "view", "parameters"],
+                                vec![
+                                    ("seq", seq()),
+                                    ("region", region()),
+                                    ("version", integer(1, None)),
+                                    ("effective_from", time()),
+                                    ("view", string()),
+                                    ("parameters", array(string())),
+                                ],
+                            )),
+                            "every rule version that changed a parameter the projection's views depend on",
+                        ),
+                    ),
                 ],
             ),
             "An online rebuild of a projection: `idle` before any, then `running`, `done` or `failed`.",
