@@ -301,3 +301,36 @@ fn role_table() {
     let (_, verify) = service.get(AUDITOR, "/v1/audit/verify");
     assert_eq!(verify["head_seq"], json!(0), "nothing was written");
 }
+
+// Proves a storage failure is fail-stop: once the writer cannot fsync (its directory has gone
+// away under it), writes answer 503 storage_failure and /readyz 503, reads still answer; with
+// the directory back, a restart verifies the chain and keeps everything acknowledged.
+#[test]
+fn storage_failure_is_fail_stop() {
+    let home = Home::new();
+    let mut service = home.start();
+    setup_region(&service);
+    person(&service, "P1", "employee");
+    credit(&service, "P1", "10.00", "current");
+    assert_eq!(service.call("GET", None, "/readyz", None).0, 200);
+    let moved = home.dir.path().join("moved");
+    std::fs::rename(home.data(), &moved).unwrap();
+    let body = json!({"request_id": "c-lost", "amount": "1.00", "bucket": "current", "reason": "allocation"});
+    let (status, answer) = service.post(OPERATOR, "/v1/accounts/P1/credits", body);
+    assert_eq!((status, answer["error"]["code"].clone()), (503, json!("storage_failure")), "{answer}");
+    let (status, ready) = service.call("GET", None, "/readyz", None);
+    assert_eq!((status, ready["status"].clone()), (503, json!("failed")));
+    let again =
+        json!({"request_id": "c-after", "amount": "1.00", "bucket": "current", "reason": "allocation"});
+    assert_eq!(service.post(OPERATOR, "/v1/accounts/P1/credits", again).0, 503, "the writer stays stopped");
+    assert_eq!(service.get(OPERATOR, "/v1/accounts/P1").1["current"], json!("10.00"), "reads still answer");
+    service.kill();
+    std::fs::rename(&moved, home.data()).unwrap();
+    let service = home.start();
+    let (_, verify) = service.get(AUDITOR, "/v1/audit/verify");
+    assert_eq!(verify["ok"], json!(true));
+    let (_, account) = service.get(OPERATOR, "/v1/accounts/P1");
+    // The unacknowledged credit may or may not have reached the disk; the acknowledged one has.
+    assert!(["10.00", "11.00"].contains(&account["current"].as_str().unwrap()), "{account}");
+    assert_eq!(service.call("GET", None, "/readyz", None).0, 200);
+}

@@ -17,6 +17,7 @@ mod snapshot;
 mod writer;
 
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
@@ -196,6 +197,7 @@ pub struct Engine {
     projections: Arc<RwLock<Projections>>,
     reader: ledger::Reader,
     writer: Option<JoinHandle<()>>,
+    serving: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -208,7 +210,9 @@ impl Engine {
     /// Opens the ledger in `dir`: verifies the hash chain from the last checkpoint (refusing
     /// a broken one), rebuilds the projections by replay, and starts the writer.
     pub fn open(dir: &Path, clock: Box<dyn Clock>, config: EngineConfig) -> Result<Engine, EngineError> {
-        let (writer, projections, reader) = writer::Writer::recover(dir, clock, config.clone())?;
+        let serving = Arc::new(AtomicBool::new(true));
+        let (writer, projections, reader) =
+            writer::Writer::recover(dir, clock, config.clone(), Arc::clone(&serving))?;
         let projections = Arc::new(RwLock::new(projections));
         let (sender, receiver): (SyncSender<Job>, Receiver<Job>) =
             mpsc::sync_channel(config.queue_commands_max);
@@ -217,7 +221,13 @@ impl Engine {
             .name("gongji-writer".into())
             .spawn(move || writer.run(receiver, shared))
             .map_err(|e| EngineError::Storage(e.to_string()))?;
-        Ok(Engine { sender, projections, reader, writer: Some(handle) })
+        Ok(Engine { sender, projections, reader, writer: Some(handle), serving })
+    }
+
+    /// Whether the writer still accepts work: false after a storage failure (fail-stop) or
+    /// once it has stopped. What `/readyz` reports.
+    pub fn is_serving(&self) -> bool {
+        self.serving.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Queues a request; `reply` is called once its outcome is durable (or known).

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -21,6 +22,8 @@ pub(crate) struct Writer {
     config: EngineConfig,
     /// Set on the first storage failure: from then on every request is refused.
     failed: Option<String>,
+    /// Shared with the `Engine`: true while this writer accepts work (not failed, not stopped).
+    serving: Arc<AtomicBool>,
     /// Where copies of the projections go to be snapshotted, off the writer's thread.
     snapshots: SyncSender<Projections>,
     snapshotter: std::thread::JoinHandle<()>,
@@ -64,6 +67,7 @@ impl Writer {
         dir: &Path,
         clock: Box<dyn Clock>,
         config: EngineConfig,
+        serving: Arc<AtomicBool>,
     ) -> Result<(Writer, Projections, ledger::Reader), EngineError> {
         let store = Store::open(dir).map_err(storage)?;
         let report = store.verify(VerifyFrom::Checkpoint).map_err(storage)?;
@@ -114,7 +118,8 @@ impl Writer {
         tracing::info!(head_seq = store.head_seq(), "ledger recovered");
         let (snapshots, snapshotter) = spawn_snapshotter(reader.clone());
         let (state, head_time) = (projections.state().clone(), projections.head_time());
-        let writer = Writer { store, clock, config, failed: None, snapshots, snapshotter, state, head_time };
+        let writer =
+            Writer { store, clock, config, failed: None, serving, snapshots, snapshotter, state, head_time };
         Ok((writer, projections, reader))
     }
 
@@ -167,6 +172,7 @@ impl Writer {
                 break;
             }
         }
+        self.serving.store(false, Ordering::Release);
         tracing::info!(head_seq = self.store.head_seq(), "writer stopped");
         // Let a snapshot in progress finish before the store closes.
         drop(self.snapshots);
@@ -339,6 +345,7 @@ impl Writer {
                     tracing::error!(%error, "storage failure: the writer stops writing");
                     let failure = error.to_string();
                     self.failed = Some(failure.clone());
+                    self.serving.store(false, Ordering::Release);
                     for (reply, _) in answers {
                         reply(Err(EngineError::Storage(failure.clone())));
                     }

@@ -914,8 +914,16 @@ async fn get_rebuild(State(app): State<Shared>, Segment(name): Segment, headers:
     })
 }
 
+/// Ready once the log is verified and projected (the service listens only then), and for as
+/// long as the writer accepts work: after a storage failure it is not.
 async fn readyz(State(app): State<Shared>) -> Response {
     let head_seq = app.engine.projections().head_seq();
+    if !app.engine.is_serving() {
+        return json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"status": "failed", "head_seq": head_seq}),
+        );
+    }
     json_response(StatusCode::OK, &json!({"status": "ready", "head_seq": head_seq}))
 }
 

@@ -804,6 +804,10 @@ fn schemas() -> Value {
         "Ready",
         object(&["status", "head_seq"], vec![("status", constant("ready")), ("head_seq", integer(0, None))]),
     );
+    add(
+        "NotReady",
+        object(&["status", "head_seq"], vec![("status", constant("failed")), ("head_seq", integer(0, None))]),
+    );
     for (name, schema) in map.iter_mut() {
         if let Some(example) = request_example(name) {
             schema["example"] = example;
@@ -1138,7 +1142,8 @@ fn paths() -> Value {
             "get",
             Operation::new("readyz", "operations", "Readiness: the log is open and projected")
                 .public()
-                .answers(200, "ready, with the head of the log", "Ready"),
+                .answers(200, "ready, with the head of the log", "Ready")
+                .answers(503, "the writer has stopped after a storage failure", "NotReady"),
         ),
         (
             "/metrics",
