@@ -334,3 +334,20 @@ fn storage_failure_is_fail_stop() {
     assert!(["10.00", "11.00"].contains(&account["current"].as_str().unwrap()), "{account}");
     assert_eq!(service.call("GET", None, "/readyz", None).0, 200);
 }
+
+// Proves `gongji serve` refuses to start without a tokens file (unless --insecure-dev), says
+// why, and writes no ledger.
+#[test]
+fn serve_refuses_to_start_without_tokens() {
+    let home = Home::new();
+    let output = std::process::Command::new(support::binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(home.data())
+        .env_remove("GONGJI_TOKENS")
+        .output()
+        .expect("gongji runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--tokens") && stderr.contains("--insecure-dev"), "{stderr}");
+    assert!(!home.data().exists(), "nothing was written");
+}
