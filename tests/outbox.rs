@@ -4,6 +4,9 @@
 
 mod support;
 
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -19,14 +22,112 @@ const TOKENS: &str = r#"{"tokens": [
 ]}"#;
 
 fn start(home: &Home, nats: Option<&Nats>) -> Service {
+    start_with(home, nats, &[])
+}
+
+/// The `serve` arguments of `start`, then `extra`.
+fn serve_args(home: &Home, nats: Option<&Nats>, extra: &[&str]) -> Vec<String> {
     let tokens = home.dir.path().join("tokens-dot.json");
     std::fs::write(&tokens, TOKENS).unwrap();
     let mut args = vec!["--tokens".to_owned(), tokens.to_str().unwrap().to_owned()];
     if let Some(nats) = nats {
         args.extend(["--nats".to_owned(), nats.url()]);
     }
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    args
+}
+
+fn start_with(home: &Home, nats: Option<&Nats>, extra: &[&str]) -> Service {
+    let args = serve_args(home, nats, extra);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     Service::start(&home.data(), &args)
+}
+
+/// A `gongji serve` whose JSON log lines (level error and above) the test reads.
+struct Logged {
+    child: Child,
+    service: Service,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Logged {
+    fn start(home: &Home, nats: &Nats, env: &[(&str, &str)]) -> Logged {
+        let mut child = Command::new(support::binary())
+            .arg("serve")
+            .arg("--data")
+            .arg(home.data())
+            .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+            .args(serve_args(home, Some(nats), &[]))
+            .env("GONGJI_LOG", "error")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("gongji starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("gongji prints its address");
+        let base = line.trim().strip_prefix("gongji listening on ").expect("the listening line").to_owned();
+        let (sender, lines) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Logged { child, service: Service::client(&base, &home.data()), lines }
+    }
+
+    /// Waits (bounded) for a log line containing `text`.
+    fn wait_for_log(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("the service logs a line containing {text:?}"),
+            }
+        }
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The value of one series of `/metrics` (`name` or `name{labels}`), if it is there.
+fn metric(service: &Service, series: &str) -> Option<f64> {
+    let (status, text) = service.call("GET", None, "/metrics", None);
+    assert_eq!(status, 200);
+    let text = text.as_str().expect("metrics are text").to_owned();
+    text.lines().find_map(|line| {
+        let (name, value) = line.rsplit_once(' ')?;
+        (name == series).then(|| value.parse().expect("a numeric sample"))
+    })
+}
+
+/// Waits (bounded) until the series has a value that `want` accepts; returns it.
+fn wait_for_metric(service: &Service, series: &str, want: impl Fn(f64) -> bool) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let value = metric(service, series);
+        if let Some(value) = value.filter(|v| want(*v)) {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{series} reaches the wanted value (is {value:?})");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+const LAG: &str = "gongji_publisher_lag_events";
+
+fn head_seq(service: &Service) -> u64 {
+    service.events().last().map_or(0, |e| e["seq"].as_u64().unwrap())
 }
 
 fn setup(service: &Service) {
@@ -239,11 +340,12 @@ fn reconcile(home: &Home, nats: &Nats, repair: bool) -> (i32, String) {
 }
 
 // Proves reconcile: OK on a healthy stream; a deleted message is reported missing by seq (and
-// cannot be resent inside the duplicate window, which it says); a foreign message is extra;
-// events that never reached the stream are republished by --repair.
+// cannot be resent inside the duplicate window, which it says); once resent by --repair it is
+// listed as late (republished) without failing the check; a foreign message is extra; events
+// that never reached the stream are republished by --repair.
 #[test]
 fn reconcile_finds_and_repairs() {
-    let nats = Nats::start();
+    let mut nats = Nats::start();
     let home = Home::new();
     let mut service = start(&home, Some(&nats));
     setup(&service);
@@ -256,6 +358,7 @@ fn reconcile_finds_and_repairs() {
     let (code, report) = reconcile(&home, &nats, false);
     assert_eq!(code, 0, "{report}");
     assert!(report.contains("reconcile: OK"));
+    assert!(report.contains("late (republished): none"), "{report}");
 
     // Events written while the service ran without NATS never reached the stream.
     let mut offline = start(&home, None);
@@ -282,9 +385,126 @@ fn reconcile_finds_and_repairs() {
     assert_eq!(code, 1);
     assert!(report.contains("duplicate window"), "{report}");
 
+    // A restarted server remembers only the ids of the messages it holds, so --repair can now
+    // resend the deleted one; it arrives after higher seqs: late, listed, not a difference.
+    nats.stop();
+    nats.restart();
+    let (code, report) = reconcile(&home, &nats, true);
+    assert_eq!(code, 0, "{report}");
+    assert!(report.contains(&format!("repair: seq {} republished", victim.gongji_seq)), "{report}");
+    let (code, report) = reconcile(&home, &nats, false);
+    assert_eq!(code, 0, "a late message alone is not a difference: {report}");
+    assert!(report.contains(&format!("late (republished): 1 (seq {})", victim.gongji_seq)), "{report}");
+    assert!(report.contains("missing: none") && report.contains("duplicated: none"), "{report}");
+
     // A foreign message on a settlement subject: extra.
     nats::publish_foreign(&nats.url());
     let (code, report) = reconcile(&home, &nats, false);
     assert_eq!(code, 1);
     assert!(report.contains("extra: 1"), "{report}");
+}
+
+// Proves that without --nats /metrics shows the publisher lag (events after the outbox cursor)
+// growing as settlements pile up; a later start of the same data dir with --nats drains the
+// backlog, every settlement event once and in ledger order, and the lag returns to 0.
+#[test]
+fn lag_without_nats_then_backlog_drains() {
+    let nats = Nats::start();
+    let home = Home::new();
+    let mut offline = start(&home, None);
+    setup(&offline);
+    assert_eq!(settle(&offline, "L0", "settle"), 201);
+    let head_first = head_seq(&offline);
+    let lag_first = wait_for_metric(&offline, LAG, |lag| lag == head_first as f64);
+    assert!(lag_first > 0.0);
+    for n in 1..6 {
+        assert_eq!(settle(&offline, &format!("L{n}"), "settle"), 201);
+    }
+    let head = head_seq(&offline);
+    let lag = wait_for_metric(&offline, LAG, |lag| lag == head as f64);
+    assert!(lag > lag_first, "the lag grows while events wait: {lag_first} then {lag}");
+    assert!(nats::read_stream(&nats.url()).is_empty(), "nothing was published without --nats");
+    assert!(offline.terminate().success());
+
+    let service = start(&home, Some(&nats));
+    let expected = settlement_events(&service.events());
+    assert_eq!(expected.len(), 6);
+    wait_for(&nats.url(), expected.len());
+    wait_for_metric(&service, LAG, |lag| lag == 0.0);
+    assert_exactly_once(&nats::read_stream(&nats.url()), &expected);
+}
+
+// Proves --nats-replicas: given as 1 the stream is created with one replica and events flow; a
+// later start asking for 3 (through GONGJI_NATS_REPLICAS) finds the config read back at 1, logs
+// an error and publishes nothing, while commands are still accepted and the lag shows them.
+#[test]
+fn stream_replicas_from_the_flag() {
+    let nats = Nats::start();
+    let home = Home::new();
+    let mut service = start_with(&home, Some(&nats), &["--nats-replicas", "1"]);
+    setup(&service);
+    assert_eq!(settle(&service, "N0", "settle"), 201);
+    wait_for(&nats.url(), 1);
+    assert_eq!(nats::stream_replicas(&nats.url()), 1);
+    assert!(service.terminate().success());
+
+    let refusing = Logged::start(&home, &nats, &[("GONGJI_NATS_REPLICAS", "3")]);
+    assert_eq!(settle(&refusing.service, "N1", "settle"), 201, "commands are accepted meanwhile");
+    let line = refusing.wait_for_log("asks for 3");
+    assert!(line.contains("\"ERROR\"") && line.contains("has 1 replicas"), "{line}");
+    // Every attempt stops at the config check, before any publish.
+    assert_eq!(nats::read_stream(&nats.url()).len(), 1, "nothing published to a refused stream");
+    wait_for_metric(&refusing.service, LAG, |lag| lag > 0.0);
+    assert_eq!(nats::stream_replicas(&nats.url()), 1);
+}
+
+// Proves the publisher resumes after the highest seq of this ledger among the stream's last
+// messages, not the last message's: after `reconcile --repair` appended an old seq behind newer
+// ones, a start whose cursor is behind those newer ones re-sends nothing the stream holds.
+#[test]
+fn resumes_after_the_highest_seq_in_the_tail() {
+    let mut nats = Nats::start();
+    let home = Home::new();
+    let mut service = start(&home, Some(&nats));
+    setup(&service);
+    for n in 0..4 {
+        assert_eq!(settle(&service, &format!("T{n}"), "settle"), 201);
+    }
+    let published = wait_for(&nats.url(), 4);
+    assert!(service.terminate().success());
+    // Events written without NATS and then published by reconcile: the cursor stays behind them.
+    let mut offline = start(&home, None);
+    for n in 0..2 {
+        assert_eq!(settle(&offline, &format!("U{n}"), "settle"), 201);
+    }
+    assert!(offline.terminate().success());
+    let (code, report) = reconcile(&home, &nats, true);
+    assert_eq!(code, 0, "{report}");
+    // An old message lost and republished once the server no longer remembers its id.
+    let victim = &published[1];
+    nats::delete_message(&nats.url(), victim.stream_seq);
+    nats.stop();
+    nats.restart();
+    let (code, report) = reconcile(&home, &nats, true);
+    assert_eq!(code, 0, "{report}");
+    let stream = nats::read_stream(&nats.url());
+    assert_eq!(stream.last().unwrap().gongji_seq, victim.gongji_seq, "the stream ends with an old seq");
+    let seq_max = stream.iter().map(|m| m.gongji_seq).max().unwrap();
+    assert!(seq_max > victim.gongji_seq);
+
+    let service = start(&home, Some(&nats));
+    assert_eq!(settle(&service, "V0", "settle"), 201);
+    let expected = settlement_events(&service.events());
+    wait_for(&nats.url(), expected.len());
+    // Acks are counted in publish order, so once V0's is, any re-sent message's is too.
+    wait_for_metric(&service, "gongji_published_total{duplicate=\"false\"}", |n| n == 1.0);
+    assert_eq!(
+        metric(&service, "gongji_published_total{duplicate=\"true\"}").unwrap_or(0.0),
+        0.0,
+        "nothing the stream holds is sent again"
+    );
+    let mut seqs: Vec<u64> = nats::read_stream(&nats.url()).iter().map(|m| m.gongji_seq).collect();
+    seqs.sort_unstable();
+    let want: Vec<u64> = expected.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, want, "every settlement event once");
 }

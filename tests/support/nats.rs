@@ -147,3 +147,14 @@ pub fn publish_foreign(url: &str) {
         ack.await.unwrap();
     });
 }
+
+/// The replica count of GONGJI_SETTLEMENTS as the server reports its config.
+pub fn stream_replicas(url: &str) -> usize {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let client = async_nats::connect(url).await.unwrap();
+        let context = async_nats::jetstream::new(client);
+        let mut stream = context.get_stream("GONGJI_SETTLEMENTS").await.unwrap();
+        stream.info().await.unwrap().config.num_replicas
+    })
+}

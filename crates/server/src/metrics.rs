@@ -1,5 +1,7 @@
 //! `/metrics` in Prometheus text: commands by kind and outcome, group-commit batch size and
-//! commit latency, the log's head seq.
+//! commit latency, the log's head seq, and the publisher's acks and lag (events after the
+//! outbox cursor, kept current with or without a NATS URL). It only holds and renders values;
+//! the publisher and the HTTP edge set them.
 
 use std::sync::Mutex;
 

@@ -1,8 +1,11 @@
 //! The publisher: the log is the outbox. One task reads settlement-side events from its
 //! cursor, publishes each to JetStream with `Nats-Msg-Id: {ledger_id}:{seq}` and a `Gongji-Seq`
 //! header, pipelines acks in windows, and advances the cursor only after every ack of a
-//! window. On start it resumes from the later of the cursor and the stream's tail, so nothing
-//! is skipped and, within the stream's duplicate window, nothing is stored twice.
+//! window. On start it resumes from the later of the cursor and the stream's tail (the highest
+//! seq of this ledger among the last messages, since a repair may have appended an old one), so
+//! nothing is skipped and, within the stream's duplicate window, nothing is stored twice. It
+//! refuses to publish to a stream whose config, read back, lacks what delivery relies on.
+//! Without a NATS URL only the lag is kept up to date: the events wait in the outbox.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +26,29 @@ pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// Messages published before their acks are awaited.
 const WINDOW_MESSAGES_MAX: usize = 256;
 const RETRY_DELAY_MAX: Duration = Duration::from_secs(5);
+/// Messages inspected back from the end of the stream to find this ledger's highest seq.
+const TAIL_MESSAGES_MAX: u64 = 1024;
+/// The most replicas a JetStream stream can have.
+pub const REPLICAS_MAX: u64 = 5;
+/// How long an idle task waits for a commit to wake it before it looks at the log again.
+const IDLE_WAIT_MAX: Duration = Duration::from_millis(500);
+
+/// The stream exists but its config, read back, is not one the publisher can rely on (or the
+/// server refused to create it as asked). Unlike an unavailable server this needs an operator.
+#[derive(Debug)]
+pub struct StreamRefused(pub String);
+
+impl std::fmt::Display for StreamRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StreamRefused {}
+
+fn refuse(message: String) -> anyhow::Error {
+    anyhow::Error::new(StreamRefused(message))
+}
 
 /// The subject of a settlement-side event, or `None` for other events.
 pub fn subject(event: &Event) -> Option<String> {
@@ -36,68 +62,102 @@ pub fn message_id(ledger_id: &str, seq: u64) -> String {
     format!("{ledger_id}:{seq}")
 }
 
-/// The stream, created if missing, with its config read back and checked.
-pub async fn ensure_stream(context: &jetstream::Context) -> anyhow::Result<stream::Stream> {
-    let mut stream = context
+/// The stream, created if missing with `replicas` replicas, with its config read back and
+/// checked: file storage, a long enough duplicate window, our subjects, the replica count.
+pub async fn ensure_stream(context: &jetstream::Context, replicas: usize) -> anyhow::Result<stream::Stream> {
+    let created = context
         .get_or_create_stream(stream::Config {
             name: STREAM.to_owned(),
             subjects: vec![SUBJECTS.to_owned()],
             storage: stream::StorageType::File,
             duplicate_window: DUPLICATE_WINDOW,
+            num_replicas: replicas,
             ..Default::default()
         })
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot create or read stream {STREAM}: {e}"))?;
+        .await;
+    let mut stream = match created {
+        Ok(stream) => stream,
+        // The server answered, and said no: the request itself is wrong for this server.
+        Err(e) if matches!(e.kind(), jetstream::context::CreateStreamErrorKind::JetStream(_)) => {
+            return Err(refuse(format!("cannot create stream {STREAM} with {replicas} replicas: {e}")))
+        }
+        Err(e) => anyhow::bail!("cannot create or read stream {STREAM}: {e}"),
+    };
     let config =
         stream.info().await.map_err(|e| anyhow::anyhow!("cannot read stream {STREAM}: {e}"))?.config.clone();
-    anyhow::ensure!(config.storage == stream::StorageType::File, "stream {STREAM} must use file storage");
-    anyhow::ensure!(
-        config.duplicate_window >= Duration::from_secs(600),
-        "stream {STREAM} has a duplicate window of {:?}; at least 10 minutes is needed",
-        config.duplicate_window
-    );
-    anyhow::ensure!(
-        config.subjects.iter().any(|s| s == SUBJECTS),
-        "stream {STREAM} does not take subjects {SUBJECTS}"
-    );
+    check_config(&config, replicas).map_err(refuse)?;
     Ok(stream)
 }
 
-/// The highest ledger seq this ledger has in the stream (0 when none).
+/// What the publisher needs of the stream's config as the server reports it.
+fn check_config(config: &stream::Config, replicas: usize) -> Result<(), String> {
+    if config.storage != stream::StorageType::File {
+        return Err(format!("stream {STREAM} must use file storage"));
+    }
+    if config.duplicate_window < Duration::from_secs(600) {
+        return Err(format!(
+            "stream {STREAM} has a duplicate window of {:?}; at least 10 minutes is needed",
+            config.duplicate_window
+        ));
+    }
+    if !config.subjects.iter().any(|s| s == SUBJECTS) {
+        return Err(format!("stream {STREAM} does not take subjects {SUBJECTS}"));
+    }
+    if config.num_replicas != replicas {
+        return Err(format!(
+            "stream {STREAM} has {} replicas but --nats-replicas asks for {replicas}; edit the stream or the flag",
+            config.num_replicas
+        ));
+    }
+    Ok(())
+}
+
+/// The highest ledger seq this ledger has among the last `TAIL_MESSAGES_MAX` messages of the
+/// stream (0 when none). The highest, not the last: `reconcile --repair` may have appended an
+/// old seq after newer ones.
 async fn stream_tail(stream: &mut stream::Stream, ledger_id: &str) -> anyhow::Result<u64> {
-    let last = stream.info().await.map_err(|e| anyhow::anyhow!("stream info: {e}"))?.state.last_sequence;
+    let state = stream.info().await.map_err(|e| anyhow::anyhow!("stream info: {e}"))?.state.clone();
+    if state.messages == 0 {
+        return Ok(0);
+    }
+    let first = state.first_sequence.max(1);
     let prefix = format!("{ledger_id}:");
-    // Walk back over messages that are deleted or belong to another ledger.
-    let mut sequence = last;
+    let mut tail = 0;
+    // Look at every message in reach: deleted ones and other ledgers' are passed over.
+    let mut sequence = state.last_sequence;
     let mut looked = 0;
-    while sequence > 0 && looked < 1024 {
+    while sequence >= first && looked < TAIL_MESSAGES_MAX {
         if let Ok(message) = stream.get_raw_message(sequence).await {
             let ours = message
                 .headers
                 .get(async_nats::header::NATS_MESSAGE_ID)
                 .is_some_and(|id| id.as_str().starts_with(&prefix));
-            if ours {
-                if let Some(seq) =
-                    message.headers.get("Gongji-Seq").and_then(|s| s.as_str().parse::<u64>().ok())
-                {
-                    return Ok(seq);
-                }
+            let seq = message.headers.get("Gongji-Seq").and_then(|s| s.as_str().parse::<u64>().ok());
+            if let (true, Some(seq)) = (ours, seq) {
+                tail = tail.max(seq);
             }
         }
         sequence -= 1;
         looked += 1;
     }
-    Ok(0)
+    Ok(tail)
 }
 
-/// Runs the publisher until the process ends: connects (retrying), then publishes forever.
-pub async fn run(url: String, reader: Reader, metrics: Arc<Metrics>, wake: Arc<Notify>) {
+/// Runs the publisher until the process ends: connects (retrying), then publishes forever to a
+/// stream of `replicas` replicas. A refused stream is retried too, so that an operator's fix
+/// (`nats stream edit`, or the flag) takes effect without a restart of the service.
+pub async fn run(url: String, replicas: usize, reader: Reader, metrics: Arc<Metrics>, wake: Arc<Notify>) {
     let mut delay = Duration::from_millis(100);
     loop {
-        match publish(&url, &reader, &metrics, &wake).await {
+        match publish(&url, replicas, &reader, &metrics, &wake).await {
             Ok(()) => return,
             Err(error) => {
-                tracing::warn!(error = %format!("{error:#}"), "publisher: NATS unavailable; events wait in the outbox");
+                if let Some(refused) = error.downcast_ref::<StreamRefused>() {
+                    tracing::error!(error = %refused, "publisher: refusing to publish; events wait in the outbox");
+                    delay = RETRY_DELAY_MAX;
+                } else {
+                    tracing::warn!(error = %format!("{error:#}"), "publisher: NATS unavailable; events wait in the outbox");
+                }
                 update_lag(&reader, &metrics);
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(RETRY_DELAY_MAX);
@@ -106,7 +166,22 @@ pub async fn run(url: String, reader: Reader, metrics: Arc<Metrics>, wake: Arc<N
     }
 }
 
-async fn publish(url: &str, reader: &Reader, metrics: &Metrics, wake: &Notify) -> anyhow::Result<()> {
+/// Without a NATS URL: keeps the publisher lag in `/metrics` current (refreshed on every
+/// commit) while the events wait in the outbox for a start with a URL.
+pub async fn watch_lag(reader: Reader, metrics: Arc<Metrics>, wake: Arc<Notify>) {
+    loop {
+        update_lag(&reader, &metrics);
+        tokio::time::timeout(IDLE_WAIT_MAX, wake.notified()).await.ok();
+    }
+}
+
+async fn publish(
+    url: &str,
+    replicas: usize,
+    reader: &Reader,
+    metrics: &Metrics,
+    wake: &Notify,
+) -> anyhow::Result<()> {
     let client = async_nats::ConnectOptions::new()
         .connection_timeout(Duration::from_secs(2))
         .request_timeout(Some(Duration::from_secs(5)))
@@ -114,11 +189,11 @@ async fn publish(url: &str, reader: &Reader, metrics: &Metrics, wake: &Notify) -
         .await
         .with_context(|| format!("cannot connect to {url}"))?;
     let context = jetstream::new(client);
-    let mut stream = ensure_stream(&context).await?;
+    let mut stream = ensure_stream(&context, replicas).await?;
     loop {
         let Some(ledger_id) = reader.ledger_id()? else {
             // Nothing in the log yet.
-            tokio::time::timeout(Duration::from_millis(500), wake.notified()).await.ok();
+            tokio::time::timeout(IDLE_WAIT_MAX, wake.notified()).await.ok();
             continue;
         };
         let tail = stream_tail(&mut stream, &ledger_id).await?;
@@ -129,7 +204,7 @@ async fn publish(url: &str, reader: &Reader, metrics: &Metrics, wake: &Notify) -
                 reader.events(cursor).take(WINDOW_MESSAGES_MAX * 4).collect::<Result<_, _>>()?;
             if window.is_empty() {
                 update_lag(reader, metrics);
-                tokio::time::timeout(Duration::from_millis(500), wake.notified()).await.ok();
+                tokio::time::timeout(IDLE_WAIT_MAX, wake.notified()).await.ok();
                 continue;
             }
             let mut acks = Vec::with_capacity(WINDOW_MESSAGES_MAX);
@@ -201,5 +276,31 @@ mod tests {
         );
         assert_eq!(subject(&premium).unwrap(), "gongji.settlement.210100.-.premium_paid");
         assert_eq!(message_id("abcd", 7), "abcd:7");
+    }
+
+    // Proves the stream config read back is refused unless it has the replica count asked for,
+    // file storage, a duplicate window of at least 10 minutes and our subjects.
+    #[test]
+    fn stream_config_checks() {
+        let good = stream::Config {
+            name: STREAM.to_owned(),
+            subjects: vec![SUBJECTS.to_owned()],
+            storage: stream::StorageType::File,
+            duplicate_window: DUPLICATE_WINDOW,
+            num_replicas: 1,
+            ..Default::default()
+        };
+        assert_eq!(check_config(&good, 1), Ok(()));
+        let refused = check_config(&good, 3).unwrap_err();
+        assert!(refused.contains("1 replicas") && refused.contains("asks for 3"), "{refused}");
+        let three = stream::Config { num_replicas: 3, ..good.clone() };
+        assert_eq!(check_config(&three, 3), Ok(()));
+        assert!(check_config(&three, 1).is_err());
+        let memory = stream::Config { storage: stream::StorageType::Memory, ..good.clone() };
+        assert!(check_config(&memory, 1).unwrap_err().contains("file storage"));
+        let short = stream::Config { duplicate_window: Duration::from_secs(60), ..good.clone() };
+        assert!(check_config(&short, 1).unwrap_err().contains("duplicate window"));
+        let other = stream::Config { subjects: vec!["other.>".to_owned()], ..good };
+        assert!(check_config(&other, 1).unwrap_err().contains("subjects"));
     }
 }

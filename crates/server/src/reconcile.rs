@@ -2,7 +2,9 @@
 //! with its own ordered consumer and compares it with the log: every settlement-side event
 //! must be there exactly once with identical bytes and subject, and nothing else of this
 //! ledger. Then the count and sum of `settled`, `refunded` and `premium_paid` per institution
-//! and +08:00 day from both sides. `--repair` republishes what is missing.
+//! and +08:00 day from both sides. `--repair` republishes what is missing. A message that
+//! arrives after a higher seq of the ledger (a repair) is listed as late, for information only:
+//! consumers order by `Gongji-Seq`, so it is still placed.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -95,6 +97,9 @@ async fn compare(
     let mut seen: BTreeMap<u64, u64> = BTreeMap::new();
     let mut extra: Vec<String> = Vec::new();
     let mut altered: Vec<u64> = Vec::new();
+    // Seqs whose first message came after a message of a higher seq (republished later).
+    let mut late: Vec<u64> = Vec::new();
+    let mut seq_max_seen = 0;
     let mut stream_totals = Totals::new();
     for message in &received {
         let ours = message.msg_id.as_deref().is_some_and(|id| id.starts_with(&prefix));
@@ -105,6 +110,10 @@ async fn compare(
                 if seen[&seq] > 1 {
                     continue;
                 }
+                if seq < seq_max_seen {
+                    late.push(seq);
+                }
+                seq_max_seen = seq_max_seen.max(seq);
                 if message.payload != want.envelope
                     || message.subject != want.subject
                     || message.msg_id.as_deref() != Some(message_id(ledger_id, seq).as_str())
@@ -128,6 +137,7 @@ async fn compare(
             )),
         }
     }
+    late.sort_unstable();
     let duplicated: Vec<u64> = seen.iter().filter(|(_, n)| **n > 1).map(|(seq, _)| *seq).collect();
     let missing: Vec<u64> = expected.keys().filter(|seq| !seen.contains_key(seq)).copied().collect();
     let mut ledger_totals = Totals::new();
@@ -143,6 +153,10 @@ async fn compare(
     report("missing", &missing);
     report("duplicated", &duplicated);
     report("altered", &altered);
+    report("late (republished)", &late);
+    if !late.is_empty() {
+        println!("  (information only: consumers order by Gongji-Seq, so a late message is still placed)");
+    }
     if extra.is_empty() {
         println!("extra: none");
     } else {

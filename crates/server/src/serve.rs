@@ -40,6 +40,11 @@ pub struct ServeArgs {
     /// The NATS server; without it events wait in the outbox.
     #[arg(long, env = "GONGJI_NATS")]
     pub nats: Option<String>,
+    /// Replicas of the settlement stream when the service creates it (3 on a 3-node cluster);
+    /// the service refuses to publish to a stream that has another count.
+    #[arg(long, env = "GONGJI_NATS_REPLICAS", default_value_t = 1,
+          value_parser = clap::value_parser!(u64).range(1..=crate::publish::REPLICAS_MAX))]
+    pub nats_replicas: u64,
     /// The bearer tokens file.
     #[arg(long, env = "GONGJI_TOKENS")]
     pub tokens: Option<PathBuf>,
@@ -88,13 +93,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let app = Arc::new(App { engine, tokens, metrics, rebuilds: Default::default() });
+    let reader = app.engine.log().clone();
     match &args.nats {
         Some(url) => {
-            let reader = app.engine.log().clone();
-            runtime.spawn(crate::publish::run(url.clone(), reader, app.metrics.clone(), wake));
+            let replicas = usize::try_from(args.nats_replicas).expect("--nats-replicas is at most 5");
+            runtime.spawn(crate::publish::run(url.clone(), replicas, reader, app.metrics.clone(), wake));
         }
         None => {
-            tracing::warn!("no --nats: settlement events wait in the outbox until a start with a NATS URL")
+            tracing::warn!("no --nats: settlement events wait in the outbox until a start with a NATS URL");
+            runtime.spawn(crate::publish::watch_lag(reader, app.metrics.clone(), wake));
         }
     }
     runtime.block_on(async {
@@ -180,4 +187,39 @@ fn publish_startup_rules(engine: &Engine, rules: Vec<(Region, RuleSet)>) -> anyh
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::ServeArgs;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn replicas(args: &[&str]) -> Result<u64, clap::Error> {
+        let argv = std::iter::once("serve").chain(args.iter().copied());
+        Cli::try_parse_from(argv).map(|cli| cli.serve.nats_replicas)
+    }
+
+    // Proves --nats-replicas defaults to 1, takes 1 to 5, and refuses 0 and more than JetStream
+    // allows.
+    #[test]
+    fn nats_replicas_flag() {
+        // The default as declared, whatever GONGJI_NATS_REPLICAS the environment holds.
+        let command = <Cli as clap::CommandFactory>::command();
+        let argument = command.get_arguments().find(|a| a.get_id() == "nats_replicas").unwrap();
+        assert_eq!(argument.get_default_values(), ["1"]);
+        assert_eq!(argument.get_env(), Some(std::ffi::OsStr::new("GONGJI_NATS_REPLICAS")));
+        assert_eq!(replicas(&["--nats-replicas", "3"]).unwrap(), 3);
+        assert_eq!(replicas(&["--nats-replicas", "1"]).unwrap(), 1);
+        assert_eq!(replicas(&["--nats-replicas=5"]).unwrap(), 5);
+        assert!(replicas(&["--nats-replicas", "0"]).is_err());
+        assert!(replicas(&["--nats-replicas", "6"]).is_err());
+        assert!(replicas(&["--nats-replicas", "three"]).is_err());
+    }
 }
