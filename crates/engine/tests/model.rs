@@ -478,8 +478,13 @@ fn rules() -> impl Strategy<Value = RuleSet> {
     )
 }
 
+fn model_cases() -> u32 {
+    std::env::var("GONGJI_MODEL_CASES").ok().and_then(|cases| cases.parse().ok()).unwrap_or(256)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, max_shrink_iters: 1024, ..ProptestConfig::default() })]
+    // 256 cases in CI; GONGJI_MODEL_CASES=5000 for a deeper run.
+    #![proptest_config(ProptestConfig { cases: model_cases(), max_shrink_iters: 1024, ..ProptestConfig::default() })]
 
     #[test]
     fn engine_matches_the_model(rules in rules(), ops in proptest::collection::vec(op(), 10..70)) {
