@@ -1,5 +1,6 @@
 //! Snapshots of the projections: a shortcut for start-up and time travel, never a source of
-//! truth. A snapshot is the projections after event `seq`, serialized (postcard), stored with
+//! truth. A snapshot is the projections after event `seq`, serialized (MessagePack with field
+//! names: self-describing, so fields the wire form leaves out when empty decode back), stored with
 //! its digest and the log's hash at `seq`, and checked on load; a bad one is ignored and an
 //! older one (or the log from the start) is used instead, so deleting them changes nothing
 //! but speed.
@@ -26,7 +27,7 @@ pub fn take_snapshot(reader: &Reader, projections: &Projections) -> Result<u64, 
         Some(event) => event.hash()?,
         None => return Err(SnapshotError::Mismatch { expected: seq, found: 0 }),
     };
-    let payload = postcard::to_allocvec(projections).map_err(|e| SnapshotError::Decode(e.to_string()))?;
+    let payload = rmp_serde::to_vec_named(projections).map_err(|e| SnapshotError::Decode(e.to_string()))?;
     reader.put_snapshot(&Snapshot { seq, log_hash, payload })?;
     Ok(seq)
 }
@@ -36,7 +37,7 @@ pub fn load_snapshot(reader: &Reader, seq: u64) -> Result<Option<Projections>, S
     for candidate in reader.snapshot_seqs(seq)? {
         let loaded = reader.snapshot(candidate).map_err(SnapshotError::from).and_then(|snapshot| {
             let projections: Projections =
-                postcard::from_bytes(&snapshot.payload).map_err(|e| SnapshotError::Decode(e.to_string()))?;
+                rmp_serde::from_slice(&snapshot.payload).map_err(|e| SnapshotError::Decode(e.to_string()))?;
             if projections.head_seq() != candidate {
                 return Err(SnapshotError::Mismatch { expected: candidate, found: projections.head_seq() });
             }

@@ -1,4 +1,7 @@
-//! The offline tools: `verify`, `replay` and `export` read a stopped ledger's directory.
+//! The offline tools: `verify`, `replay`, `export` and `rebuild` read a stopped ledger's
+//! directory (`verify` and `replay` also an export, alone). They decode the log in parallel
+//! and apply it in order; `replay` from a directory starts at the nearest good snapshot.
+//! Depends on `engine` for decoding, snapshots and catch-up, never on the running service.
 
 use std::io::Write;
 use std::path::Path;
@@ -8,14 +11,9 @@ use anyhow::Context;
 use serde_json::json;
 
 use domain::{Event, Money, Timestamp};
-use ledger::{Store, StoredEvent, VerifyFrom};
+use engine::Recorded;
+use ledger::{Reader, Store, StoredEvent, VerifyFrom};
 use projection::Projections;
-
-/// Decodes a stored envelope into (seq, recorded_at, event).
-fn decode(stored: &StoredEvent) -> anyhow::Result<(u64, Timestamp, Event)> {
-    let (recorded, _) = engine::decode(stored)?;
-    Ok((recorded.seq, recorded.recorded_at, recorded.event))
-}
 
 pub fn open(data: &Path) -> anyhow::Result<Store> {
     anyhow::ensure!(
@@ -57,44 +55,150 @@ pub enum Origin<'a> {
     Export(&'a Path),
 }
 
-/// Calls `visit` with every stored event in order until it returns `false`.
-fn each_event(
-    origin: Origin<'_>,
-    mut visit: impl FnMut(StoredEvent) -> anyhow::Result<bool>,
-) -> anyhow::Result<()> {
-    match origin {
-        Origin::Data(data) => {
-            let store = open(data)?;
-            for stored in store.events(0) {
-                if !visit(stored?)? {
-                    break;
-                }
-            }
-        }
-        Origin::Export(file) => {
-            for line in export_lines(file)? {
-                let mut stored = StoredEvent { seq: 0, bytes: line };
-                stored.seq = stored.parts()?.seq;
-                if !visit(stored)? {
-                    break;
-                }
-            }
-        }
-    }
-    Ok(())
+/// Events handed to a decoding thread at a time.
+const CHUNK_EVENTS: usize = 1024;
+
+/// The log once opened: the store, or an export's envelopes (seq not yet read from them).
+enum Log {
+    Store(Store),
+    Export(Vec<StoredEvent>),
 }
 
-fn export_lines(file: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
+impl Log {
+    fn open(origin: Origin<'_>) -> anyhow::Result<Log> {
+        match origin {
+            Origin::Data(data) => Ok(Log::Store(open(data)?)),
+            Origin::Export(file) => Ok(Log::Export(export_events(file)?)),
+        }
+    }
+
+    /// Calls `visit` with every event in log order until it returns `false`, decoding ahead of
+    /// it on every core (see [`fold_parallel`]).
+    fn each_event(self, visit: impl FnMut(&Recorded) -> bool) -> anyhow::Result<()> {
+        match self {
+            Log::Store(store) => {
+                fold_parallel(store.events(0).map(|e| e.map_err(anyhow::Error::from)), decode, visit)
+            }
+            Log::Export(envelopes) => fold_parallel(envelopes.into_iter().map(Ok), decode_exported, visit),
+        }
+    }
+}
+
+/// Decodes a stored envelope.
+fn decode(stored: &mut StoredEvent) -> anyhow::Result<Recorded> {
+    Ok(engine::decode(stored)?.0)
+}
+
+/// Decodes an exported envelope, whose seq is known only from its text.
+fn decode_exported(stored: &mut StoredEvent) -> anyhow::Result<Recorded> {
+    stored.seq = stored.parts()?.seq;
+    decode(stored)
+}
+
+/// Calls `visit` with every event of `events`, decoded, in order, until it returns `false`.
+///
+/// Decoding (JSON) is the costly part and independent per event, so it runs ahead on a
+/// decoding thread per core, a chunk at a time, while this thread reads the log and applies,
+/// in order, what is decoded; at most a few chunks are in flight. The threads live as long
+/// as the fold (a thread per chunk would start every chunk with a cold allocator). An event
+/// that does not decode, or cannot be read, is an error only when its turn comes, exactly as
+/// if the log were decoded one event after the other.
+fn fold_parallel(
+    mut events: impl Iterator<Item = anyhow::Result<StoredEvent>>,
+    decode_one: fn(&mut StoredEvent) -> anyhow::Result<Recorded>,
+    mut visit: impl FnMut(&Recorded) -> bool,
+) -> anyhow::Result<()> {
+    use std::sync::{mpsc, Mutex};
+    type Decoded = std::thread::Result<Vec<anyhow::Result<Recorded>>>;
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let in_flight_max = 2 * threads;
+    let (work, work_queue) = mpsc::sync_channel::<(u64, Vec<StoredEvent>)>(in_flight_max);
+    let work_queue = &Mutex::new(work_queue);
+    // `work` moves into the scope: dropping it there, on every way out, lets the threads end.
+    std::thread::scope(move |scope| -> anyhow::Result<()> {
+        // Unbounded, yet never more than `in_flight_max` chunks: a chunk is sent for decoding
+        // only when fewer are in flight.
+        let (done, decoded) = mpsc::channel::<(u64, Decoded)>();
+        for _ in 0..threads {
+            let done = done.clone();
+            scope.spawn(move || loop {
+                let job = work_queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                let Ok((number, mut chunk)) = job else { return };
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    chunk.iter_mut().map(decode_one).collect::<Vec<_>>()
+                }));
+                if done.send((number, result)).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(done);
+        let (mut sent, mut applied) = (0u64, 0u64);
+        let mut read_error: Option<anyhow::Error> = None;
+        let mut waiting: std::collections::BTreeMap<u64, Vec<anyhow::Result<Recorded>>> = Default::default();
+        loop {
+            while read_error.is_none() && sent - applied < in_flight_max as u64 {
+                let mut chunk = Vec::with_capacity(CHUNK_EVENTS);
+                for item in events.by_ref().take(CHUNK_EVENTS) {
+                    match item {
+                        Ok(stored) => chunk.push(stored),
+                        Err(error) => {
+                            read_error = Some(error);
+                            break;
+                        }
+                    }
+                }
+                if chunk.is_empty() {
+                    break;
+                }
+                let full = chunk.len() == CHUNK_EVENTS;
+                work.send((sent, chunk)).expect("the decoding threads wait for work");
+                sent += 1;
+                if !full {
+                    break;
+                }
+            }
+            if applied == sent {
+                break;
+            }
+            let chunk = loop {
+                if let Some(chunk) = waiting.remove(&applied) {
+                    break chunk;
+                }
+                let (number, result) = decoded.recv().expect("a decoding thread answers every chunk");
+                waiting.insert(number, result.unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+            };
+            applied += 1;
+            for recorded in chunk {
+                if !visit(&recorded?) {
+                    return Ok(());
+                }
+            }
+        }
+        read_error.map_or(Ok(()), Err)
+    })
+}
+
+fn export_events(file: &Path) -> anyhow::Result<Vec<StoredEvent>> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    Ok(bytes.split(|b| *b == b'\n').filter(|line| !line.is_empty()).map(<[u8]>::to_vec).collect())
+    Ok(bytes
+        .split(|b| *b == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(|line| StoredEvent { seq: 0, bytes: line.to_vec() })
+        .collect())
 }
 
 /// `gongji verify`: the chain from genesis, then every event replayed with the state's
 /// invariants on, then money conserved: credits − draws + refunds = the sum of balances.
+///
+/// The replay decodes in parallel like `engine::catch_up`, but through its own loop
+/// ([`fold_parallel`]): the money check needs every decoded event beside the projections, and
+/// decoding twice would cost more than the loop.
 pub fn verify(origin: Origin<'_>) -> anyhow::Result<ExitCode> {
-    let report = match origin {
-        Origin::Data(data) => open(data)?.verify(VerifyFrom::Genesis)?,
-        Origin::Export(file) => ledger::verify_envelopes(export_lines(file)?.into_iter()),
+    let log = Log::open(origin)?;
+    let report = match &log {
+        Log::Store(store) => store.verify(VerifyFrom::Genesis)?,
+        Log::Export(envelopes) => ledger::verify_envelopes(envelopes.iter().map(|e| e.bytes.clone())),
     };
     let mut problems: Vec<String> = Vec::new();
     if let Some(broken) = &report.broken {
@@ -106,11 +210,10 @@ pub fn verify(origin: Origin<'_>) -> anyhow::Result<ExitCode> {
             || -> anyhow::Result<(u64, Option<String>)> {
                 let mut projections = Projections::new();
                 let mut flows = Flows::default();
-                each_event(origin, |stored| {
-                    let (seq, recorded_at, event) = decode(&stored)?;
-                    flows.add(&event);
-                    projections.apply(seq, recorded_at, &event);
-                    Ok(true)
+                log.each_event(|recorded| {
+                    flows.add(&recorded.event);
+                    projections.apply(recorded.seq, recorded.recorded_at, &recorded.event);
+                    true
                 })?;
                 let expected = flows.credited.plus(flows.refunded).checked_sub(flows.drawn);
                 let total = projections.state().total_balance();
@@ -148,6 +251,10 @@ pub fn verify(origin: Origin<'_>) -> anyhow::Result<ExitCode> {
 }
 
 /// `gongji replay`: state after event `as_of_seq`, or after the last event at or before `as_of`.
+///
+/// From a data directory it is the nearest good snapshot plus the tail of the log
+/// (`engine::replay`), the point in time found by binary search over the log; from an export,
+/// the export alone, folded from its first event. Both print the same lines.
 pub fn replay(origin: Origin<'_>, as_of: Option<&str>, as_of_seq: Option<u64>) -> anyhow::Result<ExitCode> {
     let at = match as_of {
         Some(text) => Some(
@@ -155,19 +262,34 @@ pub fn replay(origin: Origin<'_>, as_of: Option<&str>, as_of_seq: Option<u64>) -
         ),
         None => None,
     };
-    let mut projections = Projections::new();
-    each_event(origin, |stored| {
-        let (seq, recorded_at, event) = decode(&stored)?;
-        let past = match (at, as_of_seq) {
-            (Some(at), _) => recorded_at > at,
-            (None, Some(limit)) => seq > limit,
-            (None, None) => false,
-        };
-        if !past {
-            projections.apply(seq, recorded_at, &event);
+    let projections = match origin {
+        Origin::Data(data) => {
+            let store = open(data)?;
+            let reader = store.reader();
+            let head = reader.head_seq()?;
+            let until = match (at, as_of_seq) {
+                (Some(at), _) => seq_at(&reader, head, at)?,
+                (None, Some(limit)) => limit.min(head),
+                (None, None) => head,
+            };
+            engine::replay(&reader, Some(until))?
         }
-        Ok(!past)
-    })?;
+        Origin::Export(_) => {
+            let mut projections = Projections::new();
+            Log::open(origin)?.each_event(|recorded| {
+                let past = match (at, as_of_seq) {
+                    (Some(at), _) => recorded.recorded_at > at,
+                    (None, Some(limit)) => recorded.seq > limit,
+                    (None, None) => false,
+                };
+                if !past {
+                    projections.apply(recorded.seq, recorded.recorded_at, &recorded.event);
+                }
+                !past
+            })?;
+            projections
+        }
+    };
     let now = at.or(projections.head_time()).unwrap_or_default();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -176,6 +298,27 @@ pub fn replay(origin: Origin<'_>, as_of: Option<&str>, as_of_seq: Option<u64>) -
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The last seq recorded at or before `at` (0 when none), of the log up to `head`: a binary
+/// search, since `recorded_at` is strictly increasing along the log, reading O(log n) events.
+fn seq_at(reader: &Reader, head: u64, at: Timestamp) -> anyhow::Result<u64> {
+    let recorded_at = |seq: u64| -> anyhow::Result<Timestamp> {
+        let stored = reader.event(seq)?.with_context(|| format!("event {seq} is missing from the log"))?;
+        let text = stored.parts()?.recorded_at;
+        Timestamp::parse(&text).with_context(|| format!("event {seq}: recorded_at {text:?} is not a time"))
+    };
+    // Every seq ≤ `low` is at or before `at`; every seq > `high` is after it.
+    let (mut low, mut high) = (0, head);
+    while low < high {
+        let middle = low + (high - low).div_ceil(2);
+        if recorded_at(middle)? <= at {
+            low = middle;
+        } else {
+            high = middle - 1;
+        }
+    }
+    Ok(low)
 }
 
 /// `gongji export`: the stored envelopes as JSON lines, byte for byte.
@@ -191,19 +334,32 @@ pub fn export(data: &Path, from_seq: u64) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The names `gongji rebuild --projection` accepts: `all`; each view of the projections (they
+/// are one replay and one snapshot, so naming any of them rebuilds them together); and
+/// `requests`, the idempotency index.
+fn rebuild_names() -> Vec<&'static str> {
+    let views = projection::RULE_DEPENDENCIES.iter().map(|(view, _)| *view);
+    std::iter::once("all").chain(views).chain(std::iter::once("requests")).collect()
+}
+
 /// `gongji rebuild`: rebuilds from the log, with a progress bar, what is derived from it: the
-/// projections (replayed from the first event and stored as a fresh snapshot at the head) and
-/// the idempotency index. `projection` names one of `all`, `balances`, `bindings`,
-/// `settlements`, `requests`.
+/// projections (replayed from the first event and stored as a fresh snapshot at the head, the
+/// older snapshots deleted) and the idempotency index. `projection` is one of
+/// [`rebuild_names`]; any other name is refused before the ledger is opened.
 pub fn rebuild(data: &Path, projection: &str) -> anyhow::Result<ExitCode> {
-    const NAMES: &[&str] = &["all", "balances", "bindings", "settlements", "requests"];
-    anyhow::ensure!(NAMES.contains(&projection), "--projection must be one of {}", NAMES.join(", "));
+    let names = rebuild_names();
+    if !names.contains(&projection) {
+        anyhow::bail!("unknown projection {projection:?}: --projection must be one of {}", names.join(", "));
+    }
+    let rebuilds_views = projection != "requests";
+    let rebuilds_requests = projection == "all" || projection == "requests";
     let store = open(data)?;
     let report = store.verify(VerifyFrom::Genesis)?;
     anyhow::ensure!(report.ok, "the log does not verify: {:?}; nothing rebuilt", report.broken);
     let started = std::time::Instant::now();
+    let mut rebuilt: Vec<&str> = Vec::new();
     let mut summary = json!({"projection": projection, "events": report.head_seq});
-    if projection != "requests" {
+    if rebuilds_views {
         let bar = indicatif::ProgressBar::new(report.head_seq);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
@@ -221,13 +377,16 @@ pub fn rebuild(data: &Path, projection: &str) -> anyhow::Result<ExitCode> {
         if projections.head_seq() > 0 {
             engine::take_snapshot(&reader, &projections)?;
         }
+        rebuilt.extend(projection::RULE_DEPENDENCIES.iter().map(|(view, _)| *view));
         summary["replay_seconds"] = json!(replay_seconds);
         summary["events_per_second"] = json!((report.head_seq as f64 / replay_seconds.max(1e-9)).round());
         summary["snapshot_seq"] = json!(projections.head_seq());
     }
-    if projection == "all" || projection == "requests" {
+    if rebuilds_requests {
         summary["requests_restored"] = json!(store.rebuild_requests()?);
+        rebuilt.push("requests");
     }
+    summary["rebuilt"] = json!(rebuilt);
     summary["seconds"] = json!(started.elapsed().as_secs_f64());
     println!("{}", serde_json::to_string_pretty(&summary)?);
     Ok(ExitCode::SUCCESS)
