@@ -60,29 +60,44 @@ pub fn catch_up(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(), EngineError> {
     use rayon::prelude::*;
-    // Decoding (JSON) is the costly part and independent per event: it runs in parallel, a
-    // chunk at a time; applying stays sequential, in log order.
+    // Reading the log and decoding it (JSON, the costly part, independent per event) run on
+    // another thread, a chunk ahead, decoding each chunk in parallel; applying stays on this
+    // thread, in log order. The two overlap instead of taking turns.
     const CHUNK_EVENTS: usize = 8192;
+    const CHUNKS_AHEAD: usize = 2;
     let total = until_seq.unwrap_or(reader.head_seq().map_err(storage)?);
-    let mut events =
-        reader.events(projections.head_seq()).take_while(|e| e.as_ref().map_or(true, |e| e.seq <= total));
-    loop {
-        let chunk: Vec<ledger::StoredEvent> =
-            events.by_ref().take(CHUNK_EVENTS).collect::<Result<_, _>>().map_err(storage)?;
-        if chunk.is_empty() {
-            break;
-        }
-        let decoded: Vec<crate::Recorded> = chunk
-            .par_iter()
-            .map(|stored| decode(stored).map(|(recorded, _)| recorded))
-            .collect::<Result<_, _>>()?;
-        for recorded in &decoded {
-            projections.apply(recorded.seq, recorded.recorded_at, &recorded.event);
+    let start = projections.head_seq();
+    std::thread::scope(|scope| {
+        let (sender, receiver) =
+            std::sync::mpsc::sync_channel::<Result<Vec<crate::Recorded>, EngineError>>(CHUNKS_AHEAD);
+        scope.spawn(move || {
+            let mut events = reader.events(start).take_while(|e| e.as_ref().map_or(true, |e| e.seq <= total));
+            loop {
+                let chunk: Result<Vec<ledger::StoredEvent>, _> = events.by_ref().take(CHUNK_EVENTS).collect();
+                let decoded = match chunk {
+                    Ok(chunk) if chunk.is_empty() => return,
+                    Ok(chunk) => chunk
+                        .into_par_iter()
+                        .map(|stored| decode(&stored).map(|(recorded, _)| recorded))
+                        .collect::<Result<Vec<_>, _>>(),
+                    Err(error) => Err(storage(error)),
+                };
+                let failed = decoded.is_err();
+                // A closed channel means the applying side has stopped: so does this one.
+                if sender.send(decoded).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        for decoded in receiver {
+            for recorded in &decoded? {
+                projections.apply(recorded.seq, recorded.recorded_at, &recorded.event);
+            }
+            progress(projections.head_seq(), total);
         }
         progress(projections.head_seq(), total);
-    }
-    progress(projections.head_seq(), total);
-    Ok(())
+        Ok(())
+    })
 }
 
 /// The projections after event `until_seq` (the head when `None`) from the log alone.

@@ -485,11 +485,7 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store, StorageError> {
         let created = !dir.exists();
         std::fs::create_dir_all(dir)?;
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(256 * 1024 * 1024)
-            .mode(sled::Mode::HighThroughput)
-            .open()?;
+        let db = open_db(dir)?;
         let log = db.open_tree("log")?;
         let requests = db.open_tree("requests")?;
         let meta = db.open_tree("meta")?;
@@ -729,6 +725,32 @@ impl Store {
 
 /// fsync of every file sled keeps in `dir`, and of the directory itself: sled's own flush
 /// stops at `sync_file_range`, which does not survive a power loss.
+/// How long `Store::open` waits for sled's lock on the directory. sled releases it only when
+/// the last reference to its files goes, and its shared IO threads may still hold one for a
+/// write queued before the previous handle (in this process) was dropped; another process
+/// holding the ledger still gets a clear error, just this much later.
+const LOCK_WAIT_MILLIS_MAX: u64 = 5_000;
+
+fn open_db(dir: &Path) -> Result<sled::Db, StorageError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(LOCK_WAIT_MILLIS_MAX);
+    loop {
+        let opened = sled::Config::new()
+            .path(dir)
+            .cache_capacity(256 * 1024 * 1024)
+            .mode(sled::Mode::HighThroughput)
+            .open();
+        match opened {
+            Err(sled::Error::Io(error))
+                if error.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 fn sync_files(dir: &Path) -> Result<(), StorageError> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;

@@ -113,13 +113,18 @@ impl Projections {
         }
         self.state.evolve(event, seq, recorded_at);
         self.recorded_at.push(recorded_at);
-        for person in before.into_iter().chain(touched_after(&self.state, event)) {
-            let Some(account) = self.state.account(&person) else { continue };
+        for person in before.iter().chain(touched_after(event)) {
+            let Some(account) = self.state.account(person) else { continue };
             let balance = account.to_balance();
-            let entries = self.history.entry(person).or_default();
-            match entries.last_mut() {
-                Some((last_seq, last)) if *last_seq == seq => *last = balance,
-                _ => entries.push((seq, balance)),
+            // An account's id is cloned once, when its history starts.
+            match self.history.get_mut(person) {
+                Some(entries) => match entries.last_mut() {
+                    Some((last_seq, last)) if *last_seq == seq => *last = balance,
+                    _ => entries.push((seq, balance)),
+                },
+                None => {
+                    self.history.insert(person.clone(), vec![(seq, balance)]);
+                }
             }
         }
     }
@@ -165,11 +170,13 @@ fn touched_before(state: &State, event: &Event) -> Vec<PersonId> {
 }
 
 /// Accounts whose balance an event changes, named by the event itself.
-fn touched_after(_state: &State, event: &Event) -> Vec<PersonId> {
-    let accounts = |draws: &[domain::Draw]| draws.iter().map(|d| d.account.clone()).collect::<Vec<_>>();
+fn touched_after(event: &Event) -> Vec<&PersonId> {
+    fn accounts(draws: &[domain::Draw]) -> Vec<&PersonId> {
+        draws.iter().map(|d| &d.account).collect()
+    }
     match event {
-        Event::PersonRegistered(e) => vec![e.person_id.clone()],
-        Event::Credited(e) => vec![e.person_id.clone()],
+        Event::PersonRegistered(e) => vec![&e.person_id],
+        Event::Credited(e) => vec![&e.person_id],
         Event::Settled(c) | Event::Held(c) => accounts(&c.draws),
         Event::Captured(e) => accounts(&e.draws),
         Event::Refunded(e) => accounts(&e.returns),
