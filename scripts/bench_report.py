@@ -87,8 +87,14 @@ mutating request waits for its fsync.
 - **Memory**: the writer keeps its own decision state beside the readers' projections, and
   every settlement keeps its draws and `explain` with owned strings in both; peak RSS also
   counts sled's page cache (256 MiB configured). A compact, interned state is the next step.
-- **Replay**: events are JSON; decoding runs in parallel on two cores but applying is serial.
-- **Throughput**: each batch is one sled batch, a flush and an fsync of sled's files; JSON
-  envelopes (≈ 700 bytes) and sled's own overhead make the bytes per event.
+- **Replay**: events are JSON; reading the log and decoding it (in parallel) run a chunk
+  ahead of the apply, which is serial and allocation-heavy (owned strings in string-keyed
+  maps); once the log outgrows sled's cache, reading it costs page reads too.
+- **Throughput**: the single writer runs about one core; half of it is sled's `apply_batch`
+  (B-tree inserts and node splits copying ≈ 700-byte JSON envelopes), then `evolve` twice
+  (the writer's state and the readers' projections), `decide`, and string key comparisons.
+  Each batch is one sled batch, a flush and an fsync of sled's files.
+- **Run to run**: this virtual machine's speed varies (the raw sled limit moved by ±10 %
+  between runs an hour apart); the ratios, taken within one run, are the figures to compare.
 - **HTTP**: the load generator shares the two cores with the service and the publisher.
 """)
