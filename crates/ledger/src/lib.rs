@@ -465,7 +465,7 @@ pub struct Store {
     reader: Reader,
     requests: sled::Tree,
     meta: sled::Tree,
-    head_seq: u64,
+    /// The hash of the head event; the head's seq is the reader's durable head.
     head_hash: [u8; 32],
     poisoned: bool,
 }
@@ -474,7 +474,7 @@ impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
             .field("path", &self.path)
-            .field("head_seq", &self.head_seq)
+            .field("head_seq", &self.head_seq())
             .finish_non_exhaustive()
     }
 }
@@ -500,8 +500,7 @@ impl Store {
         };
         let reader =
             Reader { log, meta: meta.clone(), snapshots, durable_seq: Arc::new(AtomicU64::new(head_seq)) };
-        let store =
-            Store { path: dir.to_owned(), db, reader, requests, meta, head_seq, head_hash, poisoned: false };
+        let store = Store { path: dir.to_owned(), db, reader, requests, meta, head_hash, poisoned: false };
         if created {
             store.db.flush()?;
             store.sync_files()?;
@@ -517,7 +516,7 @@ impl Store {
     }
 
     pub fn head_seq(&self) -> u64 {
-        self.head_seq
+        self.reader.durable_seq()
     }
 
     pub fn head_hash(&self) -> [u8; 32] {
@@ -557,7 +556,7 @@ impl Store {
     ) -> Result<Vec<StoredEvent>, StorageError> {
         let mut batch = sled::Batch::default();
         let mut written = Vec::with_capacity(events.len());
-        let mut seq = self.head_seq;
+        let mut seq = self.head_seq();
         let mut prev = self.head_hash;
         for event in &events {
             seq += 1;
@@ -578,7 +577,6 @@ impl Store {
         self.requests.apply_batch(request_batch)?;
         self.db.flush()?;
         self.sync_files()?;
-        self.head_seq = seq;
         self.head_hash = prev;
         self.reader.durable_seq.store(seq, Ordering::Release);
         Ok(written)
@@ -650,7 +648,7 @@ impl Store {
     fn broken(&self, seq: u64, reason: &str) -> VerifyReport {
         VerifyReport {
             ok: false,
-            head_seq: self.head_seq,
+            head_seq: self.head_seq(),
             head_hash: hex::encode(self.head_hash),
             ledger_id: self.reader.ledger_id().ok().flatten(),
             checked: 0,
