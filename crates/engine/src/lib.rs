@@ -27,7 +27,9 @@ use domain::{Charge, Event, Origin, Rejection, Request, Timestamp};
 use projection::Projections;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use snapshot::{catch_up, load_snapshot, replay, replay_from_genesis, take_snapshot, SnapshotError};
+pub use snapshot::{
+    catch_up, fold_decoded, load_snapshot, replay, replay_from_genesis, take_snapshot, SnapshotError,
+};
 pub use writer::decode;
 
 /// An event as recorded: its place in the log and its time.

@@ -59,43 +59,75 @@ pub fn catch_up(
     until_seq: Option<u64>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(), EngineError> {
-    use rayon::prelude::*;
-    // Reading the log and decoding it (JSON, the costly part, independent per event) run on
-    // another thread, a chunk ahead, decoding each chunk in parallel; applying stays on this
-    // thread, in log order. The two overlap instead of taking turns.
-    const CHUNK_EVENTS: usize = 8192;
-    const CHUNKS_AHEAD: usize = 2;
     let total = until_seq.unwrap_or(reader.head_seq().map_err(storage)?);
-    let start = projections.head_seq();
+    let events = reader
+        .events(projections.head_seq())
+        .take_while(|e| e.as_ref().map_or(true, |e| e.seq <= total))
+        .map(|e| e.map_err(storage));
+    let decode_one = |stored: &mut ledger::StoredEvent| decode(stored).map(|(recorded, _)| recorded);
+    fold_decoded(events, decode_one, |recorded| {
+        projections.apply(recorded.seq, recorded.recorded_at, &recorded.event);
+        if recorded.seq % CHUNK_EVENTS as u64 == 0 {
+            progress(recorded.seq, total);
+        }
+        true
+    })?;
+    progress(projections.head_seq(), total);
+    Ok(())
+}
+
+/// Events read and decoded per chunk, and chunks decoded ahead of the one being visited.
+const CHUNK_EVENTS: usize = 8192;
+const CHUNKS_AHEAD: usize = 2;
+
+/// Calls `visit` with every event of `events`, decoded by `decode_one`, in log order, until it
+/// returns `false`.
+///
+/// Reading the log and decoding it (JSON, the costly part, independent per event, so each
+/// chunk is decoded in parallel) run on another thread, a few chunks ahead; visiting stays on
+/// this thread, in order. The two overlap instead of taking turns. An event that cannot be
+/// read or decoded is an error only when its turn comes, exactly as if the log were decoded
+/// one event after the other.
+pub fn fold_decoded<E: Send>(
+    events: impl Iterator<Item = Result<ledger::StoredEvent, E>> + Send,
+    decode_one: fn(&mut ledger::StoredEvent) -> Result<crate::Recorded, E>,
+    mut visit: impl FnMut(&crate::Recorded) -> bool,
+) -> Result<(), E> {
+    use rayon::prelude::*;
     std::thread::scope(|scope| {
         let (sender, receiver) =
-            std::sync::mpsc::sync_channel::<Result<Vec<crate::Recorded>, EngineError>>(CHUNKS_AHEAD);
+            std::sync::mpsc::sync_channel::<Vec<Result<crate::Recorded, E>>>(CHUNKS_AHEAD);
         scope.spawn(move || {
-            let mut events = reader.events(start).take_while(|e| e.as_ref().map_or(true, |e| e.seq <= total));
+            let mut events = events;
             loop {
-                let chunk: Result<Vec<ledger::StoredEvent>, _> = events.by_ref().take(CHUNK_EVENTS).collect();
-                let decoded = match chunk {
-                    Ok(chunk) if chunk.is_empty() => return,
-                    Ok(chunk) => chunk
-                        .into_par_iter()
-                        .map(|stored| decode(&stored).map(|(recorded, _)| recorded))
-                        .collect::<Result<Vec<_>, _>>(),
-                    Err(error) => Err(storage(error)),
-                };
-                let failed = decoded.is_err();
-                // A closed channel means the applying side has stopped: so does this one.
-                if sender.send(decoded).is_err() || failed {
+                let mut chunk = Vec::with_capacity(CHUNK_EVENTS);
+                let mut read_error = None;
+                for item in events.by_ref().take(CHUNK_EVENTS) {
+                    match item {
+                        Ok(stored) => chunk.push(stored),
+                        Err(error) => {
+                            read_error = Some(error);
+                            break;
+                        }
+                    }
+                }
+                let last = chunk.len() < CHUNK_EVENTS || read_error.is_some();
+                let mut decoded: Vec<Result<crate::Recorded, E>> =
+                    chunk.into_par_iter().map(|mut stored| decode_one(&mut stored)).collect();
+                decoded.extend(read_error.map(Err));
+                // A closed channel means the visiting side has stopped: so does this one.
+                if decoded.is_empty() || sender.send(decoded).is_err() || last {
                     return;
                 }
             }
         });
-        for decoded in receiver {
-            for recorded in &decoded? {
-                projections.apply(recorded.seq, recorded.recorded_at, &recorded.event);
+        for chunk in receiver {
+            for recorded in chunk {
+                if !visit(&recorded?) {
+                    return Ok(());
+                }
             }
-            progress(projections.head_seq(), total);
         }
-        progress(projections.head_seq(), total);
         Ok(())
     })
 }

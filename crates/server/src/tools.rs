@@ -55,9 +55,6 @@ pub enum Origin<'a> {
     Export(&'a Path),
 }
 
-/// Events handed to a decoding thread at a time.
-const CHUNK_EVENTS: usize = 1024;
-
 /// The log once opened: the store, or an export's envelopes (seq not yet read from them).
 enum Log {
     Store(Store),
@@ -72,14 +69,16 @@ impl Log {
         }
     }
 
-    /// Calls `visit` with every event in log order until it returns `false`, decoding ahead of
-    /// it on every core (see [`fold_parallel`]).
+    /// Calls `visit` with every event in log order until it returns `false`, reading and
+    /// decoding ahead of it on other threads (`engine::fold_decoded`).
     fn each_event(self, visit: impl FnMut(&Recorded) -> bool) -> anyhow::Result<()> {
         match self {
             Log::Store(store) => {
-                fold_parallel(store.events(0).map(|e| e.map_err(anyhow::Error::from)), decode, visit)
+                engine::fold_decoded(store.events(0).map(|e| e.map_err(anyhow::Error::from)), decode, visit)
             }
-            Log::Export(envelopes) => fold_parallel(envelopes.into_iter().map(Ok), decode_exported, visit),
+            Log::Export(envelopes) => {
+                engine::fold_decoded(envelopes.into_iter().map(Ok), decode_exported, visit)
+            }
         }
     }
 }
@@ -95,90 +94,6 @@ fn decode_exported(stored: &mut StoredEvent) -> anyhow::Result<Recorded> {
     decode(stored)
 }
 
-/// Calls `visit` with every event of `events`, decoded, in order, until it returns `false`.
-///
-/// Decoding (JSON) is the costly part and independent per event, so it runs ahead on a
-/// decoding thread per core, a chunk at a time, while this thread reads the log and applies,
-/// in order, what is decoded; at most a few chunks are in flight. The threads live as long
-/// as the fold (a thread per chunk would start every chunk with a cold allocator). An event
-/// that does not decode, or cannot be read, is an error only when its turn comes, exactly as
-/// if the log were decoded one event after the other.
-fn fold_parallel(
-    mut events: impl Iterator<Item = anyhow::Result<StoredEvent>>,
-    decode_one: fn(&mut StoredEvent) -> anyhow::Result<Recorded>,
-    mut visit: impl FnMut(&Recorded) -> bool,
-) -> anyhow::Result<()> {
-    use std::sync::{mpsc, Mutex};
-    type Decoded = std::thread::Result<Vec<anyhow::Result<Recorded>>>;
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let in_flight_max = 2 * threads;
-    let (work, work_queue) = mpsc::sync_channel::<(u64, Vec<StoredEvent>)>(in_flight_max);
-    let work_queue = &Mutex::new(work_queue);
-    // `work` moves into the scope: dropping it there, on every way out, lets the threads end.
-    std::thread::scope(move |scope| -> anyhow::Result<()> {
-        // Unbounded, yet never more than `in_flight_max` chunks: a chunk is sent for decoding
-        // only when fewer are in flight.
-        let (done, decoded) = mpsc::channel::<(u64, Decoded)>();
-        for _ in 0..threads {
-            let done = done.clone();
-            scope.spawn(move || loop {
-                let job = work_queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                let Ok((number, mut chunk)) = job else { return };
-                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    chunk.iter_mut().map(decode_one).collect::<Vec<_>>()
-                }));
-                if done.send((number, result)).is_err() {
-                    return;
-                }
-            });
-        }
-        drop(done);
-        let (mut sent, mut applied) = (0u64, 0u64);
-        let mut read_error: Option<anyhow::Error> = None;
-        let mut waiting: std::collections::BTreeMap<u64, Vec<anyhow::Result<Recorded>>> = Default::default();
-        loop {
-            while read_error.is_none() && sent - applied < in_flight_max as u64 {
-                let mut chunk = Vec::with_capacity(CHUNK_EVENTS);
-                for item in events.by_ref().take(CHUNK_EVENTS) {
-                    match item {
-                        Ok(stored) => chunk.push(stored),
-                        Err(error) => {
-                            read_error = Some(error);
-                            break;
-                        }
-                    }
-                }
-                if chunk.is_empty() {
-                    break;
-                }
-                let full = chunk.len() == CHUNK_EVENTS;
-                work.send((sent, chunk)).expect("the decoding threads wait for work");
-                sent += 1;
-                if !full {
-                    break;
-                }
-            }
-            if applied == sent {
-                break;
-            }
-            let chunk = loop {
-                if let Some(chunk) = waiting.remove(&applied) {
-                    break chunk;
-                }
-                let (number, result) = decoded.recv().expect("a decoding thread answers every chunk");
-                waiting.insert(number, result.unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
-            };
-            applied += 1;
-            for recorded in chunk {
-                if !visit(&recorded?) {
-                    return Ok(());
-                }
-            }
-        }
-        read_error.map_or(Ok(()), Err)
-    })
-}
-
 fn export_events(file: &Path) -> anyhow::Result<Vec<StoredEvent>> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     Ok(bytes
@@ -191,9 +106,8 @@ fn export_events(file: &Path) -> anyhow::Result<Vec<StoredEvent>> {
 /// `gongji verify`: the chain from genesis, then every event replayed with the state's
 /// invariants on, then money conserved: credits − draws + refunds = the sum of balances.
 ///
-/// The replay decodes in parallel like `engine::catch_up`, but through its own loop
-/// ([`fold_parallel`]): the money check needs every decoded event beside the projections, and
-/// decoding twice would cost more than the loop.
+/// The replay decodes ahead in parallel like `engine::catch_up`, through the same
+/// `engine::fold_decoded`: the money check sees every decoded event beside the projections.
 pub fn verify(origin: Origin<'_>) -> anyhow::Result<ExitCode> {
     let log = Log::open(origin)?;
     let report = match &log {
