@@ -1,14 +1,22 @@
-//! The writer thread: recovery at start, then the group-commit loop.
+//! The writer: recovery at start, then the group-commit pipeline.
+//!
+//! Two threads share the work of a batch. The writer (`gongji-writer`) decides batch N+1
+//! against its own state while the committer (`gongji-commit`) writes batch N to the log,
+//! flushes, fsyncs, applies it to the readers' projections and answers its callers. Batches
+//! reach the committer in order through a rendezvous channel, so at most one decided batch
+//! waits while another is written; every answer, a rejection included, still waits for the
+//! batch before it to be durable. A request id decided in a batch not yet committed is found
+//! in the writer's in-flight records, never decided twice.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use domain::{Code, Command, Event, Origin, Rejection, Request, SettlementId, Timestamp, EVENT_VERSION};
-use ledger::{NewEvent, RequestRecord, Store, VerifyFrom};
+use ledger::{NewEvent, RequestRecord, Sealer, Store, StoredEvent, VerifyFrom};
 use projection::Projections;
 
 use crate::{Clock, EngineConfig, EngineError, Job, Outcome, Recorded, Reply};
@@ -16,24 +24,98 @@ use crate::{Clock, EngineConfig, EngineError, Job, Outcome, Recorded, Reply};
 /// How long the writer sleeps at most when idle, so hold expiry is never late by more.
 const IDLE_WAIT_MILLIS_MAX: u64 = 200;
 
+/// The deciding half of the writer.
 pub(crate) struct Writer {
-    store: Store,
+    /// What the committer and applier threads take when `run` starts.
+    stages: Option<Stages>,
+    reader: ledger::Reader,
     clock: Box<dyn Clock>,
     config: EngineConfig,
-    /// Set on the first storage failure: from then on every request is refused.
-    failed: Option<String>,
+    /// Set by the committer on the first storage failure: from then on every request is refused.
+    failed: Arc<OnceLock<String>>,
     /// Shared with the `Engine`: true while this writer accepts work (not failed, not stopped).
     serving: Arc<AtomicBool>,
-    /// Where copies of the projections go to be snapshotted, off the writer's thread.
-    snapshots: SyncSender<Projections>,
-    snapshotter: std::thread::JoinHandle<()>,
-    /// The writer's own decision state, ahead of the shared projections by at most the batch
-    /// being committed: readers of the projections never wait for an fsync, and never see a
+    /// The writer's own decision state, ahead of the shared projections by at most the
+    /// batches in flight: readers of the projections never wait for an fsync, and never see a
     /// batch before it is durable.
     state: command::State,
-    /// `recorded_at` of the last event written.
+    /// The last seq decided (ahead of the store's head by the events in flight).
+    head_seq: u64,
+    /// Numbers and chains each decided event into its envelope, continuing the batches in
+    /// flight, so the committer only writes.
+    sealer: Sealer,
+    /// `recorded_at` of the last event decided.
     head_time: Option<Timestamp>,
+    /// Numbers the batches handed to the committer.
+    batches: u64,
+    /// The number of the last batch the committer is done with (written, or failed).
+    settled: Arc<AtomicU64>,
+    /// Request records of batches handed over and not yet settled, with their batch number.
+    in_flight: HashMap<String, (u64, RequestRecord)>,
 }
+
+/// What the writer hands to its later stages when it starts them.
+struct Stages {
+    store: Store,
+    applier: Applier,
+}
+
+/// A decided batch on its way to the log.
+struct Decided {
+    number: u64,
+    /// The batch's envelopes, sealed.
+    events: Vec<StoredEvent>,
+    /// Remembered rejections: not implied by the log, so written and synced with the batch.
+    rejections: Vec<(String, RequestRecord)>,
+    /// Records of the requests that wrote events: the log implies them, so they are written
+    /// once the batch is durable.
+    committed: Vec<(String, RequestRecord)>,
+    /// Hold expiries, in the log before the requests' events.
+    expiries: Vec<Recorded>,
+    /// Every caller of the batch with what it will be told, in the order decided.
+    answers: Vec<(Reply, Pending)>,
+    /// The seq of the batch's last event (its first is the store's head + 1).
+    expected_head: u64,
+}
+
+/// The writing stage: owns the store; writes, flushes and fsyncs one batch at a time.
+struct Committer {
+    store: Store,
+    config: EngineConfig,
+    failed: Arc<OnceLock<String>>,
+    serving: Arc<AtomicBool>,
+    /// Durable batches go on to be shown to the readers and answered.
+    applier: SyncSender<Durable>,
+}
+
+/// A batch on disk, on its way to the readers and its callers.
+struct Durable {
+    number: u64,
+    committed: Vec<(String, RequestRecord)>,
+    first_seq: u64,
+    expected_head: u64,
+    expiries: Vec<Recorded>,
+    answers: Vec<(Reply, Pending)>,
+}
+
+/// The last stage: applies durable batches to the projections, in log order, answers their
+/// callers, and takes the snapshots.
+struct Applier {
+    reader: ledger::Reader,
+    index: ledger::RequestIndex,
+    failed: Arc<OnceLock<String>>,
+    serving: Arc<AtomicBool>,
+    /// The number of the last batch whose events are durable and whose request records are
+    /// in the index: the writer forgets its in-flight records up to it.
+    settled: Arc<AtomicU64>,
+    snapshot_every_events: Option<u64>,
+    /// Where copies of the projections go to be snapshotted, off this thread.
+    snapshots: SyncSender<Projections>,
+    snapshotter: std::thread::JoinHandle<()>,
+}
+
+/// Durable batches waiting for the applier; the committer waits when this many are queued.
+const DURABLE_BATCHES_QUEUED_MAX: usize = 4;
 
 /// A thread that serializes and stores snapshots; one at a time, later ones skipped while busy.
 fn spawn_snapshotter(reader: ledger::Reader) -> (SyncSender<Projections>, std::thread::JoinHandle<()>) {
@@ -118,12 +200,58 @@ impl Writer {
         tracing::info!(head_seq = store.head_seq(), "ledger recovered");
         let (snapshots, snapshotter) = spawn_snapshotter(reader.clone());
         let (state, head_time) = (projections.state().clone(), projections.head_time());
-        let writer =
-            Writer { store, clock, config, failed: None, serving, snapshots, snapshotter, state, head_time };
+        let (failed, settled) = (Arc::new(OnceLock::new()), Arc::new(AtomicU64::new(0)));
+        let (head_seq, sealer) = (store.head_seq(), store.sealer());
+        let applier = Applier {
+            reader: reader.clone(),
+            index: store.request_index(),
+            failed: Arc::clone(&failed),
+            serving: Arc::clone(&serving),
+            settled: Arc::clone(&settled),
+            snapshot_every_events: config.snapshot_every_events,
+            snapshots,
+            snapshotter,
+        };
+        let stages = Stages { store, applier };
+        let writer = Writer {
+            stages: Some(stages),
+            reader: reader.clone(),
+            clock,
+            config,
+            failed,
+            serving,
+            state,
+            head_seq,
+            sealer,
+            head_time,
+            batches: 0,
+            settled,
+            in_flight: HashMap::new(),
+        };
         Ok((writer, projections, reader))
     }
 
     pub(crate) fn run(mut self, receiver: Receiver<Job>, projections: Arc<RwLock<Projections>>) {
+        // A rendezvous: a decided batch is handed over only when the committer is free, so
+        // while one batch is written the next one fills up and is decided.
+        let (to_committer, batches) = sync_channel::<Decided>(0);
+        let (to_applier, durable) = sync_channel::<Durable>(DURABLE_BATCHES_QUEUED_MAX);
+        let Stages { store, applier } = self.stages.take().expect("the stages are started once");
+        let committer = Committer {
+            store,
+            config: self.config.clone(),
+            failed: Arc::clone(&self.failed),
+            serving: Arc::clone(&self.serving),
+            applier: to_applier,
+        };
+        let applier = std::thread::Builder::new()
+            .name("gongji-apply".into())
+            .spawn(move || applier.run(durable, projections))
+            .expect("the applier thread starts");
+        let committer = std::thread::Builder::new()
+            .name("gongji-commit".into())
+            .spawn(move || committer.run(batches))
+            .expect("the committer thread starts");
         let mut last_batch = 0usize;
         loop {
             let wait = self.idle_wait();
@@ -161,7 +289,15 @@ impl Writer {
                     Job::Shutdown => None,
                 })
                 .collect();
-            self.process(requests, &projections);
+            if let Some(decided) = self.decide(requests) {
+                if let Err(returned) = to_committer.send(decided) {
+                    // The committer is gone (it panicked): nothing more can be written.
+                    for (reply, _) in returned.0.answers {
+                        reply(Err(EngineError::Stopped));
+                    }
+                    break;
+                }
+            }
             if shutdown {
                 // Answer what was queued behind the shutdown, then stop.
                 while let Ok(job) = receiver.try_recv() {
@@ -172,11 +308,12 @@ impl Writer {
                 break;
             }
         }
+        // The committer and then the applier finish the batches handed to them, then stop.
+        drop(to_committer);
+        let _ = committer.join();
+        let _ = applier.join();
         self.serving.store(false, Ordering::Release);
-        tracing::info!(head_seq = self.store.head_seq(), "writer stopped");
-        // Let a snapshot in progress finish before the store closes.
-        drop(self.snapshots);
-        let _ = self.snapshotter.join();
+        tracing::info!(head_seq = self.head_seq, "writer stopped");
     }
 
     fn idle_wait(&self) -> Duration {
@@ -191,21 +328,24 @@ impl Writer {
         }
     }
 
-    /// One group commit: decide every request in order, write once, then answer.
-    fn process(&mut self, requests: Vec<(Request, Origin, Reply)>, projections: &RwLock<Projections>) {
-        if let Some(failure) = &self.failed {
+    /// Decides every request in order against the writer's state; `None` when there is
+    /// nothing to hand over.
+    fn decide(&mut self, requests: Vec<(Request, Origin, Reply)>) -> Option<Decided> {
+        if let Some(failure) = self.failed.get() {
             for (_, _, reply) in requests {
                 reply(Err(EngineError::Storage(failure.clone())));
             }
-            return;
+            return None;
         }
+        let settled = self.settled.load(Ordering::Acquire);
+        self.in_flight.retain(|_, (number, _)| *number > settled);
         let head_time = self.head_time.map_or(i64::MIN, |t| t.micros());
         let mut next_time = self.clock.now().micros().max(head_time.saturating_add(1));
-        let mut next_seq = self.store.head_seq() + 1;
-        let mut events: Vec<NewEvent> = Vec::new();
+        let mut next_seq = self.head_seq + 1;
+        let mut events: Vec<StoredEvent> = Vec::new();
         let mut records: BTreeMap<String, RequestRecord> = BTreeMap::new();
         let mut answers: Vec<(Reply, Pending)> = Vec::with_capacity(requests.len());
-        let mut batch: Vec<Recorded> = Vec::new();
+        let mut expiries: Vec<Recorded> = Vec::new();
 
         // Holds past their timeout are released first, by the clock, with no request id.
         let due: Vec<SettlementId> = self
@@ -220,9 +360,16 @@ impl Writer {
             let command = Command::Expire { settlement_id };
             let now = Timestamp::from_micros(next_time);
             if let Ok(decided) = command::decide(&self.state, &command, now) {
-                let recorded =
-                    record(&mut self.state, decided, None, &mut next_seq, &mut next_time, &mut events);
-                batch.extend(recorded);
+                let recorded = record(
+                    &mut self.state,
+                    &mut self.sealer,
+                    decided,
+                    None,
+                    &mut next_seq,
+                    &mut next_time,
+                    &mut events,
+                );
+                expiries.extend(recorded);
             }
         }
 
@@ -250,7 +397,7 @@ impl Writer {
             }
             let digest = origin.digest.clone().unwrap_or_else(|| request.digest());
             let request_id = request.request_id.as_str().to_owned();
-            let known = match records.get(&request_id) {
+            let known = match records.get(&request_id).or(self.in_flight.get(&request_id).map(|(_, r)| r)) {
                 Some(record) => Some(record.clone()),
                 None => match self.lookup(&request_id) {
                     Ok(known) => known,
@@ -283,6 +430,7 @@ impl Writer {
                         let first_seq = next_seq;
                         let recorded = record(
                             &mut self.state,
+                            &mut self.sealer,
                             decided,
                             Some((&request_id, &digest)),
                             &mut next_seq,
@@ -293,7 +441,6 @@ impl Writer {
                             request_id,
                             RequestRecord::Committed { digest, first_seq, last_seq: next_seq - 1 },
                         );
-                        batch.extend(recorded.iter().cloned());
                         Pending::Committed(recorded)
                     }
                     Err(rejection) => {
@@ -307,49 +454,136 @@ impl Writer {
             };
             answers.push((reply, pending));
         }
+        if answers.is_empty() && events.is_empty() {
+            return None;
+        }
+        self.batches += 1;
+        let number = self.batches;
+        for (request_id, record) in &records {
+            self.in_flight.insert(request_id.clone(), (number, record.clone()));
+        }
+        self.head_seq = next_seq - 1;
+        if !events.is_empty() {
+            self.head_time = Some(Timestamp::from_micros(next_time - 1));
+        }
+        let (committed, rejections) =
+            records.into_iter().partition(|(_, record)| matches!(record, RequestRecord::Committed { .. }));
+        Some(Decided {
+            number,
+            events,
+            rejections,
+            committed,
+            expiries,
+            answers,
+            expected_head: self.head_seq,
+        })
+    }
 
-        if !events.is_empty() || !records.is_empty() {
-            let expected_head = next_seq - 1;
+    /// The stored record of a request id, ignoring one whose events the log does not hold
+    /// (its batch was lost in a crash before it was acknowledged).
+    fn lookup(&self, request_id: &str) -> Result<Option<RequestRecord>, ledger::StorageError> {
+        let Some(record) = self.reader.request(request_id)? else { return Ok(None) };
+        if let RequestRecord::Committed { first_seq, .. } = &record {
+            let owner = match self.reader.event(*first_seq)? {
+                Some(stored) => stored.parts()?.request_id,
+                None => None,
+            };
+            if owner.as_deref() != Some(request_id) {
+                return Ok(None);
+            }
+        }
+        Ok(Some(record))
+    }
+}
+
+impl Committer {
+    fn run(mut self, batches: Receiver<Decided>) {
+        for batch in batches {
+            self.commit(batch);
+        }
+        tracing::info!(head_seq = self.store.head_seq(), "committer stopped");
+    }
+
+    /// Writes one batch, flushes and fsyncs once, then hands it on to be shown and answered.
+    fn commit(&mut self, batch: Decided) {
+        let Decided { number, events, rejections, committed, expiries, answers, expected_head } = batch;
+        if let Some(failure) = self.failed.get() {
+            // Decided on top of a batch that never became durable.
+            for (reply, _) in answers {
+                reply(Err(EngineError::Storage(failure.clone())));
+            }
+            return;
+        }
+        let first_seq = self.store.head_seq() + 1;
+        if !events.is_empty() || !rejections.is_empty() {
             let event_count = events.len();
             let started = std::time::Instant::now();
-            match self.store.commit(events, records.into_iter().collect()) {
-                Ok(written) => {
-                    // Durable: now the readers may see the batch.
-                    let mut guard = projections.write().unwrap_or_else(|p| p.into_inner());
-                    for recorded in &batch {
-                        guard.apply(recorded.seq, recorded.recorded_at, &recorded.event);
-                    }
-                    let first_seq = written.first().map_or(expected_head + 1, |e| e.seq);
-                    if let Some(every) = self.config.snapshot_every_events {
-                        // A multiple of `every` fell inside this batch: snapshot the state after it.
-                        if every > 0 && expected_head / every > (first_seq - 1) / every {
-                            let _ = self.snapshots.try_send(guard.clone());
-                        }
-                    }
-                    drop(guard);
-                    if let Some(last) = batch.last() {
-                        self.head_time = Some(last.recorded_at);
-                    }
-                    if let Some(observer) = &self.config.observer {
-                        let seconds = started.elapsed().as_secs_f64();
-                        observer.committed(answers.len(), event_count, seconds, expected_head);
-                    }
-                    assert_eq!(
-                        self.store.head_seq(),
-                        expected_head,
-                        "the store numbers events as the writer did"
-                    );
-                    assert!(written.last().is_none_or(|e| e.seq == expected_head));
-                }
-                Err(error) => {
-                    tracing::error!(%error, "storage failure: the writer stops writing");
-                    let failure = error.to_string();
-                    self.failed = Some(failure.clone());
-                    self.serving.store(false, Ordering::Release);
-                    for (reply, _) in answers {
-                        reply(Err(EngineError::Storage(failure.clone())));
-                    }
-                    return;
+            if let Err(error) = self.store.commit_sealed(&events, rejections) {
+                fail(&self.failed, &self.serving, &error, answers);
+                return;
+            }
+            assert_eq!(self.store.head_seq(), expected_head, "the store numbers events as the writer did");
+            if let Some(observer) = &self.config.observer {
+                let seconds = started.elapsed().as_secs_f64();
+                observer.committed(answers.len(), event_count, seconds, expected_head);
+            }
+        }
+        let durable = Durable { number, committed, first_seq, expected_head, expiries, answers };
+        if let Err(returned) = self.applier.send(durable) {
+            for (reply, _) in returned.0.answers {
+                reply(Err(EngineError::Stopped));
+            }
+        }
+    }
+}
+
+/// The first storage failure: the engine stops writing and answers every caller so.
+fn fail(
+    failed: &OnceLock<String>,
+    serving: &AtomicBool,
+    error: &ledger::StorageError,
+    answers: Vec<(Reply, Pending)>,
+) {
+    tracing::error!(%error, "storage failure: the writer stops writing");
+    let failure = error.to_string();
+    let _ = failed.set(failure.clone());
+    serving.store(false, Ordering::Release);
+    for (reply, _) in answers {
+        reply(Err(EngineError::Storage(failure.clone())));
+    }
+}
+
+impl Applier {
+    fn run(self, batches: Receiver<Durable>, projections: Arc<RwLock<Projections>>) {
+        for batch in batches {
+            self.apply(batch, &projections);
+        }
+        // Let a snapshot in progress finish before the store closes.
+        drop(self.snapshots);
+        let _ = self.snapshotter.join();
+    }
+
+    /// Shows a durable batch to the readers, in log order, then answers its callers.
+    fn apply(&self, batch: Durable, projections: &RwLock<Projections>) {
+        let Durable { number, committed, first_seq, expected_head, expiries, answers } = batch;
+        if let Err(error) = self.index.record(&committed) {
+            fail(&self.failed, &self.serving, &error, answers);
+            return;
+        }
+        self.settled.store(number, Ordering::Release);
+        if expected_head >= first_seq {
+            let mut guard = projections.write().unwrap_or_else(|p| p.into_inner());
+            let committed = answers.iter().filter_map(|(_, pending)| match pending {
+                Pending::Committed(recorded) => Some(recorded.iter()),
+                _ => None,
+            });
+            for recorded in expiries.iter().chain(committed.flatten()) {
+                guard.apply(recorded.seq, recorded.recorded_at, &recorded.event);
+            }
+            if let Some(every) = self.snapshot_every_events {
+                // A multiple of `every` fell inside this batch: snapshot the state after it.
+                if every > 0 && expected_head / every > (first_seq - 1) / every {
+                    let _ = self.snapshots.try_send(guard.clone());
                 }
             }
         }
@@ -369,27 +603,11 @@ impl Writer {
         }
     }
 
-    /// The stored record of a request id, ignoring one whose events the log does not hold
-    /// (its batch was lost in a crash before it was acknowledged).
-    fn lookup(&self, request_id: &str) -> Result<Option<RequestRecord>, ledger::StorageError> {
-        let Some(record) = self.store.request(request_id)? else { return Ok(None) };
-        if let RequestRecord::Committed { first_seq, .. } = &record {
-            let owner = match self.store.event(*first_seq)? {
-                Some(stored) => stored.parts()?.request_id,
-                None => None,
-            };
-            if owner.as_deref() != Some(request_id) {
-                return Ok(None);
-            }
-        }
-        Ok(Some(record))
-    }
-
     fn read_range(&self, first_seq: u64, last_seq: u64) -> Result<Vec<Recorded>, EngineError> {
         (first_seq..=last_seq)
             .map(|seq| {
                 let stored = self
-                    .store
+                    .reader
                     .event(seq)
                     .map_err(storage)?
                     .ok_or_else(|| EngineError::Corrupt(format!("seq {seq} is missing")))?;
@@ -399,14 +617,15 @@ impl Writer {
     }
 }
 
-/// Folds decided events into the writer's state and queues them for the log.
+/// Folds decided events into the writer's state and seals them for the log.
 fn record(
     state: &mut command::State,
+    sealer: &mut Sealer,
     decided: Vec<Event>,
     request: Option<(&str, &str)>,
     next_seq: &mut u64,
     next_time: &mut i64,
-    events: &mut Vec<NewEvent>,
+    events: &mut Vec<StoredEvent>,
 ) -> Vec<Recorded> {
     let mut recorded = Vec::with_capacity(decided.len());
     for event in decided {
@@ -415,7 +634,7 @@ fn record(
         *next_seq += 1;
         *next_time += 1;
         state.evolve(&event, seq, recorded_at);
-        events.push(NewEvent {
+        let sealed = sealer.seal(&NewEvent {
             recorded_at: recorded_at.to_string(),
             kind: event.kind(),
             version: EVENT_VERSION,
@@ -423,6 +642,8 @@ fn record(
             request_digest: request.map(|(_, digest)| digest.to_owned()),
             payload: serde_json::to_vec(&event).expect("events serialize"),
         });
+        debug_assert_eq!(sealed.seq, seq, "the sealer numbers events as the writer does");
+        events.push(sealed);
         recorded.push(Recorded { seq, recorded_at, event });
     }
     recorded

@@ -185,6 +185,58 @@ fn envelope_bytes(body: &[u8], prev_hash: &[u8; 32], hash: &[u8; 32]) -> Vec<u8>
     envelope
 }
 
+/// Writes the records of committed requests once their events are durable, off the commit's
+/// path and without an fsync of its own: the log implies every such record (each envelope
+/// carries its `request_id` and digest), and recovery restores any a crash took from the log
+/// written since the last checkpoint. Until a record is written, the writer answers repeats
+/// from its own memory of the batches in flight.
+#[derive(Clone)]
+pub struct RequestIndex {
+    requests: sled::Tree,
+}
+
+impl std::fmt::Debug for RequestIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestIndex").finish_non_exhaustive()
+    }
+}
+
+impl RequestIndex {
+    pub fn record(&self, records: &[(String, RequestRecord)]) -> Result<(), StorageError> {
+        let mut batch = sled::Batch::default();
+        for (request_id, record) in records {
+            batch.insert(
+                request_id.as_bytes(),
+                serde_json::to_vec(record).expect("request records serialize"),
+            );
+        }
+        self.requests.apply_batch(batch)?;
+        Ok(())
+    }
+}
+
+/// Numbers and chains events into envelopes, ahead of the store: the writer seals one batch
+/// while the store writes the one before. `Store::commit_sealed` checks that what it is handed
+/// continues its chain.
+#[derive(Clone, Debug)]
+pub struct Sealer {
+    next_seq: u64,
+    prev: [u8; 32],
+}
+
+impl Sealer {
+    /// The envelope of `event` at the next seq, chained to the one sealed before it.
+    pub fn seal(&mut self, event: &NewEvent) -> StoredEvent {
+        let seq = self.next_seq;
+        let body = body_bytes(seq, event);
+        let hash = chain_hash(&self.prev, &body);
+        let bytes = envelope_bytes(&body, &self.prev, &hash);
+        self.next_seq += 1;
+        self.prev = hash;
+        StoredEvent { seq, bytes }
+    }
+}
+
 /// Where verification starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VerifyFrom {
@@ -286,6 +338,7 @@ pub fn verify_envelopes<I: Iterator<Item = Vec<u8>>>(lines: I) -> VerifyReport {
 #[derive(Clone)]
 pub struct Reader {
     log: sled::Tree,
+    requests: sled::Tree,
     meta: sled::Tree,
     snapshots: sled::Tree,
     /// The last seq known to be on disk: what was there at open, then each commit's head
@@ -383,6 +436,18 @@ impl Reader {
         Ok(self.log.get(seq.to_be_bytes())?.map(|bytes| StoredEvent { seq, bytes: bytes.to_vec() }))
     }
 
+    /// What the idempotency index holds for a request id. A committed record is written
+    /// beside its batch and may name events a crash took back: the caller checks them.
+    pub fn request(&self, request_id: &str) -> Result<Option<RequestRecord>, StorageError> {
+        match self.requests.get(request_id.as_bytes())? {
+            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| StorageError::Corrupt {
+                seq: 0,
+                reason: format!("request record {request_id}: {e}"),
+            }),
+            None => Ok(None),
+        }
+    }
+
     /// The durable events after `after_seq`, in order, up to the durable head as it is now.
     pub fn events(&self, after_seq: u64) -> impl Iterator<Item = Result<StoredEvent, StorageError>> + '_ {
         let start = after_seq.saturating_add(1);
@@ -468,6 +533,7 @@ pub struct Store {
     /// The hash of the head event; the head's seq is the reader's durable head.
     head_hash: [u8; 32],
     poisoned: bool,
+    synced: std::sync::Mutex<Synced>,
 }
 
 impl std::fmt::Debug for Store {
@@ -498,9 +564,23 @@ impl Store {
             }
             None => (0, ZERO_HASH),
         };
-        let reader =
-            Reader { log, meta: meta.clone(), snapshots, durable_seq: Arc::new(AtomicU64::new(head_seq)) };
-        let store = Store { path: dir.to_owned(), db, reader, requests, meta, head_hash, poisoned: false };
+        let reader = Reader {
+            log,
+            requests: requests.clone(),
+            meta: meta.clone(),
+            snapshots,
+            durable_seq: Arc::new(AtomicU64::new(head_seq)),
+        };
+        let store = Store {
+            path: dir.to_owned(),
+            db,
+            reader,
+            requests,
+            meta,
+            head_hash,
+            poisoned: false,
+            synced: std::sync::Mutex::new(Synced::default()),
+        };
         if created {
             store.db.flush()?;
             store.sync_files()?;
@@ -539,33 +619,59 @@ impl Store {
         events: Vec<NewEvent>,
         requests: Vec<(String, RequestRecord)>,
     ) -> Result<Vec<StoredEvent>, StorageError> {
+        let mut sealer = self.sealer();
+        let sealed: Vec<StoredEvent> = events.iter().map(|event| sealer.seal(event)).collect();
+        self.commit_sealed(&sealed, requests)?;
+        Ok(sealed)
+    }
+
+    /// A handle that writes the records of committed requests after their commit.
+    pub fn request_index(&self) -> RequestIndex {
+        RequestIndex { requests: self.requests.clone() }
+    }
+
+    /// A sealer that continues the chain from the store's head.
+    pub fn sealer(&self) -> Sealer {
+        Sealer { next_seq: self.head_seq() + 1, prev: self.head_hash }
+    }
+
+    /// Group commit of events sealed ahead (by a `Sealer` started at this store's head and
+    /// fed every event since): checks they continue the chain, writes them and `requests`,
+    /// flushes, fsyncs, and only then returns. After a failure the store refuses every further
+    /// commit.
+    pub fn commit_sealed(
+        &mut self,
+        sealed: &[StoredEvent],
+        requests: Vec<(String, RequestRecord)>,
+    ) -> Result<(), StorageError> {
         if self.poisoned {
             return Err(StorageError::Poisoned);
         }
-        let result = self.write(events, requests);
+        let result = self.write_sealed(sealed, requests);
         if result.is_err() {
             self.poisoned = true;
         }
         result
     }
 
-    fn write(
+    fn write_sealed(
         &mut self,
-        events: Vec<NewEvent>,
+        sealed: &[StoredEvent],
         requests: Vec<(String, RequestRecord)>,
-    ) -> Result<Vec<StoredEvent>, StorageError> {
+    ) -> Result<(), StorageError> {
         let mut batch = sled::Batch::default();
-        let mut written = Vec::with_capacity(events.len());
-        let mut seq = self.head_seq();
-        let mut prev = self.head_hash;
-        for event in &events {
-            seq += 1;
-            let body = body_bytes(seq, event);
-            let hash = chain_hash(&prev, &body);
-            let envelope = envelope_bytes(&body, &prev, &hash);
-            batch.insert(&seq.to_be_bytes(), envelope.as_slice());
-            written.push(StoredEvent { seq, bytes: envelope });
-            prev = hash;
+        let (mut seq, mut prev) = (self.head_seq(), self.head_hash);
+        for event in sealed {
+            // A sealer that skipped or repeated an event would break the chain on disk.
+            if event.seq != seq + 1 || event.prev_hash()? != prev {
+                return Err(StorageError::Corrupt {
+                    seq: event.seq,
+                    reason: format!("a sealed event does not continue the chain at seq {}", seq + 1),
+                });
+            }
+            batch.insert(&event.seq.to_be_bytes(), event.bytes.as_slice());
+            seq = event.seq;
+            prev = event.hash()?;
         }
         let mut request_batch = sled::Batch::default();
         for (request_id, record) in &requests {
@@ -579,11 +685,11 @@ impl Store {
         self.sync_files()?;
         self.head_hash = prev;
         self.reader.durable_seq.store(seq, Ordering::Release);
-        Ok(written)
+        Ok(())
     }
 
     fn sync_files(&self) -> Result<(), StorageError> {
-        sync_files(&self.path)
+        self.synced.lock().unwrap_or_else(|p| p.into_inner()).sync(&self.path)
     }
 
     pub fn event(&self, seq: u64) -> Result<Option<StoredEvent>, StorageError> {
@@ -595,13 +701,7 @@ impl Store {
     }
 
     pub fn request(&self, request_id: &str) -> Result<Option<RequestRecord>, StorageError> {
-        match self.requests.get(request_id.as_bytes())? {
-            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| StorageError::Corrupt {
-                seq: 0,
-                reason: format!("request record {request_id}: {e}"),
-            }),
-            None => Ok(None),
-        }
+        self.reader.request(request_id)
     }
 
     /// The seq of the last verified checkpoint (0 when none).
@@ -721,8 +821,6 @@ impl Store {
     }
 }
 
-/// fsync of every file sled keeps in `dir`, and of the directory itself: sled's own flush
-/// stops at `sync_file_range`, which does not survive a power loss.
 /// How long `Store::open` waits for sled's lock on the directory. sled releases it only when
 /// the last reference to its files goes, and its shared IO threads may still hold one for a
 /// write queued before the previous handle (in this process) was dropped; another process
@@ -749,24 +847,49 @@ fn open_db(dir: &Path) -> Result<sled::Db, StorageError> {
     }
 }
 
-fn sync_files(dir: &Path) -> Result<(), StorageError> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        if entry.file_type()?.is_file() {
-            File::open(entry.path())?.sync_all()?;
-        }
-    }
-    let blobs = dir.join("blobs");
-    if blobs.is_dir() {
-        for entry in std::fs::read_dir(&blobs)? {
+/// What has been fsynced of sled's files, so each commit syncs what changed and no more.
+///
+/// sled's own flush stops at `sync_file_range`, which does not survive a power loss, so the
+/// store fsyncs the files itself. sled writes every page to `db`, in place, so `db` is fsynced
+/// at every sync. Its other files (`conf`, the `snap.*` files, `blobs/`) are written under new
+/// names and never overwritten in place: each is fsynced when it first appears or when its
+/// size or modification time moved since it was last synced, and a directory is fsynced
+/// when the names in it changed.
+#[derive(Debug, Default)]
+struct Synced {
+    files: std::collections::BTreeMap<PathBuf, (u64, Option<std::time::SystemTime>)>,
+    names: std::collections::BTreeMap<PathBuf, Vec<std::ffi::OsString>>,
+}
+
+/// The file sled writes in place, fsynced every time.
+const SLED_DATA_FILE: &str = "db";
+
+impl Synced {
+    fn sync(&mut self, dir: &Path) -> Result<(), StorageError> {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
             let entry = entry?;
-            if entry.file_type()?.is_file() {
-                File::open(entry.path())?.sync_all()?;
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                self.sync(&path)?;
+            } else {
+                // Read before the fsync: a write after it makes the next sync see a change.
+                let meta = entry.metadata()?;
+                let stamp = (meta.len(), meta.modified().ok());
+                if entry.file_name() == SLED_DATA_FILE || self.files.get(&path) != Some(&stamp) {
+                    File::open(&path)?.sync_all()?;
+                    self.files.insert(path, stamp);
+                }
             }
+            names.push(entry.file_name());
         }
-        sync_dir(&blobs)?;
+        names.sort();
+        if self.names.get(dir) != Some(&names) {
+            sync_dir(dir)?;
+            self.names.insert(dir.to_owned(), names);
+        }
+        Ok(())
     }
-    sync_dir(dir)
 }
 
 /// The limit a ledger on sled can reach: `envelopes` appended in batches of `batch` with
@@ -778,6 +901,7 @@ pub fn raw_append_limit(dir: &Path, envelopes: &[Vec<u8>], batch: usize) -> Resu
         .mode(sled::Mode::HighThroughput)
         .open()?;
     let tree = db.open_tree("log")?;
+    let mut synced = Synced::default();
     let started = std::time::Instant::now();
     for (chunk_index, chunk) in envelopes.chunks(batch.max(1)).enumerate() {
         let mut write = sled::Batch::default();
@@ -787,7 +911,7 @@ pub fn raw_append_limit(dir: &Path, envelopes: &[Vec<u8>], batch: usize) -> Resu
         }
         tree.apply_batch(write)?;
         db.flush()?;
-        sync_files(dir)?;
+        synced.sync(dir)?;
     }
     Ok(envelopes.len() as f64 / started.elapsed().as_secs_f64().max(1e-9))
 }

@@ -106,6 +106,29 @@ fn institution(region: usize) -> InstitutionId {
 
 struct Counter(AtomicU64);
 
+/// Counts the engine's group commits: how many, their events, and the time spent writing.
+#[derive(Default)]
+struct Commits {
+    batches: AtomicU64,
+    events: AtomicU64,
+    micros: AtomicU64,
+}
+
+impl engine::CommitObserver for Commits {
+    fn committed(&self, _requests: usize, events: usize, seconds: f64, _head_seq: u64) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.events.fetch_add(events as u64, Ordering::Relaxed);
+        self.micros.fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+    }
+}
+
+impl Commits {
+    fn read(&self) -> (u64, u64, u64) {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        (load(&self.batches), load(&self.events), load(&self.micros))
+    }
+}
+
 impl Counter {
     fn next(&self) -> u64 {
         self.0.fetch_add(1, Ordering::Relaxed)
@@ -307,7 +330,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     }
     let dir = tempfile::tempdir_in(&args.dir)?;
     let data = dir.path().join("ledger");
-    let config = EngineConfig { snapshot_every_events: None, ..EngineConfig::default() };
+    let commits = Arc::new(Commits::default());
+    let observer: Arc<dyn engine::CommitObserver> = commits.clone();
+    let config =
+        EngineConfig { snapshot_every_events: None, observer: Some(observer), ..EngineConfig::default() };
     let engine = Arc::new(Engine::open(&data, Box::new(SystemClock), config)?);
     let ids = Arc::new(Counter(AtomicU64::new(1)));
     let bar = indicatif::ProgressBar::new_spinner();
@@ -327,6 +353,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let per_client = args.ops / args.clients.max(1);
     let started = Instant::now();
     let head_before = engine.projections().head_seq();
+    let commits_before = commits.read();
     let threads: Vec<_> = (0..args.clients)
         .map(|client| {
             let (engine, ids, bindings, bar) = (engine.clone(), ids.clone(), bindings.clone(), bar.clone());
@@ -394,6 +421,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     latencies.sort_unstable();
     let head = engine.projections().head_seq();
     let events = head - head_before;
+    let commits_after = commits.read();
+    let (batches, batch_events, write_micros) = (
+        commits_after.0 - commits_before.0,
+        commits_after.1 - commits_before.1,
+        commits_after.2 - commits_before.2,
+    );
     let disk = dir_bytes(&data);
 
     // Replay speed, from the log alone.
@@ -421,8 +454,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     // The limit: the same envelopes on raw sled, batches of the average size seen.
     let envelopes: Vec<Vec<u8>> =
         engine.log().events(0).take(200_000).map(|e| e.map(|e| e.bytes)).collect::<Result<_, _>>()?;
-    let batch = ((events as f64) / (latencies.len() as f64 / args.clients as f64).max(1.0)).clamp(1.0, 1024.0)
-        as usize;
+    // Batches of the size the engine committed on average during the mix.
+    let batch = (batch_events as f64 / batches.max(1) as f64).round().clamp(1.0, 1024.0) as usize;
     let raw_dir = dir.path().join("raw");
     let raw = ledger::raw_append_limit(&raw_dir, &envelopes, batch)?;
 
@@ -438,6 +471,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             "settlements_per_second": (settlements as f64 / seconds).round(),
             "events_per_second": (events as f64 / seconds).round(),
             "latency_ms": {"p50": percentile(&latencies, 0.50), "p99": percentile(&latencies, 0.99), "p999": percentile(&latencies, 0.999)},
+            "group_commits": batches,
+            "events_per_commit": (batch_events as f64 / batches.max(1) as f64 * 10.0).round() / 10.0,
+            "commit_ms_mean": (write_micros as f64 / batches.max(1) as f64 / 10.0).round() / 100.0,
         },
         "disk": {"events": head, "bytes": disk, "bytes_per_event": disk / head.max(1)},
         "peak_rss_bytes": peak_rss_bytes(),

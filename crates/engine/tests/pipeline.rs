@@ -1,0 +1,102 @@
+//! The group-commit pipeline: the writer decides a batch while the one before it is being
+//! written. A request id repeated in the next batch, while its first batch is still in flight,
+//! must be answered from that first decision (replayed, or a conflict for another body),
+//! never decided twice; and every answer still reflects only durable state.
+
+use std::sync::mpsc;
+
+use domain::{Bucket, Code, Command, Money, PersonId, Region, Request, RequestId, Scheme};
+use engine::{Engine, EngineConfig, ManualClock, Outcome};
+
+fn request(id: &str, command: Command) -> Request {
+    Request { request_id: RequestId::new(id).unwrap(), command }
+}
+
+fn credit(id: &str, fen: u64) -> Request {
+    request(
+        id,
+        Command::Credit {
+            person_id: PersonId::new("P1").unwrap(),
+            amount: Money::from_fen(fen),
+            bucket: Bucket::Current,
+            reason: "allocation".into(),
+        },
+    )
+}
+
+const CREDITS: usize = 300;
+
+// Proves that under a burst of small batches, each request id is decided once: a repeat with
+// the same body replays the first outcome's seqs, one with another body is a conflict, and the
+// log holds exactly one event per distinct request.
+#[test]
+fn a_request_id_in_flight_is_never_decided_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(domain::Timestamp::parse("2026-03-20T10:00:00+08:00").unwrap());
+    // Small batches, so a repeat a few places later falls in a later batch, decided while the
+    // batch with its original is still being written.
+    let config = EngineConfig { batch_commands_max: 4, drain_micros_max: 0, ..EngineConfig::default() };
+    let engine = Engine::open(dir.path(), Box::new(clock), config).unwrap();
+    let person = Command::RegisterPerson {
+        person_id: PersonId::new("P1").unwrap(),
+        region: Region::new("210100").unwrap(),
+        scheme: Scheme::Employee,
+        name: None,
+        id_number: None,
+    };
+    assert!(matches!(engine.execute(request("p1", person)).unwrap(), Outcome::Committed { .. }));
+
+    // (index in the burst, request id, amount in fen): every id once, then again 5 places
+    // later with the same body, and every seventh id a third time with another amount.
+    let mut burst: Vec<(String, u64)> = Vec::new();
+    for n in 0..CREDITS {
+        burst.push((format!("c{n}"), 1000));
+        if n >= 5 {
+            burst.push((format!("c{}", n - 5), 1000));
+        }
+        if n >= 9 && (n - 9) % 7 == 0 {
+            burst.push((format!("c{}", n - 9), 2000));
+        }
+    }
+    let (sender, receiver) = mpsc::channel();
+    for (index, (id, fen)) in burst.iter().enumerate() {
+        let sender = sender.clone();
+        engine.submit(credit(id, *fen), Box::new(move |outcome| sender.send((index, outcome)).unwrap()));
+    }
+    drop(sender);
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; burst.len()];
+    for (index, outcome) in receiver.iter().take(burst.len()) {
+        outcomes[index] = Some(outcome.unwrap());
+    }
+
+    let mut first_seq: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    let (mut replayed, mut conflicts) = (0, 0);
+    for ((id, fen), outcome) in burst.iter().zip(&outcomes) {
+        match outcome.as_ref().expect("every request is answered") {
+            Outcome::Committed { events, replayed: false } => {
+                assert_eq!(*fen, 1000);
+                assert!(first_seq.insert(id, events[0].seq).is_none(), "{id} was decided twice");
+            }
+            Outcome::Committed { events, replayed: true } => {
+                assert_eq!(first_seq.get(id.as_str()), Some(&events[0].seq), "{id} replayed other seqs");
+                replayed += 1;
+            }
+            Outcome::Rejected { rejection, .. } => {
+                assert_eq!(rejection.code, Code::IdempotencyConflict, "{id}: {rejection:?}");
+                assert_eq!(*fen, 2000);
+                conflicts += 1;
+            }
+            other => panic!("{id}: unexpected {other:?}"),
+        }
+    }
+    assert_eq!(first_seq.len(), CREDITS);
+    assert_eq!(replayed, CREDITS - 5);
+    assert_eq!(conflicts, burst.len() - CREDITS - replayed);
+    // One event per distinct request, and the balance counts each credit once.
+    let projections = engine.projections();
+    assert_eq!(projections.head_seq(), 1 + CREDITS as u64);
+    let account = projections.state().account(&PersonId::new("P1").unwrap()).unwrap();
+    assert_eq!(account.current, Money::from_fen(1000 * CREDITS as u64));
+    drop(projections);
+    assert_eq!(engine.log().head_seq().unwrap(), 1 + CREDITS as u64);
+}
