@@ -47,7 +47,8 @@ mutating request waits for its fsync.
   5 % premiums and status changes, and a balance read with every operation) from
   {mix['clients']} clients.
 - **The limit**: the same envelopes appended to raw sled with `apply_batch`, `flush` and an
-  fsync of the files per batch, batches of the size the engine committed on average.
+  fsync of the files per batch, back to back, in batches of the size the engine committed on
+  average during the mix (counted by a commit observer).
 - **The peer**: the settlement workload on cqrs-es 0.5.0 + postgres-es 0.5.0 (one `Account`
   aggregate per person, pay what the balance allows, the rest out of pocket), PostgreSQL 15
   at its durable defaults (fsync on, synchronous_commit on), {peer['clients']} clients.
@@ -60,6 +61,7 @@ mutating request waits for its fsync.
 |---|---|
 | population (in-process) | {inproc['population']['persons']:,} persons, {inproc['population']['events']:,} events in {inproc['population']['seconds']:.1f} s |
 | mix in-process | {mix['requests']:,} requests in {mix['seconds']:.1f} s: {mix['requests_per_second']:,.0f} requests/s, **{mix['settlements_per_second']:,.0f} settlements/s**, {mix['events_per_second']:,.0f} events/s |
+| group commits in-process | {mix['group_commits']:,} commits, {mix['events_per_commit']:.1f} events each, {mix['commit_ms_mean']:.2f} ms each to write, flush and fsync |
 | latency in-process | p50 {mix['latency_ms']['p50']:.2f} ms, p99 {mix['latency_ms']['p99']:.2f} ms, p999 {mix['latency_ms']['p999']:.2f} ms |
 | raw sled limit (batches of {raw['batch']}) | {raw['events_per_second']:,.0f} events/s |
 | disk | {inproc['disk']['bytes_per_event']:,} bytes per event ({inproc['disk']['events']:,} events) |
@@ -84,17 +86,31 @@ mutating request waits for its fsync.
 
 ## What limits the rest
 
-- **Memory**: the writer keeps its own decision state beside the readers' projections, and
-  every settlement keeps its draws and `explain` with owned strings in both; peak RSS also
-  counts sled's page cache (256 MiB configured). A compact, interned state is the next step.
-- **Replay**: events are JSON; reading the log and decoding it (in parallel) run a chunk
-  ahead of the apply, which is serial and allocation-heavy (owned strings in string-keyed
-  maps); once the log outgrows sled's cache, reading it costs page reads too.
-- **Throughput**: the single writer runs about one core; half of it is sled's `apply_batch`
-  (B-tree inserts and node splits copying ≈ 700-byte JSON envelopes), then `evolve` twice
-  (the writer's state and the readers' projections), `decide`, and string key comparisons.
-  Each batch is one sled batch, a flush and an fsync of sled's files.
-- **Run to run**: this virtual machine's speed varies (the raw sled limit moved by ±10 %
-  between runs an hour apart); the ratios, taken within one run, are the figures to compare.
-- **HTTP**: the load generator shares the two cores with the service and the publisher.
+- **Throughput in-process**: group commit is a pipeline of three threads (decide and seal;
+  write, flush and fsync; apply to the projections and answer), so the three overlap on
+  successive batches. With {mix['clients']} clients that each wait for their answer, every
+  request still crosses all three in turn, so throughput is clients ÷ round trip
+  (p50 {mix['latency_ms']['p50']:.1f} ms). Of that, the commit ({mix['commit_ms_mean']:.2f} ms, where raw sled
+  writes the same batch in {1000 * raw['batch'] / raw['events_per_second']:.2f} ms) is the
+  largest part; then deciding (≈ 20 µs per request: string-keyed `BTreeMap` lookups in the
+  decision state, JSON serialization of the event, SHA-256 and the envelope), the index
+  write of each request id (a sled insert) and the projections' own `evolve`, and waking the
+  callers: two cores run all of it, the clients and sled's IO threads too.
+- **HTTP**: CPU-bound on two cores shared with the load generator (64 threads of ureq) and
+  NATS: in a 5 s sample the service's tokio workers (hyper, sockets, JSON) used a quarter of
+  the machine, the load generator a fifth, sled's IO threads an eighth, NATS a twelfth.
+- **Replay**: events are JSON envelopes (≈ {inproc['disk']['bytes_per_event']:,} bytes per event on disk); reading
+  and decoding run in parallel a chunk ahead of the apply, which is serial and
+  allocation-heavy (owned strings in string-keyed maps); once the log outgrows sled's 256 MiB
+  cache, reading it costs page reads too. A million events/s needs a compact binary event
+  encoding and an interned state.
+- **Memory**: the writer keeps its own decision state beside the readers' projections, ids
+  are owned strings in `BTreeMap`s, every settlement keeps its draws and `explain`; peak RSS
+  also counts sled's page cache (256 MiB configured, ≈ 270 bytes per person at a million
+  persons by itself). A compact, interned, shared state is the next step.
+- **The peer**: cqrs-es + postgres-es commits each command in its own PostgreSQL
+  transaction (one fsync of the WAL each, shared by concurrent commits through PostgreSQL's
+  own group commit), so its figure is set by commit latency, not by logic.
+- **Run to run**: this virtual machine's speed varies (the raw sled limit moved by ±10–20 %
+  between runs minutes apart); the ratios, taken within one run, are the figures to compare.
 """)

@@ -31,8 +31,6 @@ pub const HOLD_TIMEOUT_MINUTES_MAX: u32 = 7 * 24 * 60;
 pub const RULE_VERSION_MAX: u64 = 1 << 48;
 /// Commands the writer decides and commits in one group commit.
 pub const BATCH_COMMANDS_MAX: usize = 1024;
-/// Under load, the writer waits at most this long for a batch to fill up to the last one's size.
-pub const DRAIN_MICROS_MAX: u64 = 1000;
 /// Commands waiting for the writer; senders wait when it is full.
 pub const QUEUE_COMMANDS_MAX: usize = 8192;
 /// Events per page of `GET /v1/events`.

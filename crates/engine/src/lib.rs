@@ -1,12 +1,14 @@
 //! The single writer of a ledger: it ties `decide`, the sled log and the projections together.
 //!
-//! One thread owns the `ledger::Store`. It drains many requests from a bounded queue, decides
-//! them in order against the in-memory state (each sees the effects of the ones before),
-//! writes the whole batch to the log, flushes and fsyncs once, and only then answers every
-//! caller (group commit). It stamps `recorded_at` from its `Clock`, strictly increasing, and
-//! expires holds whose timeout has passed. Readers see only what is durable: a batch is applied
-//! to the projections only after its fsync returns, and the log's readers stop at the durable
-//! head.
+//! Group commit as a pipeline of three threads (see `writer.rs`): the writer takes requests
+//! from a bounded queue and decides them in order against its own state (each sees the
+//! effects of the ones before), sealing their events into a batch; the committer writes a
+//! batch to the log, flushes and fsyncs once; the applier then shows it to the readers and
+//! answers every caller. While batch N is written, batch N+1 fills up and is decided, and it
+//! is handed over the moment the committer is free. The writer stamps `recorded_at` from its
+//! `Clock`, strictly increasing, and expires holds whose timeout has passed. Readers see only
+//! what is durable: a batch is applied to the projections only after its fsync returns, and
+//! the log's readers stop at the durable head.
 //!
 //! A storage error is fail-stop: the engine answers `storage_failure` to everything from then
 //! on, because its memory may now be ahead of the disk; a restart recovers from the log.
@@ -18,7 +20,9 @@ mod writer;
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc;
+
+use crossbeam_channel::{Receiver, Sender};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
 
@@ -158,9 +162,6 @@ pub struct EngineConfig {
     /// Requests waiting for the writer; `submit` blocks when the queue is full.
     pub queue_commands_max: usize,
     pub observer: Option<Arc<dyn CommitObserver>>,
-    /// Under load, how long the writer waits for more requests before committing a batch
-    /// smaller than the last one.
-    pub drain_micros_max: u64,
     /// A snapshot of the projections is stored every this many events (`None`: never).
     pub snapshot_every_events: Option<u64>,
 }
@@ -180,7 +181,6 @@ impl Default for EngineConfig {
             batch_commands_max: BATCH_COMMANDS_MAX,
             queue_commands_max: QUEUE_COMMANDS_MAX,
             observer: None,
-            drain_micros_max: domain::limits::DRAIN_MICROS_MAX,
             snapshot_every_events: Some(domain::limits::SNAPSHOT_EVERY_EVENTS),
         }
     }
@@ -195,7 +195,7 @@ pub(crate) enum Job {
 
 /// A running ledger: submit requests, read projections, read the log.
 pub struct Engine {
-    sender: SyncSender<Job>,
+    sender: Sender<Job>,
     projections: Arc<RwLock<Projections>>,
     reader: ledger::Reader,
     writer: Option<JoinHandle<()>>,
@@ -216,8 +216,8 @@ impl Engine {
         let (writer, projections, reader) =
             writer::Writer::recover(dir, clock, config.clone(), Arc::clone(&serving))?;
         let projections = Arc::new(RwLock::new(projections));
-        let (sender, receiver): (SyncSender<Job>, Receiver<Job>) =
-            mpsc::sync_channel(config.queue_commands_max);
+        let (sender, receiver): (Sender<Job>, Receiver<Job>) =
+            crossbeam_channel::bounded(config.queue_commands_max);
         let shared = Arc::clone(&projections);
         let handle = std::thread::Builder::new()
             .name("gongji-writer".into())
@@ -239,7 +239,7 @@ impl Engine {
 
     /// Queues a request that came over the wire, with who sent it and in what form.
     pub fn submit_from(&self, request: Request, origin: Origin, reply: Reply) {
-        if let Err(mpsc::SendError(Job::Request(_, _, reply))) =
+        if let Err(crossbeam_channel::SendError(Job::Request(_, _, reply))) =
             self.sender.send(Job::Request(request, origin, reply))
         {
             reply(Err(EngineError::Stopped));

@@ -8,10 +8,11 @@
 //! batch before it to be durable. A request id decided in a batch not yet committed is found
 //! in the writer's in-flight records, never decided twice.
 
+use crossbeam_channel::{bounded, Receiver, Select, Sender};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -60,6 +61,24 @@ struct Stages {
     applier: Applier,
 }
 
+/// A batch being decided: requests join it as they arrive, while the batch before it is
+/// written.
+struct Building {
+    next_seq: u64,
+    /// The next `recorded_at`, in micros: strictly increasing, never behind the clock.
+    next_time: i64,
+    events: Vec<StoredEvent>,
+    records: BTreeMap<String, RequestRecord>,
+    answers: Vec<(Reply, Pending)>,
+    expiries: Vec<Recorded>,
+}
+
+impl Building {
+    fn is_empty(&self) -> bool {
+        self.answers.is_empty() && self.events.is_empty()
+    }
+}
+
 /// A decided batch on its way to the log.
 struct Decided {
     number: u64,
@@ -85,7 +104,7 @@ struct Committer {
     failed: Arc<OnceLock<String>>,
     serving: Arc<AtomicBool>,
     /// Durable batches go on to be shown to the readers and answered.
-    applier: SyncSender<Durable>,
+    applier: Sender<Durable>,
 }
 
 /// A batch on disk, on its way to the readers and its callers.
@@ -231,11 +250,12 @@ impl Writer {
         Ok((writer, projections, reader))
     }
 
-    pub(crate) fn run(mut self, receiver: Receiver<Job>, projections: Arc<RwLock<Projections>>) {
-        // A rendezvous: a decided batch is handed over only when the committer is free, so
-        // while one batch is written the next one fills up and is decided.
-        let (to_committer, batches) = sync_channel::<Decided>(0);
-        let (to_applier, durable) = sync_channel::<Durable>(DURABLE_BATCHES_QUEUED_MAX);
+    pub(crate) fn run(mut self, jobs: Receiver<Job>, projections: Arc<RwLock<Projections>>) {
+        // A rendezvous: a batch is handed over the moment the committer is free, and until
+        // then the writer keeps adding the requests that arrive to it. So a batch is as large
+        // as the load while the one before it is written, with no waiting when idle.
+        let (to_committer, batches) = bounded::<Decided>(0);
+        let (to_applier, durable) = bounded::<Durable>(DURABLE_BATCHES_QUEUED_MAX);
         let Stages { store, applier } = self.stages.take().expect("the stages are started once");
         let committer = Committer {
             store,
@@ -252,55 +272,57 @@ impl Writer {
             .name("gongji-commit".into())
             .spawn(move || committer.run(batches))
             .expect("the committer thread starts");
-        let mut last_batch = 0usize;
+        let mut building: Option<Building> = None;
         loop {
-            let wait = self.idle_wait();
-            let mut jobs = Vec::new();
-            match receiver.recv_timeout(wait) {
-                Ok(job) => jobs.push(job),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
-            }
-            // Under load (the last batch held more than one request), linger briefly for the
-            // callers just answered to send their next request, so one fsync serves them all.
-            let linger = if last_batch > 1 { self.config.drain_micros_max } else { 0 };
-            let deadline = std::time::Instant::now() + Duration::from_micros(linger);
-            while jobs.len() < self.config.batch_commands_max {
-                match receiver.try_recv() {
-                    Ok(job) => jobs.push(job),
-                    Err(_) => {
-                        let left = deadline.saturating_duration_since(std::time::Instant::now());
-                        if left.is_zero() || jobs.len() >= last_batch {
-                            break;
-                        }
-                        match receiver.recv_timeout(left) {
-                            Ok(job) => jobs.push(job),
-                            Err(_) => break,
-                        }
-                    }
+            let mut select = Select::new();
+            let receive = select.recv(&jobs);
+            let hand_over = building.as_ref().filter(|b| !b.is_empty()).map(|_| select.send(&to_committer));
+            let Ok(operation) = select.select_timeout(self.idle_wait()) else {
+                // Idle: a fresh batch holds the holds that are now due, if any (an empty one
+                // has changed nothing and is dropped).
+                if building.as_ref().is_none_or(Building::is_empty) {
+                    building = Some(self.open());
                 }
-            }
-            last_batch = jobs.len();
-            let shutdown = jobs.iter().any(|job| matches!(job, Job::Shutdown));
-            let requests: Vec<(Request, Origin, Reply)> = jobs
-                .into_iter()
-                .filter_map(|job| match job {
-                    Job::Request(request, origin, reply) => Some((request, origin, reply)),
-                    Job::Shutdown => None,
-                })
-                .collect();
-            if let Some(decided) = self.decide(requests) {
-                if let Err(returned) = to_committer.send(decided) {
-                    // The committer is gone (it panicked): nothing more can be written.
-                    for (reply, _) in returned.0.answers {
-                        reply(Err(EngineError::Stopped));
-                    }
+                continue;
+            };
+            if Some(operation.index()) == hand_over {
+                let batch = building.take().expect("only a batch with requests is handed over");
+                if operation.send(&to_committer, self.close(batch)).is_err() {
                     break;
                 }
+                continue;
+            }
+            debug_assert_eq!(operation.index(), receive);
+            let mut next = operation.recv(&jobs).ok();
+            let mut shutdown = next.is_none();
+            // Take everything already queued before the batch can be handed over.
+            while let Some(job) = next.take() {
+                match job {
+                    Job::Request(request, origin, reply) => {
+                        let batch = building.get_or_insert_with(|| self.open());
+                        self.add(batch, request, origin, reply);
+                        if batch.answers.len() >= self.config.batch_commands_max {
+                            // Full: wait for the committer.
+                            let batch = building.take().expect("the batch being built");
+                            if to_committer.send(self.close(batch)).is_err() {
+                                shutdown = true;
+                                break;
+                            }
+                        }
+                    }
+                    Job::Shutdown => {
+                        shutdown = true;
+                        break;
+                    }
+                }
+                next = jobs.try_recv().ok();
             }
             if shutdown {
+                if let Some(batch) = building.take().filter(|b| !b.is_empty()) {
+                    let _ = to_committer.send(self.close(batch));
+                }
                 // Answer what was queued behind the shutdown, then stop.
-                while let Ok(job) = receiver.try_recv() {
+                while let Ok(job) = jobs.try_recv() {
                     if let Job::Request(_, _, reply) = job {
                         reply(Err(EngineError::Stopped));
                     }
@@ -328,155 +350,150 @@ impl Writer {
         }
     }
 
-    /// Decides every request in order against the writer's state; `None` when there is
-    /// nothing to hand over.
-    fn decide(&mut self, requests: Vec<(Request, Origin, Reply)>) -> Option<Decided> {
-        if let Some(failure) = self.failed.get() {
-            for (_, _, reply) in requests {
-                reply(Err(EngineError::Storage(failure.clone())));
-            }
-            return None;
-        }
+    /// Starts a batch: the holds past their timeout are released first, by the clock, with
+    /// no request id.
+    fn open(&mut self) -> Building {
         let settled = self.settled.load(Ordering::Acquire);
         self.in_flight.retain(|_, (number, _)| *number > settled);
         let head_time = self.head_time.map_or(i64::MIN, |t| t.micros());
-        let mut next_time = self.clock.now().micros().max(head_time.saturating_add(1));
-        let mut next_seq = self.head_seq + 1;
-        let mut events: Vec<StoredEvent> = Vec::new();
-        let mut records: BTreeMap<String, RequestRecord> = BTreeMap::new();
-        let mut answers: Vec<(Reply, Pending)> = Vec::with_capacity(requests.len());
-        let mut expiries: Vec<Recorded> = Vec::new();
-
-        // Holds past their timeout are released first, by the clock, with no request id.
+        let mut batch = Building {
+            next_seq: self.head_seq + 1,
+            next_time: self.clock.now().micros().max(head_time.saturating_add(1)),
+            events: Vec::new(),
+            records: BTreeMap::new(),
+            answers: Vec::new(),
+            expiries: Vec::new(),
+        };
+        if self.failed.get().is_some() {
+            return batch;
+        }
         let due: Vec<SettlementId> = self
             .state
             .hold_expiry
             .iter()
-            .take_while(|(at, _)| at.micros() <= next_time)
+            .take_while(|(at, _)| at.micros() <= batch.next_time)
             .take(self.config.batch_commands_max)
             .map(|(_, id)| id.clone())
             .collect();
         for settlement_id in due {
             let command = Command::Expire { settlement_id };
-            let now = Timestamp::from_micros(next_time);
+            let now = Timestamp::from_micros(batch.next_time);
             if let Ok(decided) = command::decide(&self.state, &command, now) {
-                let recorded = record(
-                    &mut self.state,
-                    &mut self.sealer,
-                    decided,
-                    None,
-                    &mut next_seq,
-                    &mut next_time,
-                    &mut events,
-                );
-                expiries.extend(recorded);
+                let recorded = record(&mut self.state, &mut self.sealer, decided, None, &mut batch);
+                batch.expiries.extend(recorded);
             }
         }
+        batch
+    }
 
-        for (request, origin, reply) in requests {
-            let now = Timestamp::from_micros(next_time);
-            // The role and shape checks come before the request id is looked up, and their
-            // refusals are not remembered (api.md §2's order of checks); those against the
-            // clock come after it (see `command::check_shape`).
-            if let Err(rejection) = check_origin(&self.state, &request.command, &origin)
-                .and_then(|()| command::check_shape(&request.command))
-            {
-                answers.push((reply, Pending::Rejected(rejection, false)));
-                continue;
-            }
-            if request.command.is_preview() {
-                let pending = match command::decide(&self.state, &request.command, now) {
-                    Ok(mut decided) => match decided.pop() {
-                        Some(Event::Settled(charge)) => Pending::Preview(charge),
-                        _ => unreachable!("a preview decides one settlement"),
-                    },
-                    Err(rejection) => Pending::Rejected(rejection, false),
-                };
-                answers.push((reply, pending));
-                continue;
-            }
-            let digest = origin.digest.clone().unwrap_or_else(|| request.digest());
-            let request_id = request.request_id.as_str().to_owned();
-            let known = match records.get(&request_id).or(self.in_flight.get(&request_id).map(|(_, r)| r)) {
-                Some(record) => Some(record.clone()),
-                None => match self.lookup(&request_id) {
-                    Ok(known) => known,
-                    Err(error) => {
-                        answers.push((reply, Pending::Rejected(storage_rejection(&error), false)));
-                        continue;
-                    }
-                },
-            };
-            let pending = match known {
-                Some(record) if record_digest(&record) != digest => Pending::Rejected(
-                    Rejection::new(
-                        Code::IdempotencyConflict,
-                        "this request_id was used for a different request",
-                    )
-                    .with("request_id", &request_id),
-                    false,
-                ),
-                Some(RequestRecord::Committed { first_seq, last_seq, .. }) => {
-                    Pending::Replay { first_seq, last_seq }
-                }
-                Some(RequestRecord::Rejected { rejection, .. }) => {
-                    match serde_json::from_slice::<Rejection>(&rejection) {
-                        Ok(rejection) => Pending::Rejected(rejection, true),
-                        Err(error) => Pending::Rejected(storage_rejection(&error), false),
-                    }
-                }
-                None => match command::decide(&self.state, &request.command, now) {
-                    Ok(decided) => {
-                        let first_seq = next_seq;
-                        let recorded = record(
-                            &mut self.state,
-                            &mut self.sealer,
-                            decided,
-                            Some((&request_id, &digest)),
-                            &mut next_seq,
-                            &mut next_time,
-                            &mut events,
-                        );
-                        records.insert(
-                            request_id,
-                            RequestRecord::Committed { digest, first_seq, last_seq: next_seq - 1 },
-                        );
-                        Pending::Committed(recorded)
-                    }
-                    Err(rejection) => {
-                        if rejection.is_remembered() {
-                            let bytes = serde_json::to_vec(&rejection).expect("rejections serialize");
-                            records.insert(request_id, RequestRecord::Rejected { digest, rejection: bytes });
-                        }
-                        Pending::Rejected(rejection, false)
-                    }
-                },
-            };
-            answers.push((reply, pending));
+    /// Decides one request against the writer's state, after every one before it.
+    fn add(&mut self, batch: &mut Building, request: Request, origin: Origin, reply: Reply) {
+        if let Some(failure) = self.failed.get() {
+            reply(Err(EngineError::Storage(failure.clone())));
+            return;
         }
-        if answers.is_empty() && events.is_empty() {
-            return None;
+        batch.next_time = batch.next_time.max(self.clock.now().micros());
+        let now = Timestamp::from_micros(batch.next_time);
+        // The role and shape checks come before the request id is looked up, and their
+        // refusals are not remembered (api.md §2's order of checks); those against the
+        // clock come after it (see `command::check_shape`).
+        if let Err(rejection) = check_origin(&self.state, &request.command, &origin)
+            .and_then(|()| command::check_shape(&request.command))
+        {
+            batch.answers.push((reply, Pending::Rejected(rejection, false)));
+            return;
+        }
+        if request.command.is_preview() {
+            let pending = match command::decide(&self.state, &request.command, now) {
+                Ok(mut decided) => match decided.pop() {
+                    Some(Event::Settled(charge)) => Pending::Preview(charge),
+                    _ => unreachable!("a preview decides one settlement"),
+                },
+                Err(rejection) => Pending::Rejected(rejection, false),
+            };
+            batch.answers.push((reply, pending));
+            return;
+        }
+        let digest = origin.digest.clone().unwrap_or_else(|| request.digest());
+        let request_id = request.request_id.as_str().to_owned();
+        let known = match batch.records.get(&request_id).or(self.in_flight.get(&request_id).map(|(_, r)| r)) {
+            Some(record) => Some(record.clone()),
+            None => match self.lookup(&request_id) {
+                Ok(known) => known,
+                Err(error) => {
+                    batch.answers.push((reply, Pending::Rejected(storage_rejection(&error), false)));
+                    return;
+                }
+            },
+        };
+        let pending = match known {
+            Some(record) if record_digest(&record) != digest => Pending::Rejected(
+                Rejection::new(Code::IdempotencyConflict, "this request_id was used for a different request")
+                    .with("request_id", &request_id),
+                false,
+            ),
+            Some(RequestRecord::Committed { first_seq, last_seq, .. }) => {
+                Pending::Replay { first_seq, last_seq }
+            }
+            Some(RequestRecord::Rejected { rejection, .. }) => {
+                match serde_json::from_slice::<Rejection>(&rejection) {
+                    Ok(rejection) => Pending::Rejected(rejection, true),
+                    Err(error) => Pending::Rejected(storage_rejection(&error), false),
+                }
+            }
+            None => match command::decide(&self.state, &request.command, now) {
+                Ok(decided) => {
+                    let first_seq = batch.next_seq;
+                    let recorded = record(
+                        &mut self.state,
+                        &mut self.sealer,
+                        decided,
+                        Some((&request_id, &digest)),
+                        batch,
+                    );
+                    let last_seq = batch.next_seq - 1;
+                    batch
+                        .records
+                        .insert(request_id, RequestRecord::Committed { digest, first_seq, last_seq });
+                    Pending::Committed(recorded)
+                }
+                Err(rejection) => {
+                    if rejection.is_remembered() {
+                        let bytes = serde_json::to_vec(&rejection).expect("rejections serialize");
+                        batch
+                            .records
+                            .insert(request_id, RequestRecord::Rejected { digest, rejection: bytes });
+                    }
+                    Pending::Rejected(rejection, false)
+                }
+            },
+        };
+        batch.answers.push((reply, pending));
+    }
+
+    /// Ends a batch. After a storage failure its callers are answered so and what is handed
+    /// over is empty.
+    fn close(&mut self, batch: Building) -> Decided {
+        let Building { next_seq, next_time, mut events, records, mut answers, mut expiries } = batch;
+        let mut records: Vec<(String, RequestRecord)> = records.into_iter().collect();
+        if let Some(failure) = self.failed.get() {
+            for (reply, _) in answers.drain(..) {
+                reply(Err(EngineError::Storage(failure.clone())));
+            }
+            (events, expiries, records) = (Vec::new(), Vec::new(), Vec::new());
         }
         self.batches += 1;
         let number = self.batches;
         for (request_id, record) in &records {
             self.in_flight.insert(request_id.clone(), (number, record.clone()));
         }
-        self.head_seq = next_seq - 1;
         if !events.is_empty() {
+            self.head_seq = next_seq - 1;
             self.head_time = Some(Timestamp::from_micros(next_time - 1));
         }
         let (committed, rejections) =
             records.into_iter().partition(|(_, record)| matches!(record, RequestRecord::Committed { .. }));
-        Some(Decided {
-            number,
-            events,
-            rejections,
-            committed,
-            expiries,
-            answers,
-            expected_head: self.head_seq,
-        })
+        Decided { number, events, rejections, committed, expiries, answers, expected_head: self.head_seq }
     }
 
     /// The stored record of a request id, ignoring one whose events the log does not hold
@@ -617,22 +634,20 @@ impl Applier {
     }
 }
 
-/// Folds decided events into the writer's state and seals them for the log.
+/// Folds decided events into the writer's state and seals them into the batch.
 fn record(
     state: &mut command::State,
     sealer: &mut Sealer,
     decided: Vec<Event>,
     request: Option<(&str, &str)>,
-    next_seq: &mut u64,
-    next_time: &mut i64,
-    events: &mut Vec<StoredEvent>,
+    batch: &mut Building,
 ) -> Vec<Recorded> {
     let mut recorded = Vec::with_capacity(decided.len());
     for event in decided {
-        let seq = *next_seq;
-        let recorded_at = Timestamp::from_micros(*next_time);
-        *next_seq += 1;
-        *next_time += 1;
+        let seq = batch.next_seq;
+        let recorded_at = Timestamp::from_micros(batch.next_time);
+        batch.next_seq += 1;
+        batch.next_time += 1;
         state.evolve(&event, seq, recorded_at);
         let sealed = sealer.seal(&NewEvent {
             recorded_at: recorded_at.to_string(),
@@ -643,7 +658,7 @@ fn record(
             payload: serde_json::to_vec(&event).expect("events serialize"),
         });
         debug_assert_eq!(sealed.seq, seq, "the sealer numbers events as the writer does");
-        events.push(sealed);
+        batch.events.push(sealed);
         recorded.push(Recorded { seq, recorded_at, event });
     }
     recorded

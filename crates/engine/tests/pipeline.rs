@@ -35,7 +35,7 @@ fn a_request_id_in_flight_is_never_decided_twice() {
     let clock = ManualClock::new(domain::Timestamp::parse("2026-03-20T10:00:00+08:00").unwrap());
     // Small batches, so a repeat a few places later falls in a later batch, decided while the
     // batch with its original is still being written.
-    let config = EngineConfig { batch_commands_max: 4, drain_micros_max: 0, ..EngineConfig::default() };
+    let config = EngineConfig { batch_commands_max: 4, ..EngineConfig::default() };
     let engine = Engine::open(dir.path(), Box::new(clock), config).unwrap();
     let person = Command::RegisterPerson {
         person_id: PersonId::new("P1").unwrap(),
