@@ -583,11 +583,6 @@ impl Applier {
     /// Shows a durable batch to the readers, in log order, then answers its callers.
     fn apply(&self, batch: Durable, projections: &RwLock<Projections>) {
         let Durable { number, committed, first_seq, expected_head, expiries, answers } = batch;
-        if let Err(error) = self.index.record(&committed) {
-            fail(&self.failed, &self.serving, &error, answers);
-            return;
-        }
-        self.settled.store(number, Ordering::Release);
         if expected_head >= first_seq {
             let mut guard = projections.write().unwrap_or_else(|p| p.into_inner());
             let committed = answers.iter().filter_map(|(_, pending)| match pending {
@@ -618,6 +613,13 @@ impl Applier {
             };
             reply(outcome);
         }
+        // Off the callers' path: until the records are in the index, the writer answers
+        // their request ids from its in-flight records.
+        if let Err(error) = self.index.record(&committed) {
+            fail(&self.failed, &self.serving, &error, Vec::new());
+            return;
+        }
+        self.settled.store(number, Ordering::Release);
     }
 
     fn read_range(&self, first_seq: u64, last_seq: u64) -> Result<Vec<Recorded>, EngineError> {
