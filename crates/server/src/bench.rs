@@ -35,6 +35,10 @@ pub struct BenchArgs {
     /// Where to put the ledger (a fresh temporary directory inside it).
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
+    /// Keep the ledger the in-process run wrote (its path is in the report), for the offline
+    /// tools (`gongji rebuild`, `verify`, `replay`) on a realistic log.
+    #[arg(long)]
+    pub keep: bool,
     /// As-of lookups to time.
     #[arg(long, default_value_t = 100_000)]
     pub as_of_lookups: u64,
@@ -459,7 +463,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let raw_dir = dir.path().join("raw");
     let raw = ledger::raw_append_limit(&raw_dir, &envelopes, batch)?;
 
+    drop(engine);
+    let kept = args.keep.then(|| {
+        let _ = std::fs::remove_dir_all(&raw_dir);
+        dir.keep().join("ledger")
+    });
     let report = json!({
+        "ledger": kept,
         "population": {"persons": args.persons, "events": population_events, "seconds": population_seconds},
         "mix": {
             "clients": args.clients,

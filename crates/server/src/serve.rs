@@ -12,6 +12,8 @@ use tokio::sync::Notify;
 use domain::{Command, Region, Request, RequestId, RuleSet};
 use engine::{Engine, EngineConfig, Outcome, SystemClock};
 
+use axum::serve::ListenerExt;
+
 use crate::auth::Tokens;
 use crate::http::{router, App};
 use crate::metrics::Metrics;
@@ -111,6 +113,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let address = listener.local_addr()?;
         println!("gongji listening on http://{address}");
         tracing::info!(%address, "listening");
+        // Answers go out as soon as they are written, never held back by Nagle's algorithm
+        // waiting for the client's delayed acknowledgement.
+        let listener = listener.tap_io(|stream| {
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::warn!(%error, "TCP_NODELAY not set on a connection");
+            }
+        });
         axum::serve(listener, router(app.clone())).with_graceful_shutdown(shutdown_signal()).await?;
         anyhow::Ok(())
     })?;

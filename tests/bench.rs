@@ -1,0 +1,56 @@
+//! `gongji bench` in-process on a tiny population: the report carries every figure the
+//! benchmark document is built from, the counts add up, and `--keep` leaves a ledger that
+//! verifies and holds exactly the events the report counted. It asserts no time.
+
+mod support;
+
+use serde_json::Value;
+
+// Proves a small in-process run reports consistent counts (settlements within requests,
+// events in group commits, the raw limit at the engine's own batch size) and keeps a log that
+// `gongji verify` accepts to the event.
+#[test]
+fn bench_reports_consistent_figures_and_keeps_a_ledger_that_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out) = support::tool(&[
+        "bench",
+        "--persons",
+        "300",
+        "--ops",
+        "400",
+        "--clients",
+        "4",
+        "--as-of-lookups",
+        "50",
+        "--keep",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let report: Value = serde_json::from_str(&out).expect("the report is JSON");
+    let mix = &report["mix"];
+    let requests = mix["requests"].as_u64().unwrap();
+    assert!(requests >= 400 * 9 / 10, "about one request per operation (plus captures): {requests}");
+    let settlements = mix["settlements"].as_u64().unwrap();
+    assert!(settlements > 0 && settlements <= requests, "{mix}");
+    let commits = mix["group_commits"].as_u64().unwrap();
+    assert!(commits > 0 && commits <= requests, "{mix}");
+    assert_eq!(
+        report["raw_sled_limit"]["batch"].as_f64().unwrap(),
+        mix["events_per_commit"].as_f64().unwrap().round().max(1.0),
+        "the limit is measured at the batch size the engine committed"
+    );
+    let events = report["disk"]["events"].as_u64().unwrap();
+    assert_eq!(report["replay"]["events"].as_u64(), Some(events), "replay reads the whole log");
+    assert_eq!(report["as_of"]["lookups"].as_u64(), Some(50));
+    for figure in ["events_per_second", "settlements_per_second"] {
+        assert!(mix[figure].as_f64().unwrap() > 0.0, "{figure}: {mix}");
+    }
+
+    let ledger = report["ledger"].as_str().expect("--keep names the kept ledger");
+    assert!(ledger.starts_with(dir.path().to_str().unwrap()), "{ledger}");
+    let (code, verified) = support::tool(&["verify", "--data", ledger]);
+    assert_eq!(code, 0, "{verified}");
+    let verified: Value = serde_json::from_str(&verified).unwrap();
+    assert_eq!(verified["head_seq"].as_u64(), Some(events), "{verified}");
+}
