@@ -73,6 +73,15 @@ struct Building {
     expiries: Vec<Recorded>,
 }
 
+impl Decided {
+    /// Answers every caller of a batch that can no longer be written: the engine stopped.
+    fn stopped(self) {
+        for (reply, _) in self.answers {
+            reply(Err(EngineError::Stopped));
+        }
+    }
+}
+
 impl Building {
     fn is_empty(&self) -> bool {
         self.answers.is_empty() && self.events.is_empty()
@@ -287,7 +296,8 @@ impl Writer {
             };
             if Some(operation.index()) == hand_over {
                 let batch = building.take().expect("only a batch with requests is handed over");
-                if operation.send(&to_committer, self.close(batch)).is_err() {
+                if let Err(unsent) = operation.send(&to_committer, self.close(batch)) {
+                    unsent.into_inner().stopped();
                     break;
                 }
                 continue;
@@ -304,7 +314,8 @@ impl Writer {
                         if batch.answers.len() >= self.config.batch_commands_max {
                             // Full: wait for the committer.
                             let batch = building.take().expect("the batch being built");
-                            if to_committer.send(self.close(batch)).is_err() {
+                            if let Err(unsent) = to_committer.send(self.close(batch)) {
+                                unsent.into_inner().stopped();
                                 shutdown = true;
                                 break;
                             }
@@ -319,15 +330,17 @@ impl Writer {
             }
             if shutdown {
                 if let Some(batch) = building.take().filter(|b| !b.is_empty()) {
-                    let _ = to_committer.send(self.close(batch));
-                }
-                // Answer what was queued behind the shutdown, then stop.
-                while let Ok(job) = jobs.try_recv() {
-                    if let Job::Request(_, _, reply) = job {
-                        reply(Err(EngineError::Stopped));
+                    if let Err(unsent) = to_committer.send(self.close(batch)) {
+                        unsent.into_inner().stopped();
                     }
                 }
                 break;
+            }
+        }
+        // Answer what was queued behind the shutdown (or a committer that is gone), then stop.
+        while let Ok(job) = jobs.try_recv() {
+            if let Job::Request(_, _, reply) = job {
+                reply(Err(EngineError::Stopped));
             }
         }
         // The committer and then the applier finish the batches handed to them, then stop.
