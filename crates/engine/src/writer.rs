@@ -1,12 +1,14 @@
 //! The writer: recovery at start, then the group-commit pipeline.
 //!
-//! Two threads share the work of a batch. The writer (`gongji-writer`) decides batch N+1
-//! against its own state while the committer (`gongji-commit`) writes batch N to the log,
-//! flushes, fsyncs, applies it to the readers' projections and answers its callers. Batches
-//! reach the committer in order through a rendezvous channel, so at most one decided batch
-//! waits while another is written; every answer, a rejection included, still waits for the
-//! batch before it to be durable. A request id decided in a batch not yet committed is found
-//! in the writer's in-flight records, never decided twice.
+//! Three threads share the work, each on its own batch. The writer (`gongji-writer`) decides
+//! requests as they arrive against its own state and seals their events into batch N+1; the
+//! committer (`gongji-commit`) writes batch N to the log, flushes and fsyncs; the applier
+//! (`gongji-apply`) shows batch N−1 to the readers' projections, answers its callers and then
+//! writes its request records to the index. A batch is handed to the committer through a
+//! rendezvous the moment the committer is free, and batches stay in order from stage to stage,
+//! so every answer, a rejection included, waits for its batch and all before it to be durable.
+//! A request id decided in a batch whose records are not yet in the index is found in the
+//! writer's in-flight records, never decided twice.
 
 use crossbeam_channel::{bounded, Receiver, Select, Sender};
 use std::collections::{BTreeMap, HashMap};
@@ -49,7 +51,8 @@ pub(crate) struct Writer {
     head_time: Option<Timestamp>,
     /// Numbers the batches handed to the committer.
     batches: u64,
-    /// The number of the last batch the committer is done with (written, or failed).
+    /// The number of the last batch whose request records are in the index (set by the
+    /// applier).
     settled: Arc<AtomicU64>,
     /// Request records of batches handed over and not yet settled, with their batch number.
     in_flight: HashMap<String, (u64, RequestRecord)>,
@@ -71,15 +74,6 @@ struct Building {
     records: BTreeMap<String, RequestRecord>,
     answers: Vec<(Reply, Pending)>,
     expiries: Vec<Recorded>,
-}
-
-impl Decided {
-    /// Answers every caller of a batch that can no longer be written: the engine stopped.
-    fn stopped(self) {
-        for (reply, _) in self.answers {
-            reply(Err(EngineError::Stopped));
-        }
-    }
 }
 
 impl Building {
@@ -104,6 +98,15 @@ struct Decided {
     answers: Vec<(Reply, Pending)>,
     /// The seq of the batch's last event (its first is the store's head + 1).
     expected_head: u64,
+}
+
+impl Decided {
+    /// Answers every caller of a batch that can no longer be written: the engine stopped.
+    fn stopped(self) {
+        for (reply, _) in self.answers {
+            reply(Err(EngineError::Stopped));
+        }
+    }
 }
 
 /// The writing stage: owns the store; writes, flushes and fsyncs one batch at a time.

@@ -4,7 +4,9 @@
 //! It stores envelopes and bytes and must not know the business: payloads are opaque JSON.
 //! It is the only crate that imports sled. Depends on sled (pinned 0.34.7), sha2, serde.
 //!
-//! Durability: a commit writes one sled batch to the `log` tree, one to `requests`, calls
+//! Durability: a commit writes one sled batch to the `log` tree, one to `requests` (the
+//! records it is handed; the writer hands remembered rejections here and writes the records of
+//! committed requests after the commit, through `RequestIndex`), calls
 //! `flush()`, and then fsyncs sled's files itself, because sled 0.34's flush ends in
 //! `sync_file_range`, which does not empty the drive's write cache (an acknowledged write
 //! must survive power loss, not just a process crash). Sled batches are atomic per tree only,
@@ -203,16 +205,18 @@ impl std::fmt::Debug for RequestIndex {
 
 impl RequestIndex {
     pub fn record(&self, records: &[(String, RequestRecord)]) -> Result<(), StorageError> {
-        let mut batch = sled::Batch::default();
-        for (request_id, record) in records {
-            batch.insert(
-                request_id.as_bytes(),
-                serde_json::to_vec(record).expect("request records serialize"),
-            );
-        }
-        self.requests.apply_batch(batch)?;
+        self.requests.apply_batch(request_batch(records))?;
         Ok(())
     }
+}
+
+/// The sled batch that stores request records under their ids.
+fn request_batch(records: &[(String, RequestRecord)]) -> sled::Batch {
+    let mut batch = sled::Batch::default();
+    for (request_id, record) in records {
+        batch.insert(request_id.as_bytes(), serde_json::to_vec(record).expect("request records serialize"));
+    }
+    batch
 }
 
 /// Numbers and chains events into envelopes, ahead of the store: the writer seals one batch
@@ -528,7 +532,6 @@ pub struct Store {
     path: PathBuf,
     db: sled::Db,
     reader: Reader,
-    requests: sled::Tree,
     meta: sled::Tree,
     /// The hash of the head event; the head's seq is the reader's durable head.
     head_hash: [u8; 32],
@@ -566,7 +569,7 @@ impl Store {
         };
         let reader = Reader {
             log,
-            requests: requests.clone(),
+            requests,
             meta: meta.clone(),
             snapshots,
             durable_seq: Arc::new(AtomicU64::new(head_seq)),
@@ -575,7 +578,6 @@ impl Store {
             path: dir.to_owned(),
             db,
             reader,
-            requests,
             meta,
             head_hash,
             poisoned: false,
@@ -627,7 +629,7 @@ impl Store {
 
     /// A handle that writes the records of committed requests after their commit.
     pub fn request_index(&self) -> RequestIndex {
-        RequestIndex { requests: self.requests.clone() }
+        RequestIndex { requests: self.reader.requests.clone() }
     }
 
     /// A sealer that continues the chain from the store's head.
@@ -673,14 +675,9 @@ impl Store {
             seq = event.seq;
             prev = event.hash()?;
         }
-        let mut request_batch = sled::Batch::default();
-        for (request_id, record) in &requests {
-            let bytes = serde_json::to_vec(record).expect("request records serialize");
-            request_batch.insert(request_id.as_bytes(), bytes);
-        }
         // The log first: if a crash separates the two batches, the log is what recovery trusts.
         self.reader.log.apply_batch(batch)?;
-        self.requests.apply_batch(request_batch)?;
+        self.reader.requests.apply_batch(request_batch(&requests))?;
         self.db.flush()?;
         self.sync_files()?;
         self.head_hash = prev;
@@ -790,7 +787,7 @@ impl Store {
             }
         }
         let mut batch = sled::Batch::default();
-        for item in self.requests.iter() {
+        for item in self.reader.requests.iter() {
             let (key, value) = item?;
             let keep =
                 matches!(serde_json::from_slice::<RequestRecord>(&value), Ok(RequestRecord::Rejected { .. }));
@@ -802,7 +799,7 @@ impl Store {
         for (id, record) in records {
             batch.insert(id.as_bytes(), serde_json::to_vec(&record).expect("request records serialize"));
         }
-        self.requests.apply_batch(batch)?;
+        self.reader.requests.apply_batch(batch)?;
         self.db.flush()?;
         self.sync_files()?;
         Ok(count)
@@ -811,7 +808,7 @@ impl Store {
     /// Test support: the raw requests tree, to lose a record as a crash could.
     #[doc(hidden)]
     pub fn raw_requests(&self) -> &sled::Tree {
-        &self.requests
+        &self.reader.requests
     }
 
     /// Test support: the raw log tree, to tamper with stored bytes.
