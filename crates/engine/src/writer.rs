@@ -100,15 +100,6 @@ struct Decided {
     expected_head: u64,
 }
 
-impl Decided {
-    /// Answers every caller of a batch that can no longer be written: the engine stopped.
-    fn stopped(self) {
-        for (reply, _) in self.answers {
-            reply(Err(EngineError::Stopped));
-        }
-    }
-}
-
 /// The writing stage: owns the store; writes, flushes and fsyncs one batch at a time.
 struct Committer {
     store: Store,
@@ -300,7 +291,7 @@ impl Writer {
             if Some(operation.index()) == hand_over {
                 let batch = building.take().expect("only a batch with requests is handed over");
                 if let Err(unsent) = operation.send(&to_committer, self.close(batch)) {
-                    unsent.into_inner().stopped();
+                    refuse(unsent.into_inner().answers, &EngineError::Stopped);
                     break;
                 }
                 continue;
@@ -318,7 +309,7 @@ impl Writer {
                             // Full: wait for the committer.
                             let batch = building.take().expect("the batch being built");
                             if let Err(unsent) = to_committer.send(self.close(batch)) {
-                                unsent.into_inner().stopped();
+                                refuse(unsent.into_inner().answers, &EngineError::Stopped);
                                 shutdown = true;
                                 break;
                             }
@@ -334,7 +325,7 @@ impl Writer {
             if shutdown {
                 if let Some(batch) = building.take().filter(|b| !b.is_empty()) {
                     if let Err(unsent) = to_committer.send(self.close(batch)) {
-                        unsent.into_inner().stopped();
+                        refuse(unsent.into_inner().answers, &EngineError::Stopped);
                     }
                 }
                 break;
@@ -493,9 +484,7 @@ impl Writer {
         let Building { next_seq, next_time, mut events, records, mut answers, mut expiries } = batch;
         let mut records: Vec<(String, RequestRecord)> = records.into_iter().collect();
         if let Some(failure) = self.failed.get() {
-            for (reply, _) in answers.drain(..) {
-                reply(Err(EngineError::Storage(failure.clone())));
-            }
+            refuse(std::mem::take(&mut answers), &EngineError::Storage(failure.clone()));
             (events, expiries, records) = (Vec::new(), Vec::new(), Vec::new());
         }
         self.batches += 1;
@@ -542,9 +531,7 @@ impl Committer {
         let Decided { number, events, rejections, committed, expiries, answers, expected_head } = batch;
         if let Some(failure) = self.failed.get() {
             // Decided on top of a batch that never became durable.
-            for (reply, _) in answers {
-                reply(Err(EngineError::Storage(failure.clone())));
-            }
+            refuse(answers, &EngineError::Storage(failure.clone()));
             return;
         }
         let first_seq = self.store.head_seq() + 1;
@@ -562,10 +549,8 @@ impl Committer {
             }
         }
         let durable = Durable { number, committed, first_seq, expected_head, expiries, answers };
-        if let Err(returned) = self.applier.send(durable) {
-            for (reply, _) in returned.0.answers {
-                reply(Err(EngineError::Stopped));
-            }
+        if let Err(unsent) = self.applier.send(durable) {
+            refuse(unsent.into_inner().answers, &EngineError::Stopped);
         }
     }
 }
@@ -581,8 +566,13 @@ fn fail(
     let failure = error.to_string();
     let _ = failed.set(failure.clone());
     serving.store(false, Ordering::Release);
+    refuse(answers, &EngineError::Storage(failure));
+}
+
+/// Gives every caller of a batch the same error.
+fn refuse(answers: Vec<(Reply, Pending)>, error: &EngineError) {
     for (reply, _) in answers {
-        reply(Err(EngineError::Storage(failure.clone())));
+        reply(Err(error.clone()));
     }
 }
 

@@ -3,26 +3,13 @@
 //! must be answered from that first decision (replayed, or a conflict for another body),
 //! never decided twice; and every answer still reflects only durable state.
 
+mod common;
+
 use std::sync::mpsc;
 
-use domain::{Bucket, Code, Command, Money, PersonId, Region, Request, RequestId, Scheme};
-use engine::{Engine, EngineConfig, ManualClock, Outcome};
-
-fn request(id: &str, command: Command) -> Request {
-    Request { request_id: RequestId::new(id).unwrap(), command }
-}
-
-fn credit(id: &str, fen: u64) -> Request {
-    request(
-        id,
-        Command::Credit {
-            person_id: PersonId::new("P1").unwrap(),
-            amount: Money::from_fen(fen),
-            bucket: Bucket::Current,
-            reason: "allocation".into(),
-        },
-    )
-}
+use common::{clock, credit, register_p1};
+use domain::{Code, Money, PersonId};
+use engine::{Engine, EngineConfig, Outcome};
 
 const CREDITS: usize = 300;
 
@@ -32,19 +19,11 @@ const CREDITS: usize = 300;
 #[test]
 fn a_request_id_in_flight_is_never_decided_twice() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(domain::Timestamp::parse("2026-03-20T10:00:00+08:00").unwrap());
     // Small batches, so a repeat a few places later falls in a later batch, decided while the
     // batch with its original is still being written.
     let config = EngineConfig { batch_commands_max: 4, ..EngineConfig::default() };
-    let engine = Engine::open(dir.path(), Box::new(clock), config).unwrap();
-    let person = Command::RegisterPerson {
-        person_id: PersonId::new("P1").unwrap(),
-        region: Region::new("210100").unwrap(),
-        scheme: Scheme::Employee,
-        name: None,
-        id_number: None,
-    };
-    assert!(matches!(engine.execute(request("p1", person)).unwrap(), Outcome::Committed { .. }));
+    let engine = Engine::open(dir.path(), Box::new(clock()), config).unwrap();
+    register_p1(&engine);
 
     // (index in the burst, request id, amount in fen): every id once, then again 5 places
     // later with the same body, and every seventh id a third time with another amount.

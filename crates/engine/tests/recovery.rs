@@ -2,39 +2,15 @@
 //! (the two trees are separate sled batches) is restored from the log, so a retry after a
 //! crash answers the original outcome instead of deciding again.
 
-use domain::{Bucket, Command, Money, PersonId, Region, Request, RequestId, Scheme};
-use engine::{Engine, EngineConfig, EngineError, ManualClock, Outcome};
+mod common;
 
-fn clock() -> ManualClock {
-    ManualClock::new(domain::Timestamp::parse("2026-03-20T10:00:00+08:00").unwrap())
-}
-
-fn request(id: &str, command: Command) -> Request {
-    Request { request_id: RequestId::new(id).unwrap(), command }
-}
-
-fn credit(id: &str) -> Request {
-    request(
-        id,
-        Command::Credit {
-            person_id: PersonId::new("P1").unwrap(),
-            amount: Money::from_fen(1000),
-            bucket: Bucket::Current,
-            reason: "allocation".into(),
-        },
-    )
-}
+use common::{clock, credit, register_p1};
+use domain::PersonId;
+use engine::{Engine, EngineConfig, EngineError, Outcome};
 
 fn setup(engine: &Engine) {
-    let person = Command::RegisterPerson {
-        person_id: PersonId::new("P1").unwrap(),
-        region: Region::new("210100").unwrap(),
-        scheme: Scheme::Employee,
-        name: None,
-        id_number: None,
-    };
-    assert!(matches!(engine.execute(request("p1", person)).unwrap(), Outcome::Committed { .. }));
-    assert!(matches!(engine.execute(credit("c1")).unwrap(), Outcome::Committed { .. }));
+    register_p1(engine);
+    assert!(matches!(engine.execute(credit("c1", 1000)).unwrap(), Outcome::Committed { .. }));
 }
 
 // Proves the engine refuses to serve a log whose stored bytes were altered, naming the seq.
@@ -67,7 +43,7 @@ fn lost_request_record_is_restored() {
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(dir.path(), Box::new(clock()), EngineConfig::default()).unwrap();
     setup(&engine);
-    let first = match engine.execute(credit("c2")).unwrap() {
+    let first = match engine.execute(credit("c2", 1000)).unwrap() {
         Outcome::Committed { events, .. } => events,
         other => panic!("credit refused: {other:?}"),
     };
@@ -79,7 +55,7 @@ fn lost_request_record_is_restored() {
         store.set_checkpoint(1, store.event(1).unwrap().unwrap().hash().unwrap()).unwrap();
     }
     let engine = Engine::open(dir.path(), Box::new(clock()), EngineConfig::default()).unwrap();
-    match engine.execute(credit("c2")).unwrap() {
+    match engine.execute(credit("c2", 1000)).unwrap() {
         Outcome::Committed { events, replayed } => {
             assert!(replayed, "the retry is answered from the log");
             assert_eq!(events, first);
