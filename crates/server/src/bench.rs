@@ -459,7 +459,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let envelopes: Vec<Vec<u8>> =
         engine.log().events(0).take(200_000).map(|e| e.map(|e| e.bytes)).collect::<Result<_, _>>()?;
     // Batches of the size the engine committed on average during the mix.
-    let batch = (batch_events as f64 / batches.max(1) as f64).round().clamp(1.0, 1024.0) as usize;
+    let events_per_commit = batch_events as f64 / batches.max(1) as f64;
+    let batch = events_per_commit.round().clamp(1.0, 1024.0) as usize;
     let raw_dir = dir.path().join("raw");
     let raw = ledger::raw_append_limit(&raw_dir, &envelopes, batch)?;
 
@@ -482,7 +483,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             "events_per_second": (events as f64 / seconds).round(),
             "latency_ms": {"p50": percentile(&latencies, 0.50), "p99": percentile(&latencies, 0.99), "p999": percentile(&latencies, 0.999)},
             "group_commits": batches,
-            "events_per_commit": (batch_events as f64 / batches.max(1) as f64 * 10.0).round() / 10.0,
+            "events_committed": batch_events,
+            "events_per_commit": (events_per_commit * 10.0).round() / 10.0,
             "commit_ms_mean": (write_micros as f64 / batches.max(1) as f64 / 10.0).round() / 100.0,
         },
         "disk": {"events": head, "bytes": disk, "bytes_per_event": disk / head.max(1)},
