@@ -36,7 +36,8 @@ fn bench_reports_consistent_figures_and_keeps_a_ledger_that_verifies() {
     let commits = mix["group_commits"].as_u64().unwrap();
     assert!(commits > 0 && commits <= requests, "{mix}");
     let committed = mix["events_committed"].as_u64().unwrap();
-    assert!(committed >= commits, "every group commit holds an event: {mix}");
+    // A batch of rejections alone is a group commit of no events, so only the total is known.
+    assert!(committed > 0, "{mix}");
     // The mean from the exact counts, not from the one-decimal `events_per_commit` (2.46
     // shows as 2.5, which would round to 3 where the limit was measured at 2).
     assert_eq!(

@@ -10,8 +10,10 @@ use support::{Home, Service, CHANNEL, H1, H2, OPERATOR};
 /// H21010000001 (210100) — H21010000002 has a token but is not registered — employees E1 (500.00) and E2, residents
 /// R1 and R2 in 210100, employee F1 in 220100; E1 → R1 bound.
 fn world(service: &Service) {
-    let rules =
-        |id: &str| json!({"request_id": id, "version": 1, "effective_from": "2026-01-01T00:00:00+08:00"});
+    let rules = |id: &str| {
+        json!({"request_id": id, "version": 1, "effective_from": "2026-01-01T00:00:00+08:00",
+            "resident_premium": support::premium_prices()})
+    };
     assert_eq!(service.post(OPERATOR, "/v1/regions/210100/rules", rules("r1")).0, 201);
     assert_eq!(service.post(OPERATOR, "/v1/regions/210200/rules", rules("r2")).0, 201);
     let body = json!({"request_id": "i1", "institution_id": "H21010000001", "region": "210100", "kind": "pharmacy", "name": "P"});
@@ -260,8 +262,7 @@ fn codes_after_some_history() {
         let events = service.events();
         domain::Timestamp::parse(events.last().unwrap()["recorded_at"].as_str().unwrap()).unwrap().cst_year()
     };
-    let amount = if year == 2026 { "400.00" } else { "420.00" };
-    let premium = |id: &str, payer: &str, who: &str| json!({"request_id": id, "payer": payer, "beneficiary": who, "year": year, "amount": amount});
+    let premium = |id: &str, payer: &str, who: &str| json!({"request_id": id, "payer": payer, "beneficiary": who, "year": year, "amount": "400.00"});
     ok(CHANNEL, "POST", "/v1/premiums", premium("m1", "E1", "R1"));
     expect(CHANNEL, "POST", "/v1/premiums", premium("m2", "E1", "R1"), 409, "premium_already_paid");
     ok(CHANNEL, "POST", "/v1/bindings", bind("b2", "E2", "R2", "child"));
@@ -276,7 +277,8 @@ fn codes_after_some_history() {
         json!({"request_id": "r3", "version": 2,
         "effective_from": "2026-01-01T00:00:00+08:00", "beneficiaries_per_authorizer_max": 2,
         "authorizers_per_beneficiary_max": 1, "bind_requires_balance": true, "auto_approve": false,
-        "premium_relatives_per_year_max": 1, "own_categories": ["outpatient"], "family_categories": ["outpatient"]}),
+        "premium_relatives_per_year_max": 1, "own_categories": ["outpatient"], "family_categories": ["outpatient"],
+        "resident_premium": support::premium_prices()}),
     );
     expect(CHANNEL, "POST", "/v1/premiums", premium("m5", "E1", "R2"), 422, "binding_not_active");
     expect(CHANNEL, "POST", "/v1/bindings", bind("b4", "E2", "R1", "child"), 422, "authorizer_no_balance");

@@ -12,8 +12,8 @@ use support::{Home, Service, CHANNEL, H1, OPERATOR};
 /// hospital of the region.
 fn region(home: &Home, extra: Value) -> Service {
     let service = home.start();
-    let mut rules =
-        json!({"request_id": "rules", "version": 1, "effective_from": "2026-01-01T00:00:00+08:00"});
+    let mut rules = json!({"request_id": "rules", "version": 1, "effective_from": "2026-01-01T00:00:00+08:00",
+            "resident_premium": support::premium_prices()});
     for (key, value) in extra.as_object().unwrap() {
         rules[key] = value.clone();
     }

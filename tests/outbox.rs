@@ -6,7 +6,8 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -134,7 +135,8 @@ fn setup(service: &Service) {
     for (path, body) in [
         (
             "/v1/regions/210100/rules",
-            json!({"request_id": "r", "version": 1, "effective_from": "2026-01-01T00:00:00+08:00"}),
+            json!({"request_id": "r", "version": 1, "effective_from": "2026-01-01T00:00:00+08:00",
+                "resident_premium": support::premium_prices()}),
         ),
         (
             "/v1/institutions",
@@ -220,7 +222,7 @@ fn every_settlement_event_exactly_once() {
     assert_eq!(service.post(H1, "/v1/settlements/S3/void", json!({"request_id": "void"})).0, 200);
     let refund = json!({"request_id": "ref", "refund_id": "F1", "amount": "3.00", "reason": "returned"});
     assert_eq!(service.post(H1, "/v1/settlements/S1/refunds", refund).0, 201);
-    // The current premium year (+08:00), from the ledger clock; the default rules price 2026.
+    // The current premium year (+08:00), from the ledger clock; the rules price it 400.00.
     let last = service.events().pop().unwrap();
     let year = domain::Timestamp::parse(last["recorded_at"].as_str().unwrap()).unwrap().cst_year();
     let premium =
@@ -303,21 +305,30 @@ fn service_killed_while_publishing() {
     setup(&service);
     let base = service.base.clone();
     let data = service.data.clone();
-    let burst = std::thread::spawn(move || {
-        let client = Service::client(&base, &data);
-        let mut acknowledged = 0;
-        for n in 0..400 {
-            let body = json!({"request_id": format!("K{n}"), "settlement_id": format!("K{n}"), "institution": "H21010000001",
-                "beneficiary": "C", "category": "pharmacy", "amount": "1.00"});
-            match client.try_call("POST", Some(H1), "/v1/settlements", Some(&body)) {
-                Ok((201, _)) => acknowledged += 1,
-                _ => break,
+    let counted = Arc::new(AtomicUsize::new(0));
+    let burst = {
+        let counted = counted.clone();
+        std::thread::spawn(move || {
+            let client = Service::client(&base, &data);
+            for n in 0..400 {
+                let body = json!({"request_id": format!("K{n}"), "settlement_id": format!("K{n}"), "institution": "H21010000001",
+                    "beneficiary": "C", "category": "pharmacy", "amount": "1.00"});
+                match client.try_call("POST", Some(H1), "/v1/settlements", Some(&body)) {
+                    Ok((201, _)) => counted.fetch_add(1, Ordering::SeqCst),
+                    _ => break,
+                };
             }
-        }
-        acknowledged
-    });
-    // Kill once the stream has started receiving the burst.
+            counted.load(Ordering::SeqCst)
+        })
+    };
+    // Kill once the stream has started receiving the burst and 20 answers have come back (a
+    // settlement can be published before its caller has read its 201).
     wait_for(&nats.url(), 20);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while counted.load(Ordering::SeqCst) < 20 {
+        assert!(Instant::now() < deadline, "the burst goes on");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     service.kill();
     let acknowledged = burst.join().unwrap();
     assert!(acknowledged >= 20);

@@ -26,6 +26,16 @@ pub const TOKENS: &str = r#"{"tokens": [
   {"token": "audit-secret", "role": "auditor"}
 ]}"#;
 
+/// A rule set's `resident_premium`: 400.00 for each year from the one before the machine's
+/// current +08:00 year to two after, so a test paying a premium for the ledger's current or
+/// next year meets the same price whatever the date it runs on (the default rules price only
+/// 2026 and 2027).
+pub fn premium_prices() -> Value {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let year = domain::Timestamp::from_micros(now.as_micros() as i64).cst_year();
+    Value::Object((year - 1..=year + 2).map(|y| (y.to_string(), Value::from("400.00"))).collect())
+}
+
 /// A running `gongji serve`.
 pub struct Service {
     child: Option<Child>,

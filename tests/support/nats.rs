@@ -33,11 +33,19 @@ pub struct Nats {
 }
 
 impl Nats {
+    /// A server on a free port. The port is free when picked but not held until the server
+    /// binds it, so a server that exits at once (the port was taken meanwhile) is retried on
+    /// another.
     pub fn start() -> Nats {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut nats = Nats { child: None, port, store: tempfile::tempdir().unwrap() };
-        nats.restart();
-        nats
+        let store = tempfile::tempdir().unwrap();
+        let mut nats = Nats { child: None, port: 0, store };
+        for _ in 0..5 {
+            nats.port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            if nats.spawn() {
+                return nats;
+            }
+        }
+        panic!("nats-server starts on a free loopback port");
     }
 
     pub fn url(&self) -> String {
@@ -46,17 +54,34 @@ impl Nats {
 
     /// Starts the server (again) on the same port and store.
     pub fn restart(&mut self) {
+        assert!(self.spawn(), "nats-server restarts on port {} (still free?)", self.port);
+    }
+
+    /// Spawns the server and waits until it accepts connections while still running: `false`
+    /// if it exited first (its port was taken).
+    fn spawn(&mut self) -> bool {
         assert!(self.child.is_none(), "the server is stopped before a restart");
-        let child = Command::new(binary())
+        let mut child = Command::new(binary())
             .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
             .arg(self.store.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("nats-server starts");
-        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        loop {
+            if child.try_wait().expect("the child's status").is_some() {
+                return false;
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                // Accepting, and still ours a moment later (a server that lost the port exits).
+                std::thread::sleep(Duration::from_millis(50));
+                if child.try_wait().expect("the child's status").is_none() {
+                    self.child = Some(child);
+                    return true;
+                }
+                return false;
+            }
             assert!(Instant::now() < deadline, "nats-server accepts connections");
             std::thread::sleep(Duration::from_millis(20));
         }
