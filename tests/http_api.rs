@@ -214,7 +214,7 @@ fn bad_input_writes_nothing() {
     assert_eq!(service.post(H1, "/v1/settlements", body).0, 201);
 }
 
-// Proves SIGTERM exits 0 and a restart serves the same state.
+// Proves SIGTERM exits 0 and a restart (here with a small sled cache) serves the same state.
 #[test]
 fn graceful_shutdown_and_restart() {
     let home = Home::new();
@@ -223,7 +223,10 @@ fn graceful_shutdown_and_restart() {
     person(&service, "P1", "employee");
     credit(&service, "P1", "12.30", "current");
     assert!(service.terminate().success());
-    let service = home.start();
+    // Restarted with a 1 MiB page cache: the same ledger, read back from disk.
+    let tokens = home.tokens();
+    let service =
+        Service::start(&home.data(), &["--tokens", tokens.to_str().unwrap(), "--sled-cache-mib", "1"]);
     let (_, account) = service.get(OPERATOR, "/v1/accounts/P1");
     assert_eq!(account["current"], json!("12.30"));
     let (code, report) = support::tool(&["verify", "--data", home.data().to_str().unwrap()]);
@@ -349,5 +352,20 @@ fn serve_refuses_to_start_without_tokens() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--tokens") && stderr.contains("--insecure-dev"), "{stderr}");
+    assert!(!home.data().exists(), "nothing was written");
+}
+
+// Proves a sled cache of 0 MiB is refused before anything is opened, naming the flag.
+#[test]
+fn serve_refuses_an_empty_sled_cache() {
+    let home = Home::new();
+    let output = std::process::Command::new(support::binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--insecure-dev", "--sled-cache-mib", "0", "--data"])
+        .arg(home.data())
+        .output()
+        .expect("gongji runs");
+    assert_eq!(output.status.code(), Some(2), "a usage error");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--sled-cache-mib"), "{stderr}");
     assert!(!home.data().exists(), "nothing was written");
 }

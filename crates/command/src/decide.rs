@@ -79,7 +79,7 @@ pub fn decide(state: &State, command: &Command, now: Timestamp) -> Result<Vec<Ev
             }
             Ok(vec![Event::InstitutionRegistered(InstitutionRegistered {
                 institution_id: institution_id.clone(),
-                region: region.clone(),
+                region: *region,
                 kind: *kind,
                 name: name.clone(),
             })])
@@ -90,7 +90,7 @@ pub fn decide(state: &State, command: &Command, now: Timestamp) -> Result<Vec<Ev
             }
             Ok(vec![Event::PersonRegistered(PersonRegistered {
                 person_id: person_id.clone(),
-                region: region.clone(),
+                region: *region,
                 scheme: *scheme,
                 name: name.clone(),
                 id_number_masked: id_number.as_ref().map(|n| n.masked()),
@@ -140,7 +140,7 @@ pub fn decide(state: &State, command: &Command, now: Timestamp) -> Result<Vec<Ev
                 .filter(|current| !current.is_zero())
                 .collect();
             Ok(vec![Event::YearClosed(YearClosed {
-                region: region.clone(),
+                region: *region,
                 year: *year,
                 accounts: accounts.len() as u64,
                 moved: Money::sum(accounts),
@@ -220,7 +220,7 @@ pub fn decide(state: &State, command: &Command, now: Timestamp) -> Result<Vec<Ev
                     "the institution is not in the beneficiary's region",
                 )
                 .with("institution_region", region)
-                .with("beneficiary_region", &person.region));
+                .with("beneficiary_region", person.region));
             }
             if person.status != PersonStatus::Active {
                 return Err(not_active(beneficiary));
@@ -237,7 +237,7 @@ pub fn decide(state: &State, command: &Command, now: Timestamp) -> Result<Vec<Ev
             let charge = Charge {
                 settlement_id: settlement_id.clone(),
                 institution: institution.clone(),
-                region: region.clone(),
+                region: *region,
                 beneficiary: beneficiary.clone(),
                 category: *category,
                 amount: *amount,
@@ -263,7 +263,7 @@ pub fn decide(state: &State, command: &Command, now: Timestamp) -> Result<Vec<Ev
             Ok(vec![Event::Captured(Captured {
                 settlement_id: settlement_id.clone(),
                 institution: settlement.institution.clone(),
-                region: settlement.region.clone(),
+                region: settlement.region,
                 amount,
                 draws,
                 out_of_pocket,
@@ -304,7 +304,7 @@ pub fn decide(state: &State, command: &Command, now: Timestamp) -> Result<Vec<Ev
                 refund_id: refund_id.clone(),
                 settlement_id: settlement_id.clone(),
                 institution: settlement.institution.clone(),
-                region: settlement.region.clone(),
+                region: settlement.region,
                 amount: *amount,
                 reason: reason.clone(),
                 returns,
@@ -336,7 +336,7 @@ fn publish_rules(
             .with("latest_effective_from", last.effective_from));
         }
     }
-    Ok(vec![Event::RulesPublished(RulesPublished { region: region.clone(), rules: resolved })])
+    Ok(vec![Event::RulesPublished(RulesPublished { region: *region, rules: resolved })])
 }
 
 fn set_status(
@@ -425,8 +425,8 @@ fn request_binding(
             Code::CrossRegionNotAllowed,
             "the region's rules do not allow this cross-region binding",
         )
-        .with("authorizer_region", &authorizer.region)
-        .with("beneficiary_region", &beneficiary.region));
+        .with("authorizer_region", authorizer.region)
+        .with("beneficiary_region", beneficiary.region));
     }
     if rules.bind_requires_balance && family_available(account, &rules.family_buckets).is_zero() {
         return Err(Rejection::new(
@@ -561,7 +561,7 @@ fn pay_premium(
     Ok(vec![Event::PremiumPaid(PremiumPaid {
         payer: payer_id.clone(),
         beneficiary: beneficiary_id.clone(),
-        region: payer.region.clone(),
+        region: payer.region,
         year,
         amount,
         draws,
@@ -583,7 +583,7 @@ fn release(settlement: &Settlement) -> Released {
     Released {
         settlement_id: settlement.settlement_id.clone(),
         institution: settlement.institution.clone(),
-        region: settlement.region.clone(),
+        region: settlement.region,
         released: settlement.draws.clone(),
     }
 }

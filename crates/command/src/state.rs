@@ -368,14 +368,14 @@ impl State {
     pub fn evolve(&mut self, event: &Event, seq: u64, recorded_at: Timestamp) {
         match event {
             Event::RulesPublished(e) => {
-                let versions = self.rules.entry(e.region.clone()).or_default();
+                let versions = self.rules.entry(e.region).or_default();
                 assert!(versions.last().is_none_or(|last| last.version < e.rules.version));
                 versions.push(e.rules.clone());
             }
             Event::InstitutionRegistered(e) => {
                 let institution = Institution {
                     institution_id: e.institution_id.clone(),
-                    region: e.region.clone(),
+                    region: e.region,
                     kind: e.kind,
                     name: e.name.clone(),
                 };
@@ -384,7 +384,7 @@ impl State {
             Event::PersonRegistered(e) => {
                 let person = Person {
                     person_id: e.person_id.clone(),
-                    region: e.region.clone(),
+                    region: e.region,
                     scheme: e.scheme,
                     status: PersonStatus::Active,
                     name: e.name.clone(),
@@ -488,7 +488,7 @@ impl State {
                     settlement_id: c.settlement_id.clone(),
                     number,
                     institution: c.institution.clone(),
-                    region: c.region.clone(),
+                    region: c.region,
                     beneficiary: c.beneficiary.clone(),
                     category: c.category,
                     amount: c.amount,
@@ -614,7 +614,7 @@ impl State {
     /// holds and settled draws from those current buckets follow the money, so refunds of
     /// money from a closed year go back to historic.
     fn close_year(&mut self, region: &Region, year: i32) {
-        self.closed_years.insert(region.clone(), year);
+        self.closed_years.insert(*region, year);
         for person in self.persons.values_mut().filter(|p| &p.region == region) {
             if let Some(account) = person.account.as_mut() {
                 account.historic = account.historic.plus(account.current);

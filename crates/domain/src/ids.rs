@@ -1,7 +1,12 @@
 //! Identifiers: 1–64 characters of `[A-Za-z0-9_.:-]`; regions are 6-digit codes.
+//!
+//! Each is a `CompactString`: up to 24 bytes (every id the ledger issues, and most callers'
+//! ids) live inline, without an allocation of their own, so the states that hold millions of
+//! ids as map keys and fields take less memory and clone them by copying.
 
 use std::fmt;
 
+use compact_str::CompactString;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::limits::ID_CHARS_MAX;
@@ -18,12 +23,12 @@ macro_rules! id_type {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
         #[serde(transparent)]
-        pub struct $name(String);
+        pub struct $name(CompactString);
 
         impl $name {
             /// The identifier, or `None` when `text` is not 1–64 of `[A-Za-z0-9_.:-]`.
             pub fn new(text: &str) -> Option<$name> {
-                is_valid_id(text).then(|| $name(text.to_owned()))
+                is_valid_id(text).then(|| $name(CompactString::from(text)))
             }
 
             pub fn as_str(&self) -> &str {
@@ -82,7 +87,7 @@ id_type!(
 impl BindingId {
     /// The id of the `number`-th binding ever requested (1-based).
     pub fn from_number(number: u64) -> BindingId {
-        BindingId(format!("B{number}"))
+        BindingId(compact_str::format_compact!("B{number}"))
     }
 
     /// The 1-based number of a ledger-issued binding id.
@@ -95,35 +100,42 @@ impl BindingId {
     }
 }
 
-/// A pooling region (统筹区): six digits.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
-pub struct Region(String);
+/// A pooling region (统筹区): six digits, kept as its six ASCII bytes (every person,
+/// institution and settlement names one).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Region([u8; 6]);
 
 impl Region {
     pub fn new(text: &str) -> Option<Region> {
-        (text.len() == 6 && text.bytes().all(|b| b.is_ascii_digit())).then(|| Region(text.to_owned()))
+        let digits: [u8; 6] = text.as_bytes().try_into().ok()?;
+        digits.iter().all(u8::is_ascii_digit).then_some(Region(digits))
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        std::str::from_utf8(&self.0).expect("a region is six ASCII digits")
     }
 
     /// The province: the first two digits.
     pub fn province(&self) -> &str {
-        &self.0[..2]
+        &self.as_str()[..2]
     }
 }
 
 impl fmt::Display for Region {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for Region {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Region({:?})", self.0)
+        write!(f, "Region({:?})", self.as_str())
+    }
+}
+
+impl Serialize for Region {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 

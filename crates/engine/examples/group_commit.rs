@@ -25,10 +25,10 @@ fn run(batch_commands_max: usize, settlements: usize, clients: usize) -> f64 {
     let region = Region::new("210100").unwrap();
     let rules = RuleSet::with_defaults(1, Timestamp::parse("2026-01-01T00:00:00Z").unwrap());
     let setup = [
-        Command::PublishRules { region: region.clone(), rules },
+        Command::PublishRules { region, rules },
         Command::RegisterInstitution {
             institution_id: InstitutionId::new("H1").unwrap(),
-            region: region.clone(),
+            region,
             kind: InstitutionKind::Hospital,
             name: "H".into(),
         },
@@ -43,7 +43,7 @@ fn run(batch_commands_max: usize, settlements: usize, clients: usize) -> f64 {
         let person_id = PersonId::new(&format!("P{p}")).unwrap();
         let register = Command::RegisterPerson {
             person_id: person_id.clone(),
-            region: region.clone(),
+            region,
             scheme: Scheme::Employee,
             name: None,
             id_number: None,

@@ -164,6 +164,8 @@ pub struct EngineConfig {
     pub observer: Option<Arc<dyn CommitObserver>>,
     /// A snapshot of the projections is stored every this many events (`None`: never).
     pub snapshot_every_events: Option<u64>,
+    /// sled's page cache, in bytes.
+    pub sled_cache_bytes: u64,
 }
 
 impl std::fmt::Debug for EngineConfig {
@@ -171,6 +173,8 @@ impl std::fmt::Debug for EngineConfig {
         f.debug_struct("EngineConfig")
             .field("batch_commands_max", &self.batch_commands_max)
             .field("queue_commands_max", &self.queue_commands_max)
+            .field("snapshot_every_events", &self.snapshot_every_events)
+            .field("sled_cache_bytes", &self.sled_cache_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -182,6 +186,7 @@ impl Default for EngineConfig {
             queue_commands_max: QUEUE_COMMANDS_MAX,
             observer: None,
             snapshot_every_events: Some(domain::limits::SNAPSHOT_EVERY_EVENTS),
+            sled_cache_bytes: ledger::CACHE_BYTES_DEFAULT,
         }
     }
 }

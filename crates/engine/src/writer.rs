@@ -173,7 +173,7 @@ impl Writer {
         config: EngineConfig,
         serving: Arc<AtomicBool>,
     ) -> Result<(Writer, Projections, ledger::Reader), EngineError> {
-        let store = Store::open(dir).map_err(storage)?;
+        let store = Store::open_with_cache(dir, config.sled_cache_bytes).map_err(storage)?;
         let report = store.verify(VerifyFrom::Checkpoint).map_err(storage)?;
         if !report.ok {
             let broken = report.broken.map(|b| format!("seq {}: {}", b.seq, b.reason)).unwrap_or_default();

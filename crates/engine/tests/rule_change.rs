@@ -56,22 +56,16 @@ fn calendar_to_rolling() {
     let region = Region::new("210100").unwrap();
     let calendar = RuleSet::with_defaults(1, at("2026-01-01T00:00:00+08:00"));
     assert_eq!(calendar.limit_window, LimitWindow::Calendar);
-    ledger.run(Command::PublishRules { region: region.clone(), rules: calendar });
+    ledger.run(Command::PublishRules { region, rules: calendar });
     ledger.run(Command::RegisterInstitution {
         institution_id: InstitutionId::new("H1").unwrap(),
-        region: region.clone(),
+        region,
         kind: InstitutionKind::Pharmacy,
         name: "Pharmacy".into(),
     });
     for (id, scheme) in [("P1", Scheme::Employee), ("C", Scheme::Resident)] {
         let person_id = PersonId::new(id).unwrap();
-        ledger.run(Command::RegisterPerson {
-            person_id,
-            region: region.clone(),
-            scheme,
-            name: None,
-            id_number: None,
-        });
+        ledger.run(Command::RegisterPerson { person_id, region, scheme, name: None, id_number: None });
     }
     ledger.run(Command::Credit {
         person_id: PersonId::new("P1").unwrap(),
@@ -141,14 +135,14 @@ fn rule_changes_are_recorded_per_view() {
     let mut ledger = Ledger { engine, clock, n: 0 };
     let region = Region::new("210100").unwrap();
     let mut rules = RuleSet::with_defaults(1, at("2026-01-01T00:00:00+08:00"));
-    ledger.run(Command::PublishRules { region: region.clone(), rules: rules.clone() });
+    ledger.run(Command::PublishRules { region, rules: rules.clone() });
     rules.version = 2;
     rules.hold_timeout_minutes = 45;
-    ledger.run(Command::PublishRules { region: region.clone(), rules: rules.clone() });
+    ledger.run(Command::PublishRules { region, rules: rules.clone() });
     assert!(ledger.engine.projections().rule_changes().is_empty(), "no declared parameter changed");
     rules.version = 3;
     rules.limit_window = LimitWindow::Rolling;
-    let events = ledger.run(Command::PublishRules { region: region.clone(), rules });
+    let events = ledger.run(Command::PublishRules { region, rules });
     assert_eq!(events.len(), 1);
     let projections = ledger.engine.projections();
     let changes = projections.rule_changes();

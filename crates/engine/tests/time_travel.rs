@@ -26,12 +26,12 @@ fn build(dir: &std::path::Path, snapshot_every_events: Option<u64>) -> (Engine, 
     let region = Region::new("210100").unwrap();
     let mut commands = vec![
         Command::PublishRules {
-            region: region.clone(),
+            region,
             rules: RuleSet::with_defaults(1, Timestamp::parse("2026-01-01T00:00:00Z").unwrap()),
         },
         Command::RegisterInstitution {
             institution_id: InstitutionId::new("H1").unwrap(),
-            region: region.clone(),
+            region,
             kind: InstitutionKind::Hospital,
             name: "H".into(),
         },
@@ -39,7 +39,7 @@ fn build(dir: &std::path::Path, snapshot_every_events: Option<u64>) -> (Engine, 
     for p in 0..PERSONS {
         commands.push(Command::RegisterPerson {
             person_id: person(p),
-            region: region.clone(),
+            region,
             scheme: Scheme::Employee,
             name: None,
             id_number: None,

@@ -103,7 +103,7 @@ impl Projections {
             for (view, parameters) in previous.map(|p| changed_parameters(p, &e.rules)).unwrap_or_default() {
                 self.rule_changes.push(RuleChange {
                     seq,
-                    region: e.region.clone(),
+                    region: e.region,
                     version: e.rules.version,
                     effective_from: e.rules.effective_from,
                     view: view.to_owned(),

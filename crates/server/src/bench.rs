@@ -165,7 +165,7 @@ fn build_population(engine: &Engine, persons: u64, ids: &Counter) -> anyhow::Res
     let mut setup = Vec::new();
     for (index, region) in REGIONS.iter().enumerate() {
         let region = Region::new(region).expect("a region");
-        setup.push(Command::PublishRules { region: region.clone(), rules: rules(index) });
+        setup.push(Command::PublishRules { region, rules: rules(index) });
         setup.push(Command::RegisterInstitution {
             institution_id: institution(index),
             region,
@@ -314,9 +314,14 @@ fn dir_bytes(path: &Path) -> u64 {
 }
 
 fn peak_rss_bytes() -> u64 {
+    status_bytes("VmHWM:")
+}
+
+/// A memory figure of this process from /proc/self/status, in bytes (0 where unreadable).
+fn status_bytes(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).map(str::to_owned))
         .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
         .map_or(0, |kb| kb * 1024)
 }
@@ -432,6 +437,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         commits_after.2 - commits_before.2,
     );
     let disk = dir_bytes(&data);
+    // What the running engine holds, before the measurements below build more beside it.
+    let engine_rss = status_bytes("VmRSS:");
 
     // Replay speed, from the log alone.
     let t = Instant::now();
@@ -490,6 +497,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         "disk": {"events": head, "bytes": disk, "bytes_per_event": disk / head.max(1)},
         "peak_rss_bytes": peak_rss_bytes(),
         "rss_bytes_per_person": peak_rss_bytes() / args.persons.max(1),
+        "engine_rss_bytes": engine_rss,
         "replay": {"events": head, "seconds": replay_seconds, "events_per_second": (head as f64 / replay_seconds).round()},
         "as_of": {"lookups": as_of.len(), "history_events": head, "p50_us": percentile(&as_of, 0.5), "p99_us": percentile(&as_of, 0.99)},
         "raw_sled_limit": {"events": envelopes.len(), "batch": batch, "events_per_second": raw.round()},

@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// Store a snapshot of the projections every this many events (0: never).
     #[arg(long, env = "GONGJI_SNAPSHOT_EVERY", default_value_t = domain::limits::SNAPSHOT_EVERY_EVENTS)]
     pub snapshot_every: u64,
+    /// sled's page cache, in MiB (the process holds about 1.15 times this for it).
+    #[arg(long, env = "GONGJI_SLED_CACHE_MIB", default_value_t = ledger::CACHE_BYTES_DEFAULT >> 20,
+          value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub sled_cache_mib: u64,
     /// Log format.
     #[arg(long, env = "GONGJI_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -86,6 +90,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = EngineConfig {
         observer: Some(observer),
         snapshot_every_events: (args.snapshot_every > 0).then_some(args.snapshot_every),
+        sled_cache_bytes: args.sled_cache_mib << 20,
         ..EngineConfig::default()
     };
     let engine = Engine::open(&args.data, Box::new(SystemClock), config)
@@ -184,10 +189,7 @@ fn publish_startup_rules(engine: &Engine, rules: Vec<(Region, RuleSet)>) -> anyh
         let request_id = RequestId::new(&format!("startup-rules-{region}-v{}", rules.version))
             .expect("start-up request ids are valid");
         let version = rules.version;
-        match engine.execute(Request {
-            request_id,
-            command: Command::PublishRules { region: region.clone(), rules },
-        })? {
+        match engine.execute(Request { request_id, command: Command::PublishRules { region, rules } })? {
             Outcome::Committed { .. } => tracing::info!(%region, version, "published start-up rules"),
             Outcome::Rejected { rejection, .. } => {
                 anyhow::bail!("start-up rules for {region} v{version} refused: {rejection}")
