@@ -261,7 +261,7 @@ async fn write<F>(
     build: F,
 ) -> Response
 where
-    F: FnOnce(&Principal, &[u8], &App) -> Result<Request, Rejection>,
+    F: FnOnce(&Principal, &Value, &App) -> Result<Request, Rejection>,
 {
     let result = async {
         // A body declared too large is refused before anything else (api.md §2).
@@ -270,10 +270,9 @@ where
         }
         let principal = authenticate(&app, &headers, roles)?;
         let bytes = read_body(body).await?;
-        let request = build(&principal, &bytes, &app)?;
-        // The body parsed into `request`, so it is JSON; its value is what a retry must repeat.
-        let value: Value =
-            serde_json::from_slice(&bytes).map_err(|_| Rejection::invalid("body", "not JSON"))?;
+        // Parsed once: `build` reads the request from it, and its value is what a retry must repeat.
+        let value = wire::json(&bytes)?;
+        let request = build(&principal, &value, &app)?;
         let origin = Origin {
             institution: principal.institution.clone().filter(|_| principal.role == Role::Institution),
             digest: Some(request.wire_digest(&value)),
@@ -330,9 +329,9 @@ async fn post_rules(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    write(app, headers, body, OPERATOR, true, |_, bytes, _| {
+    write(app, headers, body, OPERATOR, true, |_, json, _| {
         let region = path_region(&region)?;
-        let (request_id, rules) = wire::parse_rules(bytes)?;
+        let (request_id, rules) = wire::parse_rules(json)?;
         Ok(Request { request_id, command: Command::PublishRules { region, rules } })
     })
     .await
@@ -389,7 +388,7 @@ async fn get_rules(
         let projections = app.engine.projections();
         let now = at.unwrap_or_else(|| engine_now(&projections));
         let rules = projections.state().rules_at(&region, now).ok_or_else(|| {
-            Rejection::new(Code::NotFound, "the region has no rule set in force").with("region", &region)
+            Rejection::new(Code::NotFound, "the region has no rule set in force").with("region", region)
         })?;
         let mut body = serde_json::to_value(rules).expect("rules serialize");
         body["region"] = json!(region);
@@ -409,17 +408,17 @@ async fn post_year_end(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    write(app, headers, body, OPERATOR, false, |_, bytes, _| {
+    write(app, headers, body, OPERATOR, false, |_, json, _| {
         let region = path_region(&region)?;
-        let body: wire::YearEndBody = wire::parse(bytes)?;
+        let body: wire::YearEndBody = wire::parse(json)?;
         Ok(Request { request_id: body.request_id, command: Command::CloseYear { region, year: body.year } })
     })
     .await
 }
 
 async fn post_institution(State(app): State<Shared>, headers: HeaderMap, body: Body) -> Response {
-    write(app, headers, body, OPERATOR, true, |_, bytes, _| {
-        let b: wire::InstitutionBody = wire::parse(bytes)?;
+    write(app, headers, body, OPERATOR, true, |_, json, _| {
+        let b: wire::InstitutionBody = wire::parse(json)?;
         Ok(Request {
             request_id: b.request_id,
             command: Command::RegisterInstitution {
@@ -434,8 +433,8 @@ async fn post_institution(State(app): State<Shared>, headers: HeaderMap, body: B
 }
 
 async fn post_person(State(app): State<Shared>, headers: HeaderMap, body: Body) -> Response {
-    write(app, headers, body, OPERATOR, true, |_, bytes, _| {
-        let b: wire::PersonBody = wire::parse(bytes)?;
+    write(app, headers, body, OPERATOR, true, |_, json, _| {
+        let b: wire::PersonBody = wire::parse(json)?;
         Ok(Request {
             request_id: b.request_id,
             command: Command::RegisterPerson {
@@ -475,9 +474,9 @@ async fn post_status(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    write(app, headers, body, OPERATOR, false, |_, bytes, _| {
+    write(app, headers, body, OPERATOR, false, |_, json, _| {
         let person_id = path_id("person_id", &person_id, PersonId::new)?;
-        let b: wire::StatusBody = wire::parse(bytes)?;
+        let b: wire::StatusBody = wire::parse(json)?;
         Ok(Request {
             request_id: b.request_id,
             command: Command::SetStatus { person_id, status: b.status, reason: b.reason },
@@ -492,9 +491,9 @@ async fn post_credit(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    write(app, headers, body, OPERATOR, false, |_, bytes, _| {
+    write(app, headers, body, OPERATOR, false, |_, json, _| {
         let person_id = path_id("person_id", &person_id, PersonId::new)?;
-        let b: wire::CreditBody = wire::parse(bytes)?;
+        let b: wire::CreditBody = wire::parse(json)?;
         Ok(Request {
             request_id: b.request_id,
             command: Command::Credit { person_id, amount: b.amount.0, bucket: b.bucket, reason: b.reason },
@@ -529,8 +528,8 @@ async fn get_account(
 // ---- handlers: bindings ---------------------------------------------------------------------
 
 async fn post_binding(State(app): State<Shared>, headers: HeaderMap, body: Body) -> Response {
-    write(app, headers, body, CHANNEL, true, |_, bytes, _| {
-        let b: wire::BindingBody = wire::parse(bytes)?;
+    write(app, headers, body, CHANNEL, true, |_, json, _| {
+        let b: wire::BindingBody = wire::parse(json)?;
         Ok(Request {
             request_id: b.request_id,
             command: Command::RequestBinding {
@@ -549,9 +548,9 @@ async fn post_approve(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    write(app, headers, body, OPERATOR, false, |_, bytes, _| {
+    write(app, headers, body, OPERATOR, false, |_, json, _| {
         let binding_id = path_id("binding_id", &id, BindingId::new)?;
-        let b: wire::RequestOnlyBody = wire::parse(bytes)?;
+        let b: wire::RequestOnlyBody = wire::parse(json)?;
         Ok(Request { request_id: b.request_id, command: Command::ApproveBinding { binding_id } })
     })
     .await
@@ -563,9 +562,9 @@ async fn post_reject(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    write(app, headers, body, OPERATOR, false, |_, bytes, _| {
+    write(app, headers, body, OPERATOR, false, |_, json, _| {
         let binding_id = path_id("binding_id", &id, BindingId::new)?;
-        let b: wire::RejectBody = wire::parse(bytes)?;
+        let b: wire::RejectBody = wire::parse(json)?;
         Ok(Request {
             request_id: b.request_id,
             command: Command::RejectBinding { binding_id, reason: b.reason },
@@ -580,9 +579,9 @@ async fn post_revoke(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    write(app, headers, body, &[Role::Channel, Role::Operator], false, |_, bytes, _| {
+    write(app, headers, body, &[Role::Channel, Role::Operator], false, |_, json, _| {
         let binding_id = path_id("binding_id", &id, BindingId::new)?;
-        let b: wire::RequestOnlyBody = wire::parse(bytes)?;
+        let b: wire::RequestOnlyBody = wire::parse(json)?;
         Ok(Request { request_id: b.request_id, command: Command::RevokeBinding { binding_id } })
     })
     .await
@@ -594,9 +593,9 @@ async fn put_authorization(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    write(app, headers, body, CHANNEL, false, |_, bytes, _| {
+    write(app, headers, body, CHANNEL, false, |_, json, _| {
         let binding_id = path_id("binding_id", &id, BindingId::new)?;
-        let b: wire::AuthorizationBody = wire::parse(bytes)?;
+        let b: wire::AuthorizationBody = wire::parse(json)?;
         let (monthly_limit, annual_limit) = b.limits();
         if b.priority.is_some_and(|p| p == 0 || p > domain::limits::PRIORITY_MAX) {
             return Err(Rejection::invalid("priority", "must be an integer from 1 to 1000 or null"));
@@ -628,14 +627,12 @@ async fn get_bindings(
 // ---- handlers: settlements and premiums -------------------------------------------------------
 
 async fn post_settlement(State(app): State<Shared>, headers: HeaderMap, body: Body) -> Response {
-    write(app, headers, body, INSTITUTION, true, |principal, bytes, _| {
+    write(app, headers, body, INSTITUTION, true, |principal, json, _| {
         // The institution acts only for itself: checked before the body's shape (403 before 400).
-        if let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(bytes) {
-            if let Some(Value::String(institution)) = object.get("institution") {
-                require_institution(principal, institution).map_err(denied)?;
-            }
+        if let Some(Value::String(institution)) = json.get("institution") {
+            require_institution(principal, institution).map_err(denied)?;
         }
-        let b: wire::SettlementBody = wire::parse(bytes)?;
+        let b: wire::SettlementBody = wire::parse(json)?;
         require_institution(principal, b.institution.as_str()).map_err(denied)?;
         let mode = wire::mode(&b);
         Ok(Request {
@@ -660,10 +657,10 @@ async fn post_capture(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    write(app, headers, body, INSTITUTION, false, |principal, bytes, app| {
+    write(app, headers, body, INSTITUTION, false, |principal, json, app| {
         let settlement_id = path_id("settlement_id", &id, SettlementId::new)?;
         own_settlement(app, principal, &settlement_id)?;
-        let b: wire::CaptureBody = wire::parse(bytes)?;
+        let b: wire::CaptureBody = wire::parse(json)?;
         Ok(Request {
             request_id: b.request_id.clone(),
             command: Command::Capture { settlement_id, amount: b.amount() },
@@ -678,10 +675,10 @@ async fn post_void(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    write(app, headers, body, INSTITUTION, false, |principal, bytes, app| {
+    write(app, headers, body, INSTITUTION, false, |principal, json, app| {
         let settlement_id = path_id("settlement_id", &id, SettlementId::new)?;
         own_settlement(app, principal, &settlement_id)?;
-        let b: wire::RequestOnlyBody = wire::parse(bytes)?;
+        let b: wire::RequestOnlyBody = wire::parse(json)?;
         Ok(Request { request_id: b.request_id, command: Command::Void { settlement_id } })
     })
     .await
@@ -693,10 +690,10 @@ async fn post_refund(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    write(app, headers, body, INSTITUTION, true, |principal, bytes, app| {
+    write(app, headers, body, INSTITUTION, true, |principal, json, app| {
         let settlement_id = path_id("settlement_id", &id, SettlementId::new)?;
         own_settlement(app, principal, &settlement_id)?;
-        let b: wire::RefundBody = wire::parse(bytes)?;
+        let b: wire::RefundBody = wire::parse(json)?;
         Ok(Request {
             request_id: b.request_id,
             command: Command::Refund {
@@ -723,8 +720,8 @@ async fn get_settlement(State(app): State<Shared>, Segment(id): Segment, headers
 }
 
 async fn post_premium(State(app): State<Shared>, headers: HeaderMap, body: Body) -> Response {
-    write(app, headers, body, CHANNEL, true, |_, bytes, _| {
-        let b: wire::PremiumBody = wire::parse(bytes)?;
+    write(app, headers, body, CHANNEL, true, |_, json, _| {
+        let b: wire::PremiumBody = wire::parse(json)?;
         Ok(Request {
             request_id: b.request_id,
             command: Command::PayPremium {
