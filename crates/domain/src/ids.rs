@@ -209,6 +209,35 @@ mod tests {
         assert_eq!(BindingId::new("B07").unwrap().number(), None);
     }
 
+    // Proves ids kept inline (short) and on the heap (long) read, order, hash-compare and
+    // round-trip through JSON exactly as their text, and a region as its six digits.
+    #[test]
+    fn ids_behave_as_their_text() {
+        let short = "P1".to_owned();
+        let long = format!("H{}", "9".repeat(63));
+        for text in [&short, &long] {
+            let id = PersonId::new(text).unwrap();
+            assert_eq!(id.as_str(), text);
+            assert_eq!(id.to_string(), *text);
+            let json = serde_json::to_string(&id).unwrap();
+            assert_eq!(json, format!("\"{text}\""));
+            assert_eq!(serde_json::from_str::<PersonId>(&json).unwrap(), id);
+        }
+        let mut ids: Vec<PersonId> =
+            ["P10", "P2", &long, "P1"].iter().map(|t| PersonId::new(t).unwrap()).collect();
+        ids.sort();
+        let texts: Vec<&str> = ids.iter().map(PersonId::as_str).collect();
+        assert_eq!(texts, vec![long.as_str(), "P1", "P10", "P2"], "ordered as strings");
+
+        let region = Region::new("310100").unwrap();
+        assert_eq!((region.as_str(), region.province()), ("310100", "31"));
+        assert_eq!(serde_json::to_string(&region).unwrap(), "\"310100\"");
+        assert_eq!(serde_json::from_str::<Region>("\"310100\"").unwrap(), region);
+        assert!(serde_json::from_str::<Region>("\"31010a\"").is_err());
+        assert!(Region::new("３１０１００").is_none(), "ASCII digits only");
+        assert!(Region::new("210100").unwrap() < region);
+    }
+
     // Proves the GB 11643 checksum and that only the masked form is rendered.
     #[test]
     fn id_number_checksum_and_mask() {
