@@ -103,7 +103,7 @@ fn idempotent_retry_and_conflict() {
 }
 
 // Proves an institution acts only on its own settlements: another institution's capture,
-// void or refund is 403 and writes nothing, and the owner's still works.
+// void or refund is 403 (whatever its body) and writes nothing, and the owner's still works.
 #[test]
 fn institutions_act_only_on_their_own_settlements() {
     let home = Home::new();
@@ -132,6 +132,11 @@ fn institutions_act_only_on_their_own_settlements() {
     for (path, body) in &attempts {
         let (status, answer) = service.post(H2, path, body.clone());
         assert_eq!((status, answer["error"]["code"].clone()), (403, json!("forbidden")), "{path}");
+        // Ownership is checked before the body's shape: a broken body is still 403.
+        for broken in [&b"{\"request_id\":"[..], b"", b"[1]"] {
+            let (status, answer) = service.raw("POST", Some(H2), path, broken);
+            assert_eq!(status, 403, "{path} {answer}");
+        }
     }
     assert_eq!(service.events().len(), head, "a forbidden request writes nothing");
     // The refusals were not remembered: the owner may use the same request ids.

@@ -261,7 +261,7 @@ async fn write<F>(
     build: F,
 ) -> Response
 where
-    F: FnOnce(&Principal, &Value, &App) -> Result<Request, Rejection>,
+    F: FnOnce(&Principal, &[u8], Option<&Value>, &App) -> Result<Request, Rejection>,
 {
     let result = async {
         // A body declared too large is refused before anything else (api.md §2).
@@ -270,9 +270,13 @@ where
         }
         let principal = authenticate(&app, &headers, roles)?;
         let bytes = read_body(body).await?;
-        // Parsed once: `build` reads the request from it, and its value is what a retry must repeat.
-        let value = wire::json(&bytes)?;
-        let request = build(&principal, &value, &app)?;
+        // Parsed as JSON once, for what a route checks before the body's shape and for the
+        // digest; `build` reads the request strictly from the bytes (a key given twice is
+        // refused there, and the first wrong field in the body is the one named).
+        let value: Option<Value> = serde_json::from_slice(&bytes).ok();
+        let request = build(&principal, &bytes, value.as_ref(), &app)?;
+        // The body parsed into `request`, so it is JSON; its value is what a retry must repeat.
+        let value = value.ok_or_else(|| Rejection::invalid("body", "not JSON"))?;
         let origin = Origin {
             institution: principal.institution.clone().filter(|_| principal.role == Role::Institution),
             digest: Some(request.wire_digest(&value)),
@@ -329,9 +333,9 @@ async fn post_rules(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    write(app, headers, body, OPERATOR, true, |_, json, _| {
+    write(app, headers, body, OPERATOR, true, |_, bytes, _, _| {
         let region = path_region(&region)?;
-        let (request_id, rules) = wire::parse_rules(json)?;
+        let (request_id, rules) = wire::parse_rules(bytes)?;
         Ok(Request { request_id, command: Command::PublishRules { region, rules } })
     })
     .await
@@ -408,17 +412,17 @@ async fn post_year_end(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    write(app, headers, body, OPERATOR, false, |_, json, _| {
+    write(app, headers, body, OPERATOR, false, |_, bytes, _, _| {
         let region = path_region(&region)?;
-        let body: wire::YearEndBody = wire::parse(json)?;
+        let body: wire::YearEndBody = wire::parse(bytes)?;
         Ok(Request { request_id: body.request_id, command: Command::CloseYear { region, year: body.year } })
     })
     .await
 }
 
 async fn post_institution(State(app): State<Shared>, headers: HeaderMap, body: Body) -> Response {
-    write(app, headers, body, OPERATOR, true, |_, json, _| {
-        let b: wire::InstitutionBody = wire::parse(json)?;
+    write(app, headers, body, OPERATOR, true, |_, bytes, _, _| {
+        let b: wire::InstitutionBody = wire::parse(bytes)?;
         Ok(Request {
             request_id: b.request_id,
             command: Command::RegisterInstitution {
@@ -433,8 +437,8 @@ async fn post_institution(State(app): State<Shared>, headers: HeaderMap, body: B
 }
 
 async fn post_person(State(app): State<Shared>, headers: HeaderMap, body: Body) -> Response {
-    write(app, headers, body, OPERATOR, true, |_, json, _| {
-        let b: wire::PersonBody = wire::parse(json)?;
+    write(app, headers, body, OPERATOR, true, |_, bytes, _, _| {
+        let b: wire::PersonBody = wire::parse(bytes)?;
         Ok(Request {
             request_id: b.request_id,
             command: Command::RegisterPerson {
@@ -474,9 +478,9 @@ async fn post_status(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    write(app, headers, body, OPERATOR, false, |_, json, _| {
+    write(app, headers, body, OPERATOR, false, |_, bytes, _, _| {
         let person_id = path_id("person_id", &person_id, PersonId::new)?;
-        let b: wire::StatusBody = wire::parse(json)?;
+        let b: wire::StatusBody = wire::parse(bytes)?;
         Ok(Request {
             request_id: b.request_id,
             command: Command::SetStatus { person_id, status: b.status, reason: b.reason },
@@ -491,9 +495,9 @@ async fn post_credit(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    write(app, headers, body, OPERATOR, false, |_, json, _| {
+    write(app, headers, body, OPERATOR, false, |_, bytes, _, _| {
         let person_id = path_id("person_id", &person_id, PersonId::new)?;
-        let b: wire::CreditBody = wire::parse(json)?;
+        let b: wire::CreditBody = wire::parse(bytes)?;
         Ok(Request {
             request_id: b.request_id,
             command: Command::Credit { person_id, amount: b.amount.0, bucket: b.bucket, reason: b.reason },
@@ -528,8 +532,8 @@ async fn get_account(
 // ---- handlers: bindings ---------------------------------------------------------------------
 
 async fn post_binding(State(app): State<Shared>, headers: HeaderMap, body: Body) -> Response {
-    write(app, headers, body, CHANNEL, true, |_, json, _| {
-        let b: wire::BindingBody = wire::parse(json)?;
+    write(app, headers, body, CHANNEL, true, |_, bytes, _, _| {
+        let b: wire::BindingBody = wire::parse(bytes)?;
         Ok(Request {
             request_id: b.request_id,
             command: Command::RequestBinding {
@@ -548,9 +552,9 @@ async fn post_approve(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    write(app, headers, body, OPERATOR, false, |_, json, _| {
+    write(app, headers, body, OPERATOR, false, |_, bytes, _, _| {
         let binding_id = path_id("binding_id", &id, BindingId::new)?;
-        let b: wire::RequestOnlyBody = wire::parse(json)?;
+        let b: wire::RequestOnlyBody = wire::parse(bytes)?;
         Ok(Request { request_id: b.request_id, command: Command::ApproveBinding { binding_id } })
     })
     .await
@@ -562,9 +566,9 @@ async fn post_reject(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    write(app, headers, body, OPERATOR, false, |_, json, _| {
+    write(app, headers, body, OPERATOR, false, |_, bytes, _, _| {
         let binding_id = path_id("binding_id", &id, BindingId::new)?;
-        let b: wire::RejectBody = wire::parse(json)?;
+        let b: wire::RejectBody = wire::parse(bytes)?;
         Ok(Request {
             request_id: b.request_id,
             command: Command::RejectBinding { binding_id, reason: b.reason },
@@ -579,9 +583,9 @@ async fn post_revoke(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    write(app, headers, body, &[Role::Channel, Role::Operator], false, |_, json, _| {
+    write(app, headers, body, &[Role::Channel, Role::Operator], false, |_, bytes, _, _| {
         let binding_id = path_id("binding_id", &id, BindingId::new)?;
-        let b: wire::RequestOnlyBody = wire::parse(json)?;
+        let b: wire::RequestOnlyBody = wire::parse(bytes)?;
         Ok(Request { request_id: b.request_id, command: Command::RevokeBinding { binding_id } })
     })
     .await
@@ -593,9 +597,9 @@ async fn put_authorization(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    write(app, headers, body, CHANNEL, false, |_, json, _| {
+    write(app, headers, body, CHANNEL, false, |_, bytes, _, _| {
         let binding_id = path_id("binding_id", &id, BindingId::new)?;
-        let b: wire::AuthorizationBody = wire::parse(json)?;
+        let b: wire::AuthorizationBody = wire::parse(bytes)?;
         let (monthly_limit, annual_limit) = b.limits();
         if b.priority.is_some_and(|p| p == 0 || p > domain::limits::PRIORITY_MAX) {
             return Err(Rejection::invalid("priority", "must be an integer from 1 to 1000 or null"));
@@ -627,12 +631,12 @@ async fn get_bindings(
 // ---- handlers: settlements and premiums -------------------------------------------------------
 
 async fn post_settlement(State(app): State<Shared>, headers: HeaderMap, body: Body) -> Response {
-    write(app, headers, body, INSTITUTION, true, |principal, json, _| {
+    write(app, headers, body, INSTITUTION, true, |principal, bytes, json, _| {
         // The institution acts only for itself: checked before the body's shape (403 before 400).
-        if let Some(Value::String(institution)) = json.get("institution") {
+        if let Some(Value::String(institution)) = json.and_then(|body| body.get("institution")) {
             require_institution(principal, institution).map_err(denied)?;
         }
-        let b: wire::SettlementBody = wire::parse(json)?;
+        let b: wire::SettlementBody = wire::parse(bytes)?;
         require_institution(principal, b.institution.as_str()).map_err(denied)?;
         let mode = wire::mode(&b);
         Ok(Request {
@@ -657,10 +661,10 @@ async fn post_capture(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    write(app, headers, body, INSTITUTION, false, |principal, json, app| {
+    write(app, headers, body, INSTITUTION, false, |principal, bytes, _, app| {
         let settlement_id = path_id("settlement_id", &id, SettlementId::new)?;
         own_settlement(app, principal, &settlement_id)?;
-        let b: wire::CaptureBody = wire::parse(json)?;
+        let b: wire::CaptureBody = wire::parse(bytes)?;
         Ok(Request {
             request_id: b.request_id.clone(),
             command: Command::Capture { settlement_id, amount: b.amount() },
@@ -675,10 +679,10 @@ async fn post_void(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    write(app, headers, body, INSTITUTION, false, |principal, json, app| {
+    write(app, headers, body, INSTITUTION, false, |principal, bytes, _, app| {
         let settlement_id = path_id("settlement_id", &id, SettlementId::new)?;
         own_settlement(app, principal, &settlement_id)?;
-        let b: wire::RequestOnlyBody = wire::parse(json)?;
+        let b: wire::RequestOnlyBody = wire::parse(bytes)?;
         Ok(Request { request_id: b.request_id, command: Command::Void { settlement_id } })
     })
     .await
@@ -690,10 +694,10 @@ async fn post_refund(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    write(app, headers, body, INSTITUTION, true, |principal, json, app| {
+    write(app, headers, body, INSTITUTION, true, |principal, bytes, _, app| {
         let settlement_id = path_id("settlement_id", &id, SettlementId::new)?;
         own_settlement(app, principal, &settlement_id)?;
-        let b: wire::RefundBody = wire::parse(json)?;
+        let b: wire::RefundBody = wire::parse(bytes)?;
         Ok(Request {
             request_id: b.request_id,
             command: Command::Refund {
@@ -720,8 +724,8 @@ async fn get_settlement(State(app): State<Shared>, Segment(id): Segment, headers
 }
 
 async fn post_premium(State(app): State<Shared>, headers: HeaderMap, body: Body) -> Response {
-    write(app, headers, body, CHANNEL, true, |_, json, _| {
-        let b: wire::PremiumBody = wire::parse(json)?;
+    write(app, headers, body, CHANNEL, true, |_, bytes, _, _| {
+        let b: wire::PremiumBody = wire::parse(bytes)?;
         Ok(Request {
             request_id: b.request_id,
             command: Command::PayPremium {

@@ -162,25 +162,27 @@ pub struct PremiumBody {
 }
 
 /// A rule-set body: `request_id` plus the rule set's own fields.
-pub fn parse_rules(body: &serde_json::Value) -> Result<(RequestId, RuleSet), Rejection> {
-    let mut object: serde_json::Map<String, serde_json::Value> = parse(body)?;
+pub fn parse_rules(bytes: &[u8]) -> Result<(RequestId, RuleSet), Rejection> {
+    let mut object: serde_json::Map<String, serde_json::Value> = parse(bytes)?;
     let request_id =
         object.remove("request_id").ok_or_else(|| Rejection::invalid("request_id", "is required"))?;
     let request_id: RequestId =
         serde_json::from_value(request_id).map_err(|e| Rejection::invalid("request_id", e))?;
-    let rules: RuleSet = parse(&serde_json::Value::Object(object))?;
+    let rules: RuleSet = parse_value(serde_json::Value::Object(object))?;
     rules.validate().map_err(|(field, problem)| Rejection::invalid(field, problem))?;
     Ok((request_id, rules))
 }
 
-/// A body's bytes as JSON: parsed once, then read by `parse` and digested as they are.
-pub fn json(bytes: &[u8]) -> Result<serde_json::Value, Rejection> {
-    serde_json::from_slice(bytes).map_err(|e| Rejection::invalid("body", format!("is not valid JSON: {e}")))
+/// Parses a body strictly, naming the offending field in the rejection.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Rejection> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(path_error)?;
+    deserializer.end().map_err(|e| Rejection::invalid("body", format!("is not valid JSON: {e}")))?;
+    Ok(value)
 }
 
-/// Reads a parsed body strictly, naming the offending field in the rejection.
-pub fn parse<T: DeserializeOwned>(body: &serde_json::Value) -> Result<T, Rejection> {
-    serde_path_to_error::deserialize(body).map_err(path_error)
+fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Rejection> {
+    serde_path_to_error::deserialize(value).map_err(path_error)
 }
 
 fn path_error(error: serde_path_to_error::Error<serde_json::Error>) -> Rejection {
@@ -232,32 +234,37 @@ pub fn mode(body: &SettlementBody) -> SettleMode {
 mod tests {
     use super::*;
 
-    /// A body as the routes read it: parsed to JSON, then to its type.
-    fn read<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Rejection> {
-        parse(&json(bytes)?)
-    }
-
     // Proves shape errors name the field: unknown, missing, bad money, bad id.
     #[test]
     fn errors_name_the_field() {
-        let unknown = read::<RequestOnlyBody>(br#"{"request_id": "r1", "colour": 1}"#).unwrap_err();
+        let unknown = parse::<RequestOnlyBody>(br#"{"request_id": "r1", "colour": 1}"#).unwrap_err();
         assert_eq!(unknown.details["field"], "colour");
-        let missing = read::<RequestOnlyBody>(br#"{}"#).unwrap_err();
+        let missing = parse::<RequestOnlyBody>(br#"{}"#).unwrap_err();
         assert_eq!(missing.details["field"], "request_id");
-        let money = read::<CreditBody>(
+        let money = parse::<CreditBody>(
             br#"{"request_id": "r1", "amount": "1.001", "bucket": "current", "reason": "x"}"#,
         )
         .unwrap_err();
         assert_eq!(money.details["field"], "amount");
         let number =
-            read::<CreditBody>(br#"{"request_id": "r1", "amount": 5, "bucket": "current", "reason": "x"}"#)
+            parse::<CreditBody>(br#"{"request_id": "r1", "amount": 5, "bucket": "current", "reason": "x"}"#)
                 .unwrap_err();
         assert_eq!(number.details["field"], "amount");
-        let id = read::<RequestOnlyBody>(br#"{"request_id": "has space"}"#).unwrap_err();
+        let id = parse::<RequestOnlyBody>(br#"{"request_id": "has space"}"#).unwrap_err();
         assert_eq!(id.details["field"], "request_id");
-        let malformed = read::<RequestOnlyBody>(br#"{"request_id": "#).unwrap_err();
+        let malformed = parse::<RequestOnlyBody>(br#"{"request_id": "#).unwrap_err();
         assert_eq!(malformed.details["field"], "body");
-        let big = read::<CreditBody>(
+        let twice = parse::<RequestOnlyBody>(br#"{"request_id": "r1", "request_id": "r2"}"#).unwrap_err();
+        assert!(twice.message.contains("duplicate field `request_id`"), "{}", twice.message);
+        let trailing = parse::<RequestOnlyBody>(br#"{"request_id": "r1"} x"#).unwrap_err();
+        assert!(trailing.message.contains("not valid JSON"), "{}", trailing.message);
+        let scalar = parse::<RequestOnlyBody>(br#""r1""#).unwrap_err();
+        assert_eq!(scalar.details["field"], "body");
+        let hidden =
+            parse::<RequestOnlyBody>(br#"{"$serde_json::private::RawValue": "{\"request_id\": \"r1\"}"}"#)
+                .unwrap_err();
+        assert_eq!(hidden.details["field"], "$serde_json::private::RawValue", "no body smuggled in a string");
+        let big = parse::<CreditBody>(
             br#"{"request_id": "r1", "amount": "1000000.01", "bucket": "current", "reason": "x"}"#,
         )
         .unwrap_err();
