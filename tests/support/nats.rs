@@ -3,7 +3,6 @@
 
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -33,19 +32,12 @@ pub struct Nats {
 }
 
 impl Nats {
-    /// A server on a free port. The port is free when picked but not held until the server
-    /// binds it, so a server that exits at once (the port was taken meanwhile) is retried on
-    /// another.
+    /// A server on a port it picks itself (`-p -1`), read back from its ports file: no other
+    /// process can take the port between a pick and the bind.
     pub fn start() -> Nats {
-        let store = tempfile::tempdir().unwrap();
-        let mut nats = Nats { child: None, port: 0, store };
-        for _ in 0..5 {
-            nats.port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            if nats.spawn() {
-                return nats;
-            }
-        }
-        panic!("nats-server starts on a free loopback port");
+        let mut nats = Nats { child: None, port: 0, store: tempfile::tempdir().unwrap() };
+        nats.port = nats.spawn("-1");
+        nats
     }
 
     pub fn url(&self) -> String {
@@ -54,35 +46,43 @@ impl Nats {
 
     /// Starts the server (again) on the same port and store.
     pub fn restart(&mut self) {
-        assert!(self.spawn(), "nats-server restarts on port {} (still free?)", self.port);
+        let port = self.spawn(&self.port.to_string());
+        assert_eq!(port, self.port);
     }
 
-    /// Spawns the server and waits until it accepts connections while still running: `false`
-    /// if it exited first (its port was taken).
-    fn spawn(&mut self) -> bool {
+    /// Spawns the server on `port` and waits for the ports file it writes once it listens:
+    /// the port this very process bound. Panics if it exits first (the port was taken).
+    fn spawn(&mut self, port: &str) -> u16 {
         assert!(self.child.is_none(), "the server is stopped before a restart");
+        let ports = self.store.path().join("ports");
+        std::fs::create_dir_all(&ports).unwrap();
         let mut child = Command::new(binary())
-            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
+            .args(["-js", "-a", "127.0.0.1", "-p", port, "--ports_file_dir"])
+            .arg(&ports)
+            .arg("-sd")
             .arg(self.store.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("nats-server starts");
+        let file = ports.join(format!("nats-server_{}.ports", child.id()));
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if child.try_wait().expect("the child's status").is_some() {
-                return false;
+            assert!(
+                child.try_wait().expect("the child's status").is_none(),
+                "nats-server exited on port {port}"
+            );
+            let listening = std::fs::read_to_string(&file)
+                .ok()
+                .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+                .and_then(|ports| {
+                    ports["nats"][0].as_str().and_then(|url| url.rsplit(':').next()?.parse().ok())
+                });
+            if let Some(bound) = listening {
+                self.child = Some(child);
+                return bound;
             }
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                // Accepting, and still ours a moment later (a server that lost the port exits).
-                std::thread::sleep(Duration::from_millis(50));
-                if child.try_wait().expect("the child's status").is_none() {
-                    self.child = Some(child);
-                    return true;
-                }
-                return false;
-            }
-            assert!(Instant::now() < deadline, "nats-server accepts connections");
+            assert!(Instant::now() < deadline, "nats-server listens");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
