@@ -191,6 +191,11 @@ fn bad_input_writes_nothing() {
         service.raw("POST", Some(OPERATOR), "/v1/accounts/P1/credits", br#"{"request_id": "m1", "amount": "#);
     let answer: Value = serde_json::from_str(&text).unwrap();
     assert_eq!((status, answer["error"]["details"]["field"].clone()), (400, json!("body")), "malformed JSON");
+    for not_an_object in [&br#"["m1", "1.00", "current", "x"]"#[..], br#""m1""#, b"null"] {
+        let (status, text) = service.raw("POST", Some(OPERATOR), "/v1/accounts/P1/credits", not_an_object);
+        let answer: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!((status, answer["error"]["details"]["field"].clone()), (400, json!("body")), "{text}");
+    }
     let (status, answer) = service.post(
         OPERATOR,
         "/v1/accounts/bad%20id/credits",

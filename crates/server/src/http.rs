@@ -276,7 +276,11 @@ where
         let value: Option<Value> = serde_json::from_slice(&bytes).ok();
         let request = build(&principal, &bytes, value.as_ref(), &app)?;
         // The body parsed into `request`, so it is JSON; its value is what a retry must repeat.
-        let value = value.ok_or_else(|| Rejection::invalid("body", "not JSON"))?;
+        // It must be an object: serde reads a struct from an array too (`["r1"]`).
+        let value = match value {
+            Some(object @ Value::Object(_)) => object,
+            _ => return Err(Rejection::invalid("body", "is not a JSON object")),
+        };
         let origin = Origin {
             institution: principal.institution.clone().filter(|_| principal.role == Role::Institution),
             digest: Some(request.wire_digest(&value)),
