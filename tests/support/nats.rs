@@ -51,12 +51,13 @@ impl Nats {
     }
 
     /// Spawns the server on `port` and waits for the ports file it writes once it listens:
-    /// the port this very process bound. Panics if it exits first (the port was taken).
+    /// the port this very process bound. Panics if it exits first (the port was taken); the
+    /// child is held from the start, so a panic here still stops it (`Drop`).
     fn spawn(&mut self, port: &str) -> u16 {
         assert!(self.child.is_none(), "the server is stopped before a restart");
         let ports = self.store.path().join("ports");
         std::fs::create_dir_all(&ports).unwrap();
-        let mut child = Command::new(binary())
+        let child = Command::new(binary())
             .args(["-js", "-a", "127.0.0.1", "-p", port, "--ports_file_dir"])
             .arg(&ports)
             .arg("-sd")
@@ -66,6 +67,7 @@ impl Nats {
             .spawn()
             .expect("nats-server starts");
         let file = ports.join(format!("nats-server_{}.ports", child.id()));
+        let child = self.child.insert(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             assert!(
@@ -79,7 +81,6 @@ impl Nats {
                     ports["nats"][0].as_str().and_then(|url| url.rsplit(':').next()?.parse().ok())
                 });
             if let Some(bound) = listening {
-                self.child = Some(child);
                 return bound;
             }
             assert!(Instant::now() < deadline, "nats-server listens");
