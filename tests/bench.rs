@@ -59,3 +59,39 @@ fn bench_reports_consistent_figures_and_keeps_a_ledger_that_verifies() {
     let verified: Value = serde_json::from_str(&verified).unwrap();
     assert_eq!(verified["head_seq"].as_u64(), Some(events), "{verified}");
 }
+
+// Proves the HTTP mode against the real service: it builds its population and runs the mix
+// over keep-alive clients without a transport error or a 5xx, and every settlement it counts
+// is a `settled` or `held` event in the service's log.
+#[test]
+fn bench_over_http_counts_what_the_service_recorded() {
+    let home = support::Home::new();
+    let service = home.start();
+    let rules =
+        serde_json::json!({"request_id": "r1", "version": 1, "effective_from": "2026-01-01T00:00:00+08:00"});
+    assert_eq!(service.post(support::OPERATOR, "/v1/regions/210100/rules", rules).0, 201);
+    let pharmacy = serde_json::json!({"request_id": "i1", "institution_id": "H21010000001", "region": "210100",
+        "kind": "pharmacy", "name": "P"});
+    assert_eq!(service.post(support::OPERATOR, "/v1/institutions", pharmacy).0, 201);
+    let (code, out) = support::tool(&[
+        "bench",
+        "--url",
+        &service.base,
+        "--persons",
+        "40",
+        "--ops",
+        "200",
+        "--clients",
+        "4",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let report: Value = serde_json::from_str(&out).expect("the report is JSON");
+    let mix = &report["mix"];
+    assert_eq!(report["mode"], "http");
+    assert_eq!(mix["errors_5xx_or_transport"].as_u64(), Some(0), "{mix}");
+    assert!(mix["requests"].as_u64().unwrap() >= 200, "one request per operation, plus captures: {mix}");
+    let settlements = mix["settlements"].as_u64().unwrap();
+    assert!(settlements > 0, "{mix}");
+    let recorded = service.events().iter().filter(|e| e["kind"] == "settled" || e["kind"] == "held").count();
+    assert_eq!(recorded as u64, settlements, "the counted settlements are the recorded ones");
+}
