@@ -56,7 +56,7 @@ mutating request waits for its fsync.
   aggregate per person, pay what the balance allows, the rest out of pocket), PostgreSQL 15
   at its durable defaults (fsync on, synchronous_commit on), {peer['clients']} clients.
 - **HTTP**: `gongji bench --url` against `gongji serve` with NATS JetStream and the publisher
-  running; keep-alive clients.
+  running; {http['mix']['clients']} keep-alive HTTP/1.1 connections, each waiting for its answer.
 
 ## Figures
 
@@ -103,11 +103,14 @@ mutating request waits for its fsync.
   and the readers'), thread wake-ups and sled's IO threads. What would move it is less CPU
   per request: integer ids in place of string keys, one `evolve` instead of two, a binary
   event encoding.
-- **HTTP**: CPU-bound on two cores shared with the load generator (64 threads of ureq) and
-  NATS: in a 60,000-operation run the service used 7.4 CPU-seconds, the load generator 2.7,
-  NATS 0.9, of the 14 the two cores had in 7 s. Half the service's time is in the kernel
-  (loopback sockets, thread wake-ups between the tokio workers and the pipeline's threads,
-  sled's writes and the fsync); its user time is flat (hyper, JSON, the engine).
+- **HTTP**: the load generator is one tokio thread driving {http['mix']['clients']} keep-alive connections (in a
+  60,000-operation run it used 1.0 CPU-second, where 64 threads of ureq had used 2.7 and
+  the service had reached 8,000 settlements/s instead of 10,900). In that run the service
+  used 6.1 CPU-seconds and NATS 0.8 of the 10.5 the two cores had: three quarters busy.
+  Every client waits for its answer, so the figure is the round trip, as in-process (the
+  batch's fsync, then the apply and the answer) plus HTTP; about half of the service's CPU
+  time is in the kernel (loopback sockets, wake-ups between the tokio workers and the
+  pipeline's threads, sled's writes and the fsync).
 - **Replay**: events are JSON envelopes (≈ {inproc['disk']['bytes_per_event']:,} bytes per event on disk); reading
   and decoding run in parallel a chunk ahead of the apply, which is serial; decoding the
   JSON takes most of the two cores. A million events/s needs a compact binary event

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use anyhow::Context;
 use clap::Args;
 use serde_json::json;
 
@@ -522,52 +523,83 @@ pub struct HttpTarget {
     pub institution_id: String,
 }
 
-fn http_call(
-    agent: &ureq::Agent,
-    target: &HttpTarget,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: Option<serde_json::Value>,
-) -> (u16, serde_json::Value) {
-    let request = agent
-        .request(method, &format!("{}{path}", target.url))
-        .set("Authorization", &format!("Bearer {token}"));
-    let result = match body {
-        Some(body) => request.send_json(body),
-        None => request.call(),
-    };
-    let response = match result {
-        Ok(response) => response,
-        Err(ureq::Error::Status(_, response)) => response,
-        Err(error) => return (0, json!({"transport": error.to_string()})),
-    };
-    let status = response.status();
-    (status, response.into_json().unwrap_or(serde_json::Value::Null))
+/// One keep-alive HTTP/1.1 connection of the load generator, driven by a single-threaded
+/// tokio runtime: the clients cost the machine little CPU beside the service they measure.
+struct Connection {
+    sender: hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>,
+    authority: String,
 }
 
-/// Runs `jobs` over `clients` threads, each with its own keep-alive agent.
+impl Connection {
+    async fn open(target: &HttpTarget) -> anyhow::Result<Connection> {
+        let authority = target.url.strip_prefix("http://").context("the URL is http://host:port")?.to_owned();
+        let stream = tokio::net::TcpStream::connect(&authority).await?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        tokio::spawn(connection);
+        Ok(Connection { sender, authority })
+    }
+
+    /// The answer's status and JSON body; status 0 for a transport error.
+    async fn call(
+        &mut self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        use http_body_util::BodyExt;
+        let bytes = body.map(|b| serde_json::to_vec(&b).expect("json values serialize")).unwrap_or_default();
+        let request = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(hyper::header::HOST, &self.authority)
+            .header(hyper::header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(http_body_util::Full::new(bytes::Bytes::from(bytes)))
+            .expect("a valid request");
+        let answer = async {
+            self.sender.ready().await?;
+            let response = self.sender.send_request(request).await?;
+            let status = response.status().as_u16();
+            let body = response.into_body().collect().await?.to_bytes();
+            anyhow::Ok((status, serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null)))
+        };
+        answer.await.unwrap_or_else(|error| (0, json!({"transport": error.to_string()})))
+    }
+}
+
+/// A single-threaded runtime for the load generator's clients.
+fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+}
+
+/// Runs `jobs` over `clients` keep-alive connections.
 fn http_parallel(
     target: &HttpTarget,
     clients: u64,
     jobs: Vec<(String, &'static str, String, serde_json::Value)>,
-) {
+) -> anyhow::Result<()> {
     let jobs = Arc::new(std::sync::Mutex::new(jobs));
-    let threads: Vec<_> = (0..clients)
-        .map(|_| {
+    client_runtime()?.block_on(async {
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..clients {
             let (jobs, target) = (jobs.clone(), target.clone());
-            std::thread::spawn(move || {
-                let agent = ureq::AgentBuilder::new().timeout(std::time::Duration::from_secs(60)).build();
+            tasks.spawn(async move {
+                let mut connection = Connection::open(&target).await?;
                 loop {
                     let Some((token, method, path, body)) = jobs.lock().expect("jobs").pop() else { break };
-                    http_call(&agent, &target, &token, method, &path, Some(body));
+                    connection.call(&token, method, &path, Some(body)).await;
                 }
-            })
-        })
-        .collect();
-    for thread in threads {
-        let _ = thread.join();
-    }
+                anyhow::Ok(())
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done??;
+        }
+        Ok(())
+    })
 }
 
 pub fn run_http(args: &BenchArgs, target: HttpTarget) -> anyhow::Result<ExitCode> {
@@ -588,7 +620,7 @@ pub fn run_http(args: &BenchArgs, target: HttpTarget) -> anyhow::Result<ExitCode
             json!({"request_id": id(n), "person_id": person(n), "region": "210100", "scheme": scheme}),
         ));
     }
-    http_parallel(&target, args.clients, jobs);
+    http_parallel(&target, args.clients, jobs)?;
     let mut jobs = Vec::new();
     for n in (0..args.persons).filter(|n| is_employee(*n)) {
         jobs.push((target.operator.clone(), "POST", format!("/v1/accounts/{}/credits", person(n)),
@@ -598,18 +630,19 @@ pub fn run_http(args: &BenchArgs, target: HttpTarget) -> anyhow::Result<ExitCode
                 json!({"request_id": format!("{}-b", id(n)), "authorizer": person(n), "beneficiary": person(n + 3), "relation": "child"})));
         }
     }
-    http_parallel(&target, args.clients, jobs);
+    http_parallel(&target, args.clients, jobs)?;
     let population_seconds = started.elapsed().as_secs_f64();
 
     let bar = indicatif::ProgressBar::new(args.ops);
     let per_client = args.ops / args.clients.max(1);
     let started = Instant::now();
-    let threads: Vec<_> = (0..args.clients)
-        .map(|client| {
-            let (target, bar, run) = (target.clone(), bar.clone(), run.clone());
-            let persons = args.persons;
-            std::thread::spawn(move || {
-                let agent = ureq::AgentBuilder::new().timeout(std::time::Duration::from_secs(60)).build();
+    let runtime = client_runtime()?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for client in 0..args.clients {
+        let (target, bar, run) = (target.clone(), bar.clone(), run.clone());
+        let persons = args.persons;
+        tasks.spawn_on(async move {
+                let mut connection = Connection::open(&target).await?;
                 let mut random = XorShift(0x2545_F491_4F6C_DD1D ^ (client + 1).wrapping_mul(0x9E37_79B9));
                 let (mut latencies, mut settlements, mut errors) = (Vec::new(), 0u64, 0u64);
                 let mut settled: Vec<String> = Vec::new();
@@ -634,7 +667,7 @@ pub fn run_http(args: &BenchArgs, target: HttpTarget) -> anyhow::Result<ExitCode
                         _ => (&target.operator, "GET", format!("/v1/accounts/{who}"), None),
                     };
                     let t = Instant::now();
-                    let (status, answer) = http_call(&agent, &target, token, method, &path, body);
+                    let (status, answer) = connection.call(token, method, &path, body).await;
                     latencies.push(t.elapsed().as_micros() as u64);
                     if status == 0 || status >= 500 {
                         errors += 1;
@@ -645,8 +678,8 @@ pub fn run_http(args: &BenchArgs, target: HttpTarget) -> anyhow::Result<ExitCode
                         if answer["status"] == "held" {
                             let action = if random.below(3) == 0 { "void" } else { "capture" };
                             let t = Instant::now();
-                            http_call(&agent, &target, &target.institution, "POST", &format!("/v1/settlements/{id}/{action}"),
-                                Some(json!({"request_id": format!("{rid}-{action}")})));
+                            connection.call(&target.institution, "POST", &format!("/v1/settlements/{id}/{action}"),
+                                Some(json!({"request_id": format!("{rid}-{action}")}))).await;
                             latencies.push(t.elapsed().as_micros() as u64);
                         } else {
                             settled.push(id);
@@ -654,13 +687,18 @@ pub fn run_http(args: &BenchArgs, target: HttpTarget) -> anyhow::Result<ExitCode
                     }
                     bar.inc(1);
                 }
-                (latencies, settlements, errors)
-            })
-        })
-        .collect();
+                anyhow::Ok((latencies, settlements, errors))
+            }, runtime.handle());
+    }
     let (mut latencies, mut settlements, mut errors) = (Vec::new(), 0u64, 0u64);
-    for thread in threads {
-        let (l, s, e) = thread.join().map_err(|_| anyhow::anyhow!("a client thread panicked"))?;
+    let finished = runtime.block_on(async {
+        let mut finished = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            finished.push(done??);
+        }
+        anyhow::Ok(finished)
+    })?;
+    for (l, s, e) in finished {
         latencies.extend(l);
         settlements += s;
         errors += e;
