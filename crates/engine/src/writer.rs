@@ -193,27 +193,9 @@ impl Writer {
         let from_snapshot = projections.head_seq();
         crate::snapshot::catch_up(&reader, &mut projections, None, &mut |_, _| {})?;
         tracing::info!(from_snapshot, head_seq = projections.head_seq(), "projections rebuilt");
-        // Request records are written beside the log, not in the same atomic batch: after a
+        // Committed request records are written after their batch's fsync, unsynced: after a
         // crash the log may hold a command whose record was lost. Restore those from the log.
-        let mut missing: BTreeMap<String, RequestRecord> = BTreeMap::new();
-        for stored in store.events(checkpoint_seq) {
-            let stored = stored.map_err(storage)?;
-            let (recorded, request) = decode(&stored)?;
-            if let Some((request_id, digest)) = request {
-                missing
-                    .entry(request_id)
-                    .and_modify(|r| {
-                        if let RequestRecord::Committed { last_seq, .. } = r {
-                            *last_seq = recorded.seq;
-                        }
-                    })
-                    .or_insert(RequestRecord::Committed {
-                        digest,
-                        first_seq: recorded.seq,
-                        last_seq: recorded.seq,
-                    });
-            }
-        }
+        let missing = reader.committed_requests(checkpoint_seq).map_err(storage)?;
         let mut store = store;
         if !missing.is_empty() {
             store.commit(Vec::new(), missing.into_iter().collect()).map_err(storage)?;
@@ -308,8 +290,7 @@ impl Writer {
                         if batch.answers.len() >= self.config.batch_commands_max {
                             // Full: wait for the committer.
                             let batch = building.take().expect("the batch being built");
-                            if let Err(unsent) = to_committer.send(self.close(batch)) {
-                                refuse(unsent.into_inner().answers, &EngineError::Stopped);
+                            if !self.hand_over(&to_committer, batch) {
                                 shutdown = true;
                                 break;
                             }
@@ -324,9 +305,7 @@ impl Writer {
             }
             if shutdown {
                 if let Some(batch) = building.take().filter(|b| !b.is_empty()) {
-                    if let Err(unsent) = to_committer.send(self.close(batch)) {
-                        refuse(unsent.into_inner().answers, &EngineError::Stopped);
-                    }
+                    self.hand_over(&to_committer, batch);
                 }
                 break;
             }
@@ -343,6 +322,18 @@ impl Writer {
         let _ = applier.join();
         self.serving.store(false, Ordering::Release);
         tracing::info!(head_seq = self.head_seq, "writer stopped");
+    }
+
+    /// Closes a batch and waits for the committer to take it: `false` when the committer is
+    /// gone, its callers then answered `stopped`.
+    fn hand_over(&mut self, to_committer: &Sender<Decided>, batch: Building) -> bool {
+        match to_committer.send(self.close(batch)) {
+            Ok(()) => true,
+            Err(unsent) => {
+                refuse(unsent.into_inner().answers, &EngineError::Stopped);
+                false
+            }
+        }
     }
 
     fn idle_wait(&self) -> Duration {

@@ -213,10 +213,18 @@ impl RequestIndex {
 /// The sled batch that stores request records under their ids.
 fn request_batch(records: &[(String, RequestRecord)]) -> sled::Batch {
     let mut batch = sled::Batch::default();
+    insert_records(&mut batch, records.iter().map(|(request_id, record)| (request_id, record)));
+    batch
+}
+
+/// Adds request records, under their ids, to a batch of the requests tree.
+fn insert_records<'a>(
+    batch: &mut sled::Batch,
+    records: impl IntoIterator<Item = (&'a String, &'a RequestRecord)>,
+) {
     for (request_id, record) in records {
         batch.insert(request_id.as_bytes(), serde_json::to_vec(record).expect("request records serialize"));
     }
-    batch
 }
 
 /// Numbers and chains events into envelopes, ahead of the store: the writer seals one batch
@@ -450,6 +458,34 @@ impl Reader {
             }),
             None => Ok(None),
         }
+    }
+
+    /// The records of committed requests that the log's events after `after_seq` imply: each
+    /// request id with its digest and the seqs of its first and last event.
+    pub fn committed_requests(
+        &self,
+        after_seq: u64,
+    ) -> Result<std::collections::BTreeMap<String, RequestRecord>, StorageError> {
+        let mut records = std::collections::BTreeMap::new();
+        for stored in self.events(after_seq) {
+            let stored = stored?;
+            let parts = stored.parts()?;
+            if let (Some(id), Some(digest)) = (parts.request_id, parts.request_digest) {
+                records
+                    .entry(id)
+                    .and_modify(|r| {
+                        if let RequestRecord::Committed { last_seq, .. } = r {
+                            *last_seq = stored.seq;
+                        }
+                    })
+                    .or_insert(RequestRecord::Committed {
+                        digest,
+                        first_seq: stored.seq,
+                        last_seq: stored.seq,
+                    });
+            }
+        }
+        Ok(records)
     }
 
     /// The durable events after `after_seq`, in order, up to the durable head as it is now.
@@ -772,26 +808,7 @@ impl Store {
     /// Rebuilds the committed records of the idempotency index from the log; remembered
     /// rejections (not in the log) are kept. Returns the number of request ids restored.
     pub fn rebuild_requests(&self) -> Result<u64, StorageError> {
-        let mut records: std::collections::BTreeMap<String, RequestRecord> =
-            std::collections::BTreeMap::new();
-        for stored in self.events(0) {
-            let stored = stored?;
-            let parts = stored.parts()?;
-            if let (Some(id), Some(digest)) = (parts.request_id, parts.request_digest) {
-                records
-                    .entry(id)
-                    .and_modify(|r| {
-                        if let RequestRecord::Committed { last_seq, .. } = r {
-                            *last_seq = stored.seq;
-                        }
-                    })
-                    .or_insert(RequestRecord::Committed {
-                        digest,
-                        first_seq: stored.seq,
-                        last_seq: stored.seq,
-                    });
-            }
-        }
+        let records = self.reader.committed_requests(0)?;
         let mut batch = sled::Batch::default();
         for item in self.reader.requests.iter() {
             let (key, value) = item?;
@@ -802,9 +819,7 @@ impl Store {
             }
         }
         let count = records.len() as u64;
-        for (id, record) in records {
-            batch.insert(id.as_bytes(), serde_json::to_vec(&record).expect("request records serialize"));
-        }
+        insert_records(&mut batch, &records);
         self.reader.requests.apply_batch(batch)?;
         self.db.flush()?;
         self.sync_files()?;
