@@ -181,6 +181,12 @@ impl Request {
     /// another id in the path, is another request) and the body as a JSON value, keys sorted
     /// and spacing dropped. `"5"` and `"5.00"`, or an explicit default and an absent field,
     /// are different bodies: the same `request_id` with either is `idempotency_conflict`.
+    ///
+    /// An `id_number` enters it masked, as the ledger keeps it: the digest is stored in the
+    /// event that auditors, exports and NATS receive, and an unkeyed hash over the full number
+    /// gives the number back by trying the few thousand birth dates its masked form leaves
+    /// open. Two bodies that differ only in those 8 digits record the same events, so the
+    /// ledger answers them as one request (docs/decisions.md).
     pub fn wire_digest(&self, body: &serde_json::Value) -> String {
         use sha2::{Digest, Sha256};
         let mut hasher = Sha256::new();
@@ -206,7 +212,13 @@ fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) {
                 }
                 out.extend(serde_json::to_vec(key).expect("strings serialize"));
                 out.push(b':');
-                write_canonical(value, out);
+                match value {
+                    serde_json::Value::String(number) if key == "id_number" => {
+                        let masked = crate::ids::mask_id_number(number);
+                        out.extend(serde_json::to_vec(&masked).expect("strings serialize"));
+                    }
+                    _ => write_canonical(value, out),
+                }
             }
             out.push(b'}');
         }
@@ -221,5 +233,39 @@ fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) {
             out.push(b']');
         }
         scalar => out.extend(serde_json::to_vec(scalar).expect("scalars serialize")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn register(id_number: &str) -> (Request, serde_json::Value) {
+        let body = serde_json::json!({"request_id": "p1", "person_id": "P1", "region": "210102",
+            "scheme": "resident", "id_number": id_number});
+        let command = Command::RegisterPerson {
+            person_id: PersonId::new("P1").unwrap(),
+            region: Region::new("210102").unwrap(),
+            scheme: Scheme::Resident,
+            name: None,
+            id_number: IdNumber::new(id_number),
+        };
+        (Request { request_id: RequestId::new("p1").unwrap(), command }, body)
+    }
+
+    // Proves an ID number enters the wire digest as the ledger keeps it, masked: two numbers
+    // that differ only in the birth date digest alike, and the digest is that of the masked
+    // body, so it holds nothing the masked form does not.
+    #[test]
+    fn wire_digest_masks_the_id_number() {
+        let (first, body_first) = register("210102199001011237");
+        let (second, body_second) = register("210102200512311237");
+        assert_ne!(body_first, body_second);
+        assert_eq!(first.wire_digest(&body_first), second.wire_digest(&body_second));
+        let mut masked = body_first.clone();
+        masked["id_number"] = "210102********1237".into();
+        assert_eq!(first.wire_digest(&body_first), first.wire_digest(&masked));
+        let (other, body_other) = register("210102199001011245");
+        assert_ne!(first.wire_digest(&body_first), other.wire_digest(&body_other), "the kept digits count");
     }
 }

@@ -166,7 +166,18 @@ impl IdNumber {
 
     /// First 6 and last 4 characters, the rest starred: what may be stored or shown.
     pub fn masked(&self) -> String {
-        format!("{}********{}", &self.0[..6], &self.0[14..])
+        mask_id_number(&self.0)
+    }
+}
+
+/// The masked form of what was sent as a resident ID number: the first 6 and last 4
+/// characters of an 18-character text, the rest starred; any other text starred whole. The
+/// 8 starred characters of a valid number are its birth date, which the ledger never keeps:
+/// nothing derived from them may be stored or sent (api.md §4 persons).
+pub fn mask_id_number(text: &str) -> String {
+    match (text.len(), text.get(..6), text.get(14..)) {
+        (18, Some(head), Some(tail)) => format!("{head}********{tail}"),
+        _ => "*".repeat(text.chars().count()),
     }
 }
 

@@ -40,3 +40,10 @@ pub const YEAR_MIN: i32 = 1990;
 pub const YEAR_MAX: i32 = 2200;
 /// Events between two snapshots of the projections, by default.
 pub const SNAPSHOT_EVERY_EVENTS: u64 = 100_000;
+/// A request's headers must arrive within this many seconds of the connection opening or of
+/// the previous answer, by default (api.md §1 "Connections").
+pub const HEADER_TIMEOUT_SECS: u64 = 10;
+/// A connection with no byte moving either way for this many seconds is closed, by default.
+pub const IDLE_TIMEOUT_SECS: u64 = 60;
+/// Connections open at once, by default (the open-file limit may allow fewer).
+pub const CONNECTIONS_MAX: u64 = 4096;

@@ -51,26 +51,30 @@ impl Money {
         u64::try_from(d.mantissa()).expect("money is non-negative and fits u64 fen")
     }
 
-    /// Parses a stored or rendered amount: at most 2 decimals, not negative, no upper bound.
+    /// Parses an amount in the contract's form (api.md §2), `^(0|[1-9][0-9]*)(\.[0-9]{1,2})?$`:
+    /// `"5"`, `"12.3"`, `"12.30"`; not `"1.500"`, `".5"`, `"5."`, `"007"`, `"+1"`, `"1e3"`.
+    /// Not negative; no upper bound beyond what a balance may hold.
     pub fn parse(text: &str) -> Result<Money, MoneyError> {
-        let trimmed = text.trim();
-        if trimmed.is_empty()
-            || trimmed != text
-            || !trimmed.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
-        {
+        let (whole, fraction) = match text.strip_prefix('-') {
+            Some(rest) if Money::parse(rest).is_ok() => return Err(MoneyError::Negative),
+            _ => match text.split_once('.') {
+                Some((whole, fraction)) => (whole, Some(fraction)),
+                None => (text, None),
+            },
+        };
+        let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+        if !digits(whole) || (whole.len() > 1 && whole.starts_with('0')) {
             return Err(MoneyError::Malformed);
         }
-        let d: Decimal = trimmed.parse().map_err(|_| MoneyError::Malformed)?;
-        if d.is_sign_negative() && !d.is_zero() {
-            return Err(MoneyError::Negative);
-        }
-        if d.scale() > 2 {
-            let normalized = d.normalize();
-            if normalized.scale() > 2 {
+        if let Some(fraction) = fraction {
+            if !digits(fraction) {
+                return Err(MoneyError::Malformed);
+            }
+            if fraction.len() > 2 {
                 return Err(MoneyError::TooManyDecimals);
             }
         }
-        let mut d = d.abs();
+        let mut d: Decimal = text.parse().map_err(|_| MoneyError::Malformed)?;
         d.rescale(2);
         if d > limits::money_stored_max() {
             return Err(MoneyError::TooLarge);
@@ -161,8 +165,18 @@ mod tests {
         assert_eq!(Money::parse("5").unwrap().to_string(), "5.00");
         assert_eq!(Money::parse("12.3").unwrap().to_string(), "12.30");
         assert_eq!(Money::parse("0.01").unwrap().fen(), 1);
-        assert_eq!(Money::parse("1.500").unwrap().to_string(), "1.50");
+        assert_eq!(Money::parse("0").unwrap().to_string(), "0.00");
+        assert_eq!(Money::parse("0.5").unwrap().to_string(), "0.50");
+        assert_eq!(Money::parse("100").unwrap().to_string(), "100.00");
         assert_eq!(Money::parse("1.001"), Err(MoneyError::TooManyDecimals));
+        assert_eq!(Money::parse("1.500"), Err(MoneyError::TooManyDecimals));
+        assert_eq!(Money::parse("1.0000"), Err(MoneyError::TooManyDecimals));
+        for malformed in
+            [".5", "5.", "007", "00", "01.00", "+1", "1.2.3", "1,00", "٣", "1 ", "-", "-.5", "0x10"]
+        {
+            assert_eq!(Money::parse(malformed), Err(MoneyError::Malformed), "{malformed:?}");
+        }
+        assert_eq!(Money::parse("-0"), Err(MoneyError::Negative));
         assert_eq!(Money::parse("-1"), Err(MoneyError::Negative));
         assert_eq!(Money::parse("abc"), Err(MoneyError::Malformed));
         assert_eq!(Money::parse(" 1"), Err(MoneyError::Malformed));

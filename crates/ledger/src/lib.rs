@@ -635,6 +635,56 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens a private copy of the stopped ledger in `source`, never writing to `source`: what
+    /// the offline readers (`verify`, `replay`, `export`, `reconcile`) use, so a read-only copy
+    /// (backup media, a read-only mount, another user's files) works. sled 0.34 cannot open a
+    /// directory without writing to it (it takes its lock by opening `db` for writing and may
+    /// write a snapshot of its page table on open), so the files are copied first, into a
+    /// temporary directory under `scratch`, while a shared lock on `source/db` keeps a service
+    /// from starting on it meanwhile. The copy is removed when the returned store is dropped.
+    pub fn open_copy(source: &Path, scratch: &Path) -> Result<CopiedStore, StorageError> {
+        let db = source.join(SLED_DATA_FILE);
+        let lock = File::open(&db).map_err(|error| match error.kind() {
+            std::io::ErrorKind::NotFound => std::io::Error::new(
+                error.kind(),
+                format!("{} holds no ledger (no sled file {})", source.display(), db.display()),
+            ),
+            _ => std::io::Error::new(error.kind(), format!("cannot read {}: {error}", db.display())),
+        })?;
+        match lock.try_lock_shared() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StorageError::Io(std::io::Error::other(format!(
+                    "the ledger in {} is in use: a running service (or a writing tool) holds its lock; \
+                     stop it, or read a copy",
+                    source.display()
+                ))))
+            }
+            // A file system without locks (some network mounts): nothing can hold one either.
+            Err(std::fs::TryLockError::Error(error)) if error.kind() == std::io::ErrorKind::Unsupported => {}
+            Err(std::fs::TryLockError::Error(error)) => return Err(StorageError::Io(error)),
+        }
+        let copy = tempfile::Builder::new().prefix("gongji-read-").tempdir_in(scratch).map_err(|error| {
+            std::io::Error::new(
+                error.kind(),
+                format!("cannot make a directory in {}: {error}", scratch.display()),
+            )
+        })?;
+        copy_tree(source, copy.path()).map_err(|error| {
+            std::io::Error::new(
+                error.kind(),
+                format!(
+                    "cannot copy the ledger from {} to {} (set TMPDIR to a directory with room): {error}",
+                    source.display(),
+                    copy.path().display()
+                ),
+            )
+        })?;
+        drop(lock);
+        let store = Store::open(copy.path())?;
+        Ok(CopiedStore { store, _copy: copy })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -870,6 +920,42 @@ fn open_db(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StorageError> {
             other => return Ok(other?),
         }
     }
+}
+
+/// A store opened on a private copy of a ledger's directory (`Store::open_copy`); the copy is
+/// removed when this is dropped.
+#[derive(Debug)]
+pub struct CopiedStore {
+    pub store: Store,
+    _copy: tempfile::TempDir,
+}
+
+impl std::ops::Deref for CopiedStore {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        &self.store
+    }
+}
+
+/// Copies the files and folders under `from` into `to`, which exists.
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            std::fs::create_dir(&target)?;
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+            // The copy is written, whatever the source's mode: sled opens its files for writing.
+            let mut permissions = std::fs::metadata(&target)?.permissions();
+            #[allow(clippy::permissions_set_readonly_false)]
+            permissions.set_readonly(false);
+            std::fs::set_permissions(&target, permissions)?;
+        }
+    }
+    Ok(())
 }
 
 /// What has been fsynced of sled's files, so each commit syncs what changed and no more.

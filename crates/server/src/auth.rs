@@ -81,9 +81,13 @@ impl Tokens {
         Tokens { entries: Vec::new(), insecure_dev: true }
     }
 
-    /// The caller behind an `Authorization` header value.
+    /// The caller behind an `Authorization` header value. The scheme name is
+    /// case-insensitive (RFC 9110 §11.1): `Bearer`, `bearer` and `BEARER` are one scheme.
     pub fn authenticate(&self, header: Option<&str>) -> Result<Principal, Denied> {
-        let token = header.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim);
+        let token = header.and_then(|h| {
+            let (scheme, token) = h.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        });
         let Some(token) = token else {
             if self.insecure_dev {
                 return Ok(Principal { role: Role::Operator, institution: None });
@@ -122,7 +126,8 @@ pub fn require_institution(principal: &Principal, institution: &str) -> Result<(
 mod tests {
     use super::*;
 
-    // Proves 401 for missing/unknown tokens and the principal of a known one.
+    // Proves 401 for missing/unknown tokens and schemes, the principal of a known one, and a
+    // scheme name read without regard to case.
     #[test]
     fn authenticates() {
         let dir = tempfile::tempdir().unwrap();
@@ -136,6 +141,12 @@ mod tests {
         let tokens = Tokens::load(&path).unwrap();
         assert_eq!(tokens.authenticate(None), Err(Denied::Unauthorized));
         assert_eq!(tokens.authenticate(Some("Bearer nope-nope")), Err(Denied::Unauthorized));
+        assert_eq!(tokens.authenticate(Some("Basic h1-secret")), Err(Denied::Unauthorized));
+        assert_eq!(tokens.authenticate(Some("Bearerh1-secret")), Err(Denied::Unauthorized));
+        for scheme in ["bearer", "BEARER", "bEaReR"] {
+            let principal = tokens.authenticate(Some(&format!("{scheme} op-secret"))).unwrap();
+            assert_eq!(principal.role, Role::Operator, "{scheme}");
+        }
         let h1 = tokens.authenticate(Some("Bearer h1-secret")).unwrap();
         assert_eq!(h1.role, Role::Institution);
         assert_eq!(require_institution(&h1, "H2"), Err(Denied::Forbidden));

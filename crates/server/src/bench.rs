@@ -102,7 +102,7 @@ fn region_of(n: u64) -> usize {
 
 /// About a third of the persons are employees, spread over every region.
 fn is_employee(n: u64) -> bool {
-    (n / 3) % 3 == 0
+    (n / 3).is_multiple_of(3)
 }
 
 fn institution(region: usize) -> InstitutionId {

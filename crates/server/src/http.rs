@@ -174,14 +174,23 @@ fn engine_error(error: EngineError) -> Rejection {
     tracing::error!(%error, "engine failure");
     Rejection::new(
         Code::StorageFailure,
-        "the ledger cannot write now; the request was not acknowledged: retry it with the same request_id",
+        "the ledger cannot write now and the outcome is unknown: the write may have reached the disk; \
+         retry with the same request_id, which is always safe",
     )
 }
 
 // ---- the request pipeline -----------------------------------------------------------------
 
 fn authenticate(app: &App, headers: &HeaderMap, roles: &[Role]) -> Result<Principal, Rejection> {
-    let header = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    // Two Authorization headers are refused, not resolved: taking either one would let a proxy
+    // and the service disagree about who is calling.
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let header = match (values.next(), values.next()) {
+        (Some(_), Some(_)) => {
+            return Err(Rejection::new(Code::Unauthorized, "give exactly one Authorization header"))
+        }
+        (value, _) => value.and_then(|v| v.to_str().ok()),
+    };
     let principal = app.tokens.authenticate(header).map_err(denied)?;
     require(&principal, roles).map_err(denied)?;
     Ok(principal)
@@ -192,8 +201,15 @@ fn too_large() -> Rejection {
 }
 
 /// Reads at most 64 KiB; a body that is larger (whatever its Content-Length said) is refused.
+/// A body that stops arriving (the connection closed or timed out) is not "too large".
 async fn read_body(body: Body) -> Result<Bytes, Rejection> {
-    axum::body::to_bytes(body, BODY_BYTES_MAX).await.map_err(|_| too_large())
+    axum::body::to_bytes(body, BODY_BYTES_MAX).await.map_err(|error| {
+        if error.into_inner().is::<http_body_util::LengthLimitError>() {
+            too_large()
+        } else {
+            Rejection::invalid("body", "did not arrive in full")
+        }
+    })
 }
 
 /// Runs a mutating request through the engine and renders its outcome.
@@ -271,9 +287,9 @@ where
         let principal = authenticate(&app, &headers, roles)?;
         let bytes = read_body(body).await?;
         // Parsed as JSON once, for what a route checks before the body's shape and for the
-        // digest; `build` reads the request strictly from the bytes (a key given twice is
-        // refused there, and the first wrong field in the body is the one named).
-        let value: Option<Value> = serde_json::from_slice(&bytes).ok();
+        // digest, refusing a key given twice at any depth; `build` reads the request strictly
+        // from the bytes (the first wrong field in the body is the one named).
+        let value: Option<Value> = wire::parse_json(&bytes)?;
         let request = build(&principal, &bytes, value.as_ref(), &app)?;
         // The body parsed into `request`, so it is JSON; its value is what a retry must repeat.
         // It must be an object: serde reads a struct from an array too (`["r1"]`).

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod bench;
 pub mod http;
+pub mod listen;
 pub mod metrics;
 pub mod openapi;
 pub mod publish;

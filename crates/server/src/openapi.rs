@@ -19,9 +19,9 @@ pub const ID_PATTERN: &str = "^[A-Za-z0-9_.:-]{1,64}$";
 /// Pooling regions: six digits.
 pub const REGION_PATTERN: &str = "^[0-9]{6}$";
 /// Amounts in requests: yuan with at most two decimals.
-pub const MONEY_PATTERN: &str = r"^[0-9]+(\.[0-9]{1,2})?$";
+pub const MONEY_PATTERN: &str = r"^(0|[1-9][0-9]*)(\.[0-9]{1,2})?$";
 /// Amounts in responses: always exactly two decimals.
-pub const MONEY_RENDERED_PATTERN: &str = r"^[0-9]+\.[0-9]{2}$";
+pub const MONEY_RENDERED_PATTERN: &str = r"^(0|[1-9][0-9]*)\.[0-9]{2}$";
 /// Free text (names, reasons): 1–256 characters, no control characters.
 pub const TEXT_PATTERN: &str = r"^[^\u0000-\u001F\u007F-\u009F]{1,256}$";
 /// SHA-256 hashes, lower-case hex.
@@ -986,7 +986,7 @@ const ERRORS: &[(u16, &str, &str)] = &[
     ),
     (413, "PayloadTooLarge", "payload_too_large: the body is larger than 64 KiB"),
     (422, "Unprocessable", "a business rejection (api.md §5); the command wrote nothing"),
-    (503, "StorageFailure", "storage_failure: the ledger cannot write or read now; the request was not acknowledged (retry it with the same request_id)"),
+    (503, "StorageFailure", "storage_failure: the ledger cannot write or read now; the outcome is unknown, the write may have reached the disk (retrying with the same request_id is always safe)"),
 ];
 
 fn error_responses() -> Value {

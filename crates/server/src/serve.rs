@@ -12,8 +12,6 @@ use tokio::sync::Notify;
 use domain::{Command, Region, Request, RequestId, RuleSet};
 use engine::{Engine, EngineConfig, Outcome, SystemClock};
 
-use axum::serve::ListenerExt;
-
 use crate::auth::Tokens;
 use crate::http::{router, App};
 use crate::metrics::Metrics;
@@ -63,6 +61,21 @@ pub struct ServeArgs {
     #[arg(long, env = "GONGJI_SLED_CACHE_MIB", default_value_t = ledger::CACHE_BYTES_DEFAULT >> 20,
           value_parser = clap::value_parser!(u64).range(1..=65_536))]
     pub sled_cache_mib: u64,
+    /// Seconds a request's headers may take to arrive, from the connection opening or from
+    /// the previous answer; then the connection is closed.
+    #[arg(long, env = "GONGJI_HEADER_TIMEOUT_SECS", default_value_t = domain::limits::HEADER_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub header_timeout_secs: u64,
+    /// Seconds a connection may stay with no byte moving either way (an idle keep-alive
+    /// connection, a body or an answer that stalls); then it is closed.
+    #[arg(long, env = "GONGJI_IDLE_TIMEOUT_SECS", default_value_t = domain::limits::IDLE_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub idle_timeout_secs: u64,
+    /// Connections open at once; at the cap a new one closes the one that has waited longest
+    /// for a request. Never more than the open-file limit leaves room for.
+    #[arg(long, env = "GONGJI_MAX_CONNECTIONS", default_value_t = domain::limits::CONNECTIONS_MAX,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
     /// Log format.
     #[arg(long, env = "GONGJI_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -70,6 +83,20 @@ pub struct ServeArgs {
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     init_logging(&args.log_format);
+    let open_files = crate::listen::raise_open_files_limit();
+    let asked = usize::try_from(args.max_connections).unwrap_or(usize::MAX);
+    let limits = crate::listen::Limits {
+        header_timeout: std::time::Duration::from_secs(args.header_timeout_secs),
+        idle_timeout: std::time::Duration::from_secs(args.idle_timeout_secs),
+        connections_max: crate::listen::connections_cap(asked, open_files),
+    };
+    if limits.connections_max < asked {
+        tracing::warn!(
+            open_files,
+            connections_max = limits.connections_max,
+            "the open-file limit caps connections below --max-connections"
+        );
+    }
     let tokens = match (&args.tokens, args.insecure_dev) {
         (Some(path), _) => Tokens::load(path)?,
         (None, true) => {
@@ -117,15 +144,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let address = listener.local_addr()?;
         println!("gongji listening on http://{address}");
-        tracing::info!(%address, "listening");
-        // Answers go out as soon as they are written, never held back by Nagle's algorithm
-        // waiting for the client's delayed acknowledgement.
-        let listener = listener.tap_io(|stream| {
-            if let Err(error) = stream.set_nodelay(true) {
-                tracing::warn!(%error, "TCP_NODELAY not set on a connection");
-            }
-        });
-        axum::serve(listener, router(app.clone())).with_graceful_shutdown(shutdown_signal()).await?;
+        tracing::info!(%address, open_files, connections_max = limits.connections_max, "listening");
+        crate::listen::serve(listener, router(app.clone()), limits, shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
     // Every in-flight request has been answered; stop the writer after what it has queued.

@@ -15,14 +15,38 @@ use engine::Recorded;
 use ledger::{Reader, Store, StoredEvent, VerifyFrom};
 use projection::Projections;
 
+/// Opens a stopped ledger to write to it (`rebuild`), naming what stands in the way: no
+/// ledger there, a running service holding its lock, a read-only file system, no space.
 pub fn open(data: &Path) -> anyhow::Result<Store> {
-    anyhow::ensure!(
-        data.join("db").exists() || data.join("conf").exists(),
-        "{} holds no ledger",
-        data.display()
-    );
-    Store::open(data)
-        .with_context(|| format!("cannot open the ledger in {} (is the service running?)", data.display()))
+    holds_ledger(data)?;
+    Store::open(data).map_err(|error| {
+        if error.to_string().contains("could not acquire lock") {
+            anyhow::anyhow!("the ledger in {} is in use: a running service holds its lock", data.display())
+        } else {
+            anyhow::Error::from(error)
+                .context(format!("cannot open the ledger in {} for writing", data.display()))
+        }
+    })
+}
+
+/// Opens a stopped ledger to read it (`verify`, `replay`, `export`, `reconcile`) without
+/// writing to its directory: through a private copy under the temporary directory (`TMPDIR`),
+/// so a read-only copy of a ledger works too (`ledger::Store::open_copy`).
+pub fn open_read(data: &Path) -> anyhow::Result<ledger::CopiedStore> {
+    holds_ledger(data)?;
+    Store::open_copy(data, &std::env::temp_dir())
+        .with_context(|| format!("cannot read the ledger in {}", data.display()))
+}
+
+fn holds_ledger(data: &Path) -> anyhow::Result<()> {
+    match std::fs::metadata(data.join("db")) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => match std::fs::metadata(data) {
+            Ok(_) => anyhow::bail!("{} holds no ledger (it has no sled file db)", data.display()),
+            Err(error) => anyhow::bail!("cannot read {}: {error}", data.display()),
+        },
+        Err(error) => anyhow::bail!("cannot read the ledger in {}: {error}", data.display()),
+    }
 }
 
 /// Money that entered and left accounts along the log, to check against the balances.
@@ -57,14 +81,14 @@ pub enum Origin<'a> {
 
 /// The log once opened: the store, or an export's envelopes (seq not yet read from them).
 enum Log {
-    Store(Store),
+    Store(Box<ledger::CopiedStore>),
     Export(Vec<StoredEvent>),
 }
 
 impl Log {
     fn open(origin: Origin<'_>) -> anyhow::Result<Log> {
         match origin {
-            Origin::Data(data) => Ok(Log::Store(open(data)?)),
+            Origin::Data(data) => Ok(Log::Store(Box::new(open_read(data)?))),
             Origin::Export(file) => Ok(Log::Export(export_events(file)?)),
         }
     }
@@ -178,7 +202,7 @@ pub fn replay(origin: Origin<'_>, as_of: Option<&str>, as_of_seq: Option<u64>) -
     };
     let projections = match origin {
         Origin::Data(data) => {
-            let store = open(data)?;
+            let store = open_read(data)?;
             let reader = store.reader();
             let head = reader.head_seq()?;
             let until = match (at, as_of_seq) {
@@ -237,7 +261,7 @@ fn seq_at(reader: &Reader, head: u64, at: Timestamp) -> anyhow::Result<u64> {
 
 /// `gongji export`: the stored envelopes as JSON lines, byte for byte.
 pub fn export(data: &Path, from_seq: u64) -> anyhow::Result<ExitCode> {
-    let store = open(data)?;
+    let store = open_read(data)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     for stored in store.events(from_seq) {

@@ -181,6 +181,90 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Rejection> {
     Ok(value)
 }
 
+/// A body as a JSON value, for the checks made before its shape and for the idempotency digest.
+/// `Err`: an object in it gives a key twice (serde_json's own `Value` would keep the last one
+/// silently, and a typed body the first: api.md §2 refuses both). `Ok(None)`: it is not JSON;
+/// the typed parse names what is wrong.
+pub fn parse_json(bytes: &[u8]) -> Result<Option<serde_json::Value>, Rejection> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    match Strict::deserialize(&mut deserializer).and_then(|value| deserializer.end().map(|()| value)) {
+        Ok(Strict(value)) => Ok(Some(value)),
+        Err(error) if error.classify() == serde_json::error::Category::Data => {
+            let message = error.to_string();
+            let key = message.split('`').nth(1).unwrap_or("body").to_owned();
+            Err(Rejection::invalid(&key, "is given twice"))
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+/// A JSON value read with every object's keys checked to be distinct.
+struct Strict(serde_json::Value);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Strict, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<Self::Value, E> {
+        Ok(value.into())
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Self::Value, E> {
+        Ok(value.into())
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Self::Value, E> {
+        Ok(value.into())
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<Self::Value, E> {
+        Ok(serde_json::Number::from_f64(value).map_or(serde_json::Value::Null, serde_json::Value::Number))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Self::Value, E> {
+        Ok(value.into())
+    }
+
+    fn visit_string<E>(self, value: String) -> Result<Self::Value, E> {
+        Ok(value.into())
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(serde_json::Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format_args!("duplicate field `{key}`")));
+            }
+            let Strict(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(serde_json::Value::Object(object))
+    }
+}
+
 fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Rejection> {
     serde_path_to_error::deserialize(value).map_err(path_error)
 }
@@ -206,13 +290,30 @@ fn path_error(error: serde_path_to_error::Error<serde_json::Error>) -> Rejection
         path
     };
     // serde_json appends "at line L column C"; the field name says more.
-    let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+    let message = without_value(message.split(" at line ").next().unwrap_or(&message));
     let message = if field == "body" && !message.contains("field") {
         format!("is not a valid request: {message}")
     } else {
         message
     };
     Rejection::new(domain::Code::InvalidRequest, format!("{field}: {message}")).with("field", field)
+}
+
+/// A serde message without the value it quotes: `invalid type: integer `210102…`, expected a
+/// string` becomes `invalid type: integer, expected a string`. A value sent in the wrong place
+/// may be a resident ID number, which is never echoed (api.md §4 persons); the names of
+/// fields are kept.
+fn without_value(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: ", "unknown variant "] {
+        let Some(rest) = message.strip_prefix(prefix) else { continue };
+        // What follows the last ", expected" is ours; the quoted value, before it, is not.
+        let (unexpected, expected) = rest.rsplit_once(", expected").unwrap_or((rest, ""));
+        let kind = unexpected.split(['`', '"']).next().unwrap_or("").trim_end();
+        let expected = if expected.is_empty() { String::new() } else { format!(", expected{expected}") };
+        let kind = if kind.is_empty() { String::new() } else { format!(" {kind}") };
+        return format!("{}{kind}{expected}", prefix.trim_end());
+    }
+    message.to_owned()
 }
 
 /// A path segment that must be an identifier.
@@ -234,7 +335,8 @@ pub fn mode(body: &SettlementBody) -> SettleMode {
 mod tests {
     use super::*;
 
-    // Proves shape errors name the field: unknown, missing, bad money, bad id.
+    // Proves shape errors name the field: unknown, missing, bad money, bad id; and never echo
+    // the value sent.
     #[test]
     fn errors_name_the_field() {
         let unknown = parse::<RequestOnlyBody>(br#"{"request_id": "r1", "colour": 1}"#).unwrap_err();
@@ -264,10 +366,40 @@ mod tests {
             parse::<RequestOnlyBody>(br#"{"$serde_json::private::RawValue": "{\"request_id\": \"r1\"}"}"#)
                 .unwrap_err();
         assert_eq!(hidden.details["field"], "$serde_json::private::RawValue", "no body smuggled in a string");
+        let number = r#"{"request_id": "p1", "person_id": "P1", "region": "210102", "scheme": "resident",
+            "id_number": 210102199001011237}"#;
+        let echoed = parse::<PersonBody>(number.as_bytes()).unwrap_err();
+        assert_eq!(echoed.details["field"], "id_number");
+        assert_eq!(echoed.message, "id_number: invalid type: integer, expected a string");
+        let in_scheme = r#"{"request_id": "p1", "person_id": "P1", "region": "210102",
+            "scheme": "210102199001011237"}"#;
+        let echoed = parse::<PersonBody>(in_scheme.as_bytes()).unwrap_err();
+        assert!(!echoed.message.contains("19900101"), "{}", echoed.message);
+        assert_eq!(echoed.message, "scheme: unknown variant, expected `employee` or `resident`");
         let big = parse::<CreditBody>(
             br#"{"request_id": "r1", "amount": "1000000.01", "bucket": "current", "reason": "x"}"#,
         )
         .unwrap_err();
         assert_eq!(big.details["field"], "amount");
+    }
+}
+
+#[cfg(test)]
+mod json_tests {
+    use super::*;
+
+    // Proves a key given twice is refused at any depth, and any other JSON is read as
+    // serde_json reads it.
+    #[test]
+    fn repeated_keys_are_refused() {
+        let twice = parse_json(br#"{"auto_approve": true, "auto_approve": false}"#).unwrap_err();
+        assert_eq!(twice.details["field"], "auto_approve");
+        let nested = parse_json(br#"{"a": {"b": 1, "c": [{"d": 1, "d": 2}]}}"#).unwrap_err();
+        assert_eq!(nested.details["field"], "d");
+        let text = r#"{"a": [1, -2, 3.5, "x", null, true, {"b": {}}], "c": 18446744073709551615}"#;
+        let expected: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(parse_json(text.as_bytes()).unwrap(), Some(expected));
+        assert_eq!(parse_json(b"{\"a\": ").unwrap(), None);
+        assert_eq!(parse_json(b"{} x").unwrap(), None);
     }
 }
