@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # The benchmark, one command: figures for docs/benchmarks.md from one run.
 #   1. gongji bench in-process: 100,000 persons, 1,000,000 operations of the mix (plus the
-#      raw-sled limit, replay and as-of figures it reports);
-#   2. gongji bench over HTTP against `gongji serve` with NATS (publisher lag read from /metrics);
+#      raw-sled limit, replay and as-of figures it reports); then bulk: 1,000,000 settlements
+#      in batches of 8,190 (`--batch`);
+#   2. gongji bench over HTTP against `gongji serve` with NATS (publisher lag read from /metrics),
+#      the mix and then bulk settlements in `POST /v1/batch` requests of 8,192;
 #   3. the peer: the settlement workload on cqrs-es 0.5 + postgres-es, PostgreSQL 15 at its
 #      durable defaults (installed from Debian's packages if missing, started here);
 #   4. memory per person at 1,000,000 persons.
 # Writes the raw JSON to target/bench/ and the table to docs/benchmarks.md.
-# Sizes can be lowered for a quick look: PERSONS, OPS, HTTP_PERSONS, HTTP_OPS, PEER_SETTLEMENTS, BIG_PERSONS.
+# Sizes can be lowered for a quick look: PERSONS, OPS, BULK_OPS, HTTP_PERSONS, HTTP_OPS, HTTP_BULK_OPS,
+# PEER_SETTLEMENTS, BIG_PERSONS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PERSONS="${PERSONS:-100000}"; OPS="${OPS:-1000000}"
 HTTP_PERSONS="${HTTP_PERSONS:-10000}"; HTTP_OPS="${HTTP_OPS:-100000}"
+BULK_OPS="${BULK_OPS:-1000000}"; HTTP_BULK_OPS="${HTTP_BULK_OPS:-500000}"
 PEER_SETTLEMENTS="${PEER_SETTLEMENTS:-20000}"; BIG_PERSONS="${BIG_PERSONS:-1000000}"
 CLIENTS="${CLIENTS:-64}"
 out=target/bench; mkdir -p "$out"
@@ -25,6 +29,9 @@ cargo build --release --locked -p server --bin gongji
 
 echo "== 1. in-process"
 ./target/release/gongji bench --persons "$PERSONS" --ops "$OPS" --clients "$CLIENTS" --dir "$work" > "$out/inproc.json"
+echo "== 1b. bulk in-process: batches of 8,190 settlements, two in flight"
+./target/release/gongji bench --persons "$PERSONS" --ops "$BULK_OPS" --batch 8190 --clients 2 --as-of-lookups 1000 \
+  --dir "$work" > "$out/bulk.json"
 
 echo "== 2. HTTP with the publisher"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -60,6 +67,9 @@ report["publisher"] = {"published": published, "seconds_until_drained": round(dr
                        "events_per_second": round(published / (drained - start)), "lag_events_peak": lag}
 json.dump(report, open(path, "w"), indent=2)
 PY
+echo "== 2b. HTTP bulk: POST /v1/batch of 8,192 settlements, two in flight"
+./target/release/gongji bench --url "$url" --persons "$HTTP_PERSONS" --ops "$HTTP_BULK_OPS" --batch 8192 --clients 2 \
+  > "$out/http_bulk.json"
 kill "${pids[1]}"; wait "${pids[1]}" 2>/dev/null || true
 
 echo "== 3. the peer: cqrs-es + postgres-es"

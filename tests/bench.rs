@@ -60,12 +60,9 @@ fn bench_reports_consistent_figures_and_keeps_a_ledger_that_verifies() {
     assert_eq!(verified["head_seq"].as_u64(), Some(events), "{verified}");
 }
 
-// Proves the HTTP mode against the real service: it builds its population and runs the mix
-// over keep-alive clients without a transport error or a 5xx, and every settlement it counts
-// is a `settled` or `held` event in the service's log.
-#[test]
-fn bench_over_http_counts_what_the_service_recorded() {
-    let home = support::Home::new();
+/// A running service with region 210100's rules and the pharmacy H21010000001 the HTTP
+/// benchmark settles at.
+fn service_with_pharmacy(home: &support::Home) -> support::Service {
     let service = home.start();
     let rules =
         serde_json::json!({"request_id": "r1", "version": 1, "effective_from": "2026-01-01T00:00:00+08:00"});
@@ -73,6 +70,16 @@ fn bench_over_http_counts_what_the_service_recorded() {
     let pharmacy = serde_json::json!({"request_id": "i1", "institution_id": "H21010000001", "region": "210100",
         "kind": "pharmacy", "name": "P"});
     assert_eq!(service.post(support::OPERATOR, "/v1/institutions", pharmacy).0, 201);
+    service
+}
+
+// Proves the HTTP mode against the real service: it builds its population and runs the mix
+// over keep-alive clients without a transport error or a 5xx, and every settlement it counts
+// is a `settled` or `held` event in the service's log.
+#[test]
+fn bench_over_http_counts_what_the_service_recorded() {
+    let home = support::Home::new();
+    let service = service_with_pharmacy(&home);
     let (code, out) = support::tool(&[
         "bench",
         "--url",
@@ -94,4 +101,69 @@ fn bench_over_http_counts_what_the_service_recorded() {
     assert!(settlements > 0, "{mix}");
     let recorded = service.events().iter().filter(|e| e["kind"] == "settled" || e["kind"] == "held").count();
     assert_eq!(recorded as u64, settlements, "the counted settlements are the recorded ones");
+}
+
+// Proves bulk mode in process: `--ops` settlements in batches of `--batch`, every one
+// committed, as many batches as the division gives, and the kept log holds exactly them.
+#[test]
+fn bench_bulk_in_process_settles_every_settlement_in_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out) = support::tool(&[
+        "bench",
+        "--persons",
+        "300",
+        "--ops",
+        "1000",
+        "--batch",
+        "300",
+        "--clients",
+        "2",
+        "--as-of-lookups",
+        "10",
+        "--keep",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let report: Value = serde_json::from_str(&out).expect("the report is JSON");
+    let bulk = &report["bulk"];
+    assert!(report.get("mix").is_none(), "bulk replaces the mix: {report}");
+    assert_eq!(bulk["batch"].as_u64(), Some(300));
+    assert_eq!(bulk["batches"].as_u64(), Some(4), "300 + 300 + 300 + 100: {bulk}");
+    assert_eq!(bulk["settlements"].as_u64(), Some(1000), "{bulk}");
+    assert_eq!(bulk["events_committed"].as_u64(), Some(1000), "one settled event each: {bulk}");
+    let ledger = report["ledger"].as_str().expect("--keep names the kept ledger");
+    let (code, export) = support::tool(&["export", "--data", ledger]);
+    assert_eq!(code, 0);
+    let settled = export.lines().filter(|line| line.contains(r#""kind":"settled""#)).count();
+    assert_eq!(settled, 1000);
+}
+
+// Proves bulk mode over HTTP: `POST /v1/batch` requests of `--batch` settlements, no error,
+// and every settlement it counts is a `settled` event in the service's log.
+#[test]
+fn bench_bulk_over_http_counts_what_the_service_recorded() {
+    let home = support::Home::new();
+    let service = service_with_pharmacy(&home);
+    let (code, out) = support::tool(&[
+        "bench",
+        "--url",
+        &service.base,
+        "--persons",
+        "40",
+        "--ops",
+        "900",
+        "--batch",
+        "250",
+        "--clients",
+        "2",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let report: Value = serde_json::from_str(&out).expect("the report is JSON");
+    let bulk = &report["bulk"];
+    assert_eq!(bulk["errors_5xx_or_transport"].as_u64(), Some(0), "{bulk}");
+    assert_eq!(bulk["batches"].as_u64(), Some(4), "{bulk}");
+    assert_eq!(bulk["settlements"].as_u64(), Some(900), "{bulk}");
+    let recorded = service.events().iter().filter(|e| e["kind"] == "settled").count();
+    assert_eq!(recorded, 900, "the counted settlements are the recorded ones");
 }

@@ -47,3 +47,7 @@ pub const HEADER_TIMEOUT_SECS: u64 = 10;
 pub const IDLE_TIMEOUT_SECS: u64 = 60;
 /// Connections open at once, by default (the open-file limit may allow fewer).
 pub const CONNECTIONS_MAX: u64 = 4096;
+/// A batch (`POST /v1/batch`) body above this size is refused (`payload_too_large`).
+pub const BATCH_BODY_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Requests in one batch.
+pub const BATCH_REQUESTS_MAX: usize = 8192;

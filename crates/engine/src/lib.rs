@@ -195,6 +195,8 @@ impl Default for EngineConfig {
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Job {
     Request(Request, Origin, Reply),
+    /// Requests decided one after the other, in order, as if each had been submitted alone.
+    Batch(Vec<(Request, Origin, Reply)>),
     Shutdown,
 }
 
@@ -248,6 +250,20 @@ impl Engine {
             self.sender.send(Job::Request(request, origin, reply))
         {
             reply(Err(EngineError::Stopped));
+        }
+    }
+
+    /// Queues requests to be decided one after the other, in this order, each exactly as if
+    /// it had been submitted alone (its own checks, its own `request_id`, its own reply once
+    /// its events are durable); one's rejection changes nothing for the others. The batch
+    /// takes one place in the queue, so nothing else is decided between its requests.
+    pub fn submit_batch(&self, requests: Vec<(Request, Origin, Reply)>) {
+        if let Err(crossbeam_channel::SendError(Job::Batch(requests))) =
+            self.sender.send(Job::Batch(requests))
+        {
+            for (_, _, reply) in requests {
+                reply(Err(EngineError::Stopped));
+            }
         }
     }
 

@@ -285,15 +285,24 @@ impl Writer {
             while let Some(job) = next.take() {
                 match job {
                     Job::Request(request, origin, reply) => {
-                        let batch = building.get_or_insert_with(|| self.open());
-                        self.add(batch, request, origin, reply);
-                        if batch.answers.len() >= self.config.batch_commands_max {
-                            // Full: wait for the committer.
-                            let batch = building.take().expect("the batch being built");
-                            if !self.hand_over(&to_committer, batch) {
+                        if !self.take(&mut building, &to_committer, request, origin, reply) {
+                            shutdown = true;
+                            break;
+                        }
+                    }
+                    Job::Batch(requests) => {
+                        let mut requests = requests.into_iter();
+                        for (request, origin, reply) in requests.by_ref() {
+                            if !self.take(&mut building, &to_committer, request, origin, reply) {
                                 shutdown = true;
                                 break;
                             }
+                        }
+                        for (_, _, reply) in requests {
+                            reply(Err(EngineError::Stopped));
+                        }
+                        if shutdown {
+                            break;
                         }
                     }
                     Job::Shutdown => {
@@ -312,8 +321,14 @@ impl Writer {
         }
         // Answer what was queued behind the shutdown (or a committer that is gone), then stop.
         while let Ok(job) = jobs.try_recv() {
-            if let Job::Request(_, _, reply) = job {
-                reply(Err(EngineError::Stopped));
+            match job {
+                Job::Request(_, _, reply) => reply(Err(EngineError::Stopped)),
+                Job::Batch(requests) => {
+                    for (_, _, reply) in requests {
+                        reply(Err(EngineError::Stopped));
+                    }
+                }
+                Job::Shutdown => {}
             }
         }
         // The committer and then the applier finish the batches handed to them, then stop.
@@ -322,6 +337,26 @@ impl Writer {
         let _ = applier.join();
         self.serving.store(false, Ordering::Release);
         tracing::info!(head_seq = self.head_seq, "writer stopped");
+    }
+
+    /// Adds a request to the batch being built, opening one if none is; a batch that is then
+    /// full is handed to the committer. `false` when the committer is gone.
+    fn take(
+        &mut self,
+        building: &mut Option<Building>,
+        to_committer: &Sender<Decided>,
+        request: Request,
+        origin: Origin,
+        reply: Reply,
+    ) -> bool {
+        let batch = building.get_or_insert_with(|| self.open());
+        self.add(batch, request, origin, reply);
+        if batch.answers.len() < self.config.batch_commands_max {
+            return true;
+        }
+        // Full: wait for the committer.
+        let batch = building.take().expect("the batch being built");
+        self.hand_over(to_committer, batch)
     }
 
     /// Closes a batch and waits for the committer to take it: `false` when the committer is

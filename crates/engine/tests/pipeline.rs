@@ -79,3 +79,69 @@ fn a_request_id_in_flight_is_never_decided_twice() {
     drop(projections);
     assert_eq!(engine.log().head_seq().unwrap(), 1 + CREDITS as u64);
 }
+
+// Proves a submitted batch is decided in its order, each request as if alone: across several
+// group commits (the writer's batches hold 4), its events are consecutive, a credit to a person
+// registered earlier in the same batch is taken, a repeated id replays, a conflict changes
+// nothing for the rest, every request is answered, and single requests queued behind it follow.
+#[test]
+fn a_batch_is_decided_in_order_each_as_if_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = EngineConfig { batch_commands_max: 4, ..EngineConfig::default() };
+    let engine = Engine::open(dir.path(), Box::new(clock()), config).unwrap();
+    let mut requests = vec![common::request(
+        "p1",
+        domain::Command::RegisterPerson {
+            person_id: PersonId::new("P1").unwrap(),
+            region: domain::Region::new("210100").unwrap(),
+            scheme: domain::Scheme::Employee,
+            name: None,
+            id_number: None,
+        },
+    )];
+    for n in 0..40 {
+        requests.push(credit(&format!("b{n}"), 100));
+    }
+    requests.push(credit("b3", 100)); // a retry: replayed
+    requests.push(credit("b5", 999)); // the same id, another body: a conflict
+    let count = requests.len();
+    let (sender, receiver) = mpsc::channel();
+    let batch = requests
+        .into_iter()
+        .enumerate()
+        .map(|(index, request)| {
+            let sender = sender.clone();
+            let reply: engine::Reply = Box::new(move |outcome| sender.send((index, outcome)).unwrap());
+            (request, domain::Origin::default(), reply)
+        })
+        .collect();
+    engine.submit_batch(batch);
+    // Singles queued behind the batch are decided after all of it.
+    let singles: Vec<_> = (0..10).map(|n| engine.execute(credit(&format!("s{n}"), 1))).collect();
+    drop(sender);
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; count];
+    for (index, outcome) in receiver.iter().take(count) {
+        outcomes[index] = Some(outcome.unwrap());
+    }
+    let seqs: Vec<u64> = outcomes[..41]
+        .iter()
+        .map(|o| match o.as_ref().expect("answered") {
+            Outcome::Committed { events, replayed: false } => events[0].seq,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "the batch's events are consecutive: {seqs:?}");
+    assert!(
+        matches!(&outcomes[41], Some(Outcome::Committed { events, replayed: true }) if events[0].seq == seqs[4])
+    );
+    assert!(
+        matches!(&outcomes[42], Some(Outcome::Rejected { rejection, .. }) if rejection.code == Code::IdempotencyConflict)
+    );
+    for single in singles {
+        assert!(matches!(single.unwrap(), Outcome::Committed { replayed: false, .. }));
+    }
+    let projections = engine.projections();
+    let account = projections.state().account(&PersonId::new("P1").unwrap()).unwrap();
+    assert_eq!(account.current, Money::from_fen(40 * 100 + 10));
+    assert_eq!(projections.head_seq(), 1 + 40 + 10);
+}

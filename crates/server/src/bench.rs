@@ -46,6 +46,11 @@ pub struct BenchArgs {
     /// Bench a running service over HTTP instead of the engine in-process.
     #[arg(long)]
     pub url: Option<String>,
+    /// Bulk mode: instead of the mix, `--ops` settlements in batches of this many
+    /// (`Engine::submit_batch` in process, `POST /v1/batch` with `--url`), `--clients`
+    /// batches in flight at once.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=domain::limits::BATCH_REQUESTS_MAX as u64))]
+    pub batch: Option<u64>,
     #[arg(long, default_value = "op-secret")]
     pub operator_token: String,
     #[arg(long, default_value = "app-secret")]
@@ -355,15 +360,119 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let population_events = engine.projections().head_seq();
     bar.finish_and_clear();
 
-    // The mix, from concurrent clients each waiting for its answer.
+    let head_before = engine.projections().head_seq();
+    let commits_before = commits.read();
+    let started = Instant::now();
+    let (phase, (mut latencies, settlements, reads)) = match args.batch {
+        Some(batch) => ("bulk", run_bulk(&engine, &args, &ids, batch)?),
+        None => ("mix", run_mix(&engine, &args, &ids, &bindings)?),
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let head = engine.projections().head_seq();
+    let events = head - head_before;
+    let commits_after = commits.read();
+    let (batches, batch_events, write_micros) = (
+        commits_after.0 - commits_before.0,
+        commits_after.1 - commits_before.1,
+        commits_after.2 - commits_before.2,
+    );
+    let disk = dir_bytes(&data);
+    // What the running engine holds, before the measurements below build more beside it.
+    let engine_rss = status_bytes("VmRSS:");
+
+    // Replay speed, from the log alone.
+    let t = Instant::now();
+    let replayed = engine::replay_from_genesis(engine.log(), None)?;
+    let replay_seconds = t.elapsed().as_secs_f64();
+    drop(replayed);
+
+    // As-of lookups of random accounts at random points.
+    let mut random = XorShift(7);
+    let mut as_of = Vec::with_capacity(args.as_of_lookups as usize);
+    {
+        let projections = engine.projections();
+        for _ in 0..args.as_of_lookups {
+            let who = person(random.below(args.persons / 3) * 9);
+            let seq = 1 + random.below(head);
+            let t = Instant::now();
+            let view = projections.account_view(&who, Some(seq));
+            as_of.push(t.elapsed().as_nanos() as u64);
+            std::hint::black_box(view);
+        }
+    }
+    as_of.sort_unstable();
+
+    // The limit: the same envelopes on raw sled, batches of the average size seen.
+    let envelopes: Vec<Vec<u8>> =
+        engine.log().events(0).take(200_000).map(|e| e.map(|e| e.bytes)).collect::<Result<_, _>>()?;
+    // Batches of the size the engine committed on average during the mix.
+    let events_per_commit = batch_events as f64 / batches.max(1) as f64;
+    let batch = events_per_commit.round().clamp(1.0, 1024.0) as usize;
+    let raw_dir = dir.path().join("raw");
+    let raw = ledger::raw_append_limit(&raw_dir, &envelopes, batch)?;
+
+    drop(engine);
+    let kept = args.keep.then(|| {
+        let _ = std::fs::remove_dir_all(&raw_dir);
+        dir.keep().join("ledger")
+    });
+    let mut report = json!({
+        "ledger": kept,
+        "population": {"persons": args.persons, "events": population_events, "seconds": population_seconds},
+        "mix": {
+            "clients": args.clients,
+            "requests": latencies.len(),
+            "settlements": settlements,
+            "balance_reads": reads,
+            "seconds": seconds,
+            "requests_per_second": (latencies.len() as f64 / seconds).round(),
+            "settlements_per_second": (settlements as f64 / seconds).round(),
+            "events_per_second": (events as f64 / seconds).round(),
+            "latency_ms": {"p50": percentile(&latencies, 0.50), "p99": percentile(&latencies, 0.99), "p999": percentile(&latencies, 0.999)},
+            "group_commits": batches,
+            "events_committed": batch_events,
+            "events_per_commit": (events_per_commit * 10.0).round() / 10.0,
+            "commit_ms_mean": (write_micros as f64 / batches.max(1) as f64 / 10.0).round() / 100.0,
+        },
+        "disk": {"events": head, "bytes": disk, "bytes_per_event": disk / head.max(1)},
+        "peak_rss_bytes": peak_rss_bytes(),
+        "rss_bytes_per_person": peak_rss_bytes() / args.persons.max(1),
+        "engine_rss_bytes": engine_rss,
+        "replay": {"events": head, "seconds": replay_seconds, "events_per_second": (head as f64 / replay_seconds).round()},
+        "as_of": {"lookups": as_of.len(), "history_events": head, "p50_us": percentile(&as_of, 0.5), "p99_us": percentile(&as_of, 0.99)},
+        "raw_sled_limit": {"events": envelopes.len(), "batch": batch, "events_per_second": raw.round()},
+        "ratio_events_per_second_to_raw_sled": ((events as f64 / seconds) / raw * 100.0).round() / 100.0,
+    });
+    if phase == "bulk" {
+        // A request of the bulk phase is a whole batch: its latency is the batch's.
+        let mut bulk = report["mix"].take();
+        bulk["batch"] = json!(args.batch);
+        let fields = bulk.as_object_mut().expect("an object");
+        let batches = fields.remove("requests").unwrap_or_default();
+        fields.remove("balance_reads");
+        fields.remove("requests_per_second");
+        bulk["batches"] = batches;
+        report.as_object_mut().expect("an object").remove("mix");
+        report["bulk"] = bulk;
+    }
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The mix, from `--clients` concurrent clients each waiting for its answer: every request's
+/// latency in microseconds, the settlements committed, the balance reads.
+fn run_mix(
+    engine: &Arc<Engine>,
+    args: &BenchArgs,
+    ids: &Arc<Counter>,
+    bindings: &Arc<Vec<(u64, u64)>>,
+) -> anyhow::Result<(Vec<u64>, u64, u64)> {
     let bar = indicatif::ProgressBar::new(args.ops);
     bar.set_style(indicatif::ProgressStyle::with_template(
         "{spinner} mix [{bar:40}] {pos}/{len} ops {per_sec} eta {eta}",
     )?);
     let per_client = args.ops / args.clients.max(1);
-    let started = Instant::now();
-    let head_before = engine.projections().head_seq();
-    let commits_before = commits.read();
     let threads: Vec<_> = (0..args.clients)
         .map(|client| {
             let (engine, ids, bindings, bar) = (engine.clone(), ids.clone(), bindings.clone(), bar.clone());
@@ -426,86 +535,77 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         settlements += s;
         reads += r;
     }
-    let seconds = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
-    latencies.sort_unstable();
-    let head = engine.projections().head_seq();
-    let events = head - head_before;
-    let commits_after = commits.read();
-    let (batches, batch_events, write_micros) = (
-        commits_after.0 - commits_before.0,
-        commits_after.1 - commits_before.1,
-        commits_after.2 - commits_before.2,
-    );
-    let disk = dir_bytes(&data);
-    // What the running engine holds, before the measurements below build more beside it.
-    let engine_rss = status_bytes("VmRSS:");
+    Ok((latencies, settlements, reads))
+}
 
-    // Replay speed, from the log alone.
-    let t = Instant::now();
-    let replayed = engine::replay_from_genesis(engine.log(), None)?;
-    let replay_seconds = t.elapsed().as_secs_f64();
-    drop(replayed);
-
-    // As-of lookups of random accounts at random points.
-    let mut random = XorShift(7);
-    let mut as_of = Vec::with_capacity(args.as_of_lookups as usize);
-    {
-        let projections = engine.projections();
-        for _ in 0..args.as_of_lookups {
-            let who = person(random.below(args.persons / 3) * 9);
-            let seq = 1 + random.below(head);
-            let t = Instant::now();
-            let view = projections.account_view(&who, Some(seq));
-            as_of.push(t.elapsed().as_nanos() as u64);
-            std::hint::black_box(view);
-        }
+/// Bulk: `--ops` settlements in batches of `batch` through `Engine::submit_batch`, from
+/// `--clients` threads each with one batch in flight: every batch's latency in microseconds
+/// (from its submission to its last answer), the settlements committed, no reads.
+fn run_bulk(
+    engine: &Arc<Engine>,
+    args: &BenchArgs,
+    ids: &Arc<Counter>,
+    batch: u64,
+) -> anyhow::Result<(Vec<u64>, u64, u64)> {
+    let bar = indicatif::ProgressBar::new(args.ops);
+    bar.set_style(indicatif::ProgressStyle::with_template(
+        "{spinner} bulk [{bar:40}] {pos}/{len} settlements {per_sec} eta {eta}",
+    )?);
+    let remaining = Arc::new(AtomicU64::new(args.ops));
+    let threads: Vec<_> = (0..args.clients.max(1))
+        .map(|client| {
+            let (engine, ids, bar, remaining) = (engine.clone(), ids.clone(), bar.clone(), remaining.clone());
+            let persons = args.persons;
+            std::thread::spawn(move || {
+                let mut random = XorShift(0x5851_F42D_4C95_7F2D ^ (client + 1).wrapping_mul(0x9E37_79B9));
+                let (mut latencies, mut settlements) = (Vec::new(), 0u64);
+                loop {
+                    let taken = remaining.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                        (left > 0).then(|| left - left.min(batch))
+                    });
+                    let Ok(left) = taken else { break };
+                    let count = left.min(batch) as usize;
+                    let (sender, receiver) = std::sync::mpsc::channel();
+                    let requests: Vec<(Request, domain::Origin, engine::Reply)> = (0..count)
+                        .map(|_| {
+                            let id = ids.next();
+                            let beneficiary = random.below(persons);
+                            let command = Command::Settle {
+                                settlement_id: SettlementId::new(&format!("S{id}")).expect("a valid id"),
+                                institution: institution(region_of(beneficiary)),
+                                beneficiary: person(beneficiary),
+                                category: Category::Pharmacy,
+                                amount: Money::from_fen(500 + random.below(20_000)),
+                                occurred_at: None,
+                                mode: SettleMode::Settle,
+                            };
+                            let sender = sender.clone();
+                            let reply: engine::Reply = Box::new(move |outcome| {
+                                let _ = sender.send(matches!(outcome, Ok(Outcome::Committed { .. })));
+                            });
+                            (request(id, command), domain::Origin::default(), reply)
+                        })
+                        .collect();
+                    drop(sender);
+                    let t = Instant::now();
+                    engine.submit_batch(requests);
+                    settlements += receiver.iter().filter(|committed| *committed).count() as u64;
+                    latencies.push(t.elapsed().as_micros() as u64);
+                    bar.inc(count as u64);
+                }
+                (latencies, settlements)
+            })
+        })
+        .collect();
+    let (mut latencies, mut settlements) = (Vec::new(), 0u64);
+    for thread in threads {
+        let (l, s) = thread.join().map_err(|_| anyhow::anyhow!("a client thread panicked"))?;
+        latencies.extend(l);
+        settlements += s;
     }
-    as_of.sort_unstable();
-
-    // The limit: the same envelopes on raw sled, batches of the average size seen.
-    let envelopes: Vec<Vec<u8>> =
-        engine.log().events(0).take(200_000).map(|e| e.map(|e| e.bytes)).collect::<Result<_, _>>()?;
-    // Batches of the size the engine committed on average during the mix.
-    let events_per_commit = batch_events as f64 / batches.max(1) as f64;
-    let batch = events_per_commit.round().clamp(1.0, 1024.0) as usize;
-    let raw_dir = dir.path().join("raw");
-    let raw = ledger::raw_append_limit(&raw_dir, &envelopes, batch)?;
-
-    drop(engine);
-    let kept = args.keep.then(|| {
-        let _ = std::fs::remove_dir_all(&raw_dir);
-        dir.keep().join("ledger")
-    });
-    let report = json!({
-        "ledger": kept,
-        "population": {"persons": args.persons, "events": population_events, "seconds": population_seconds},
-        "mix": {
-            "clients": args.clients,
-            "requests": latencies.len(),
-            "settlements": settlements,
-            "balance_reads": reads,
-            "seconds": seconds,
-            "requests_per_second": (latencies.len() as f64 / seconds).round(),
-            "settlements_per_second": (settlements as f64 / seconds).round(),
-            "events_per_second": (events as f64 / seconds).round(),
-            "latency_ms": {"p50": percentile(&latencies, 0.50), "p99": percentile(&latencies, 0.99), "p999": percentile(&latencies, 0.999)},
-            "group_commits": batches,
-            "events_committed": batch_events,
-            "events_per_commit": (events_per_commit * 10.0).round() / 10.0,
-            "commit_ms_mean": (write_micros as f64 / batches.max(1) as f64 / 10.0).round() / 100.0,
-        },
-        "disk": {"events": head, "bytes": disk, "bytes_per_event": disk / head.max(1)},
-        "peak_rss_bytes": peak_rss_bytes(),
-        "rss_bytes_per_person": peak_rss_bytes() / args.persons.max(1),
-        "engine_rss_bytes": engine_rss,
-        "replay": {"events": head, "seconds": replay_seconds, "events_per_second": (head as f64 / replay_seconds).round()},
-        "as_of": {"lookups": as_of.len(), "history_events": head, "p50_us": percentile(&as_of, 0.5), "p99_us": percentile(&as_of, 0.99)},
-        "raw_sled_limit": {"events": envelopes.len(), "batch": batch, "events_per_second": raw.round()},
-        "ratio_events_per_second_to_raw_sled": ((events as f64 / seconds) / raw * 100.0).round() / 100.0,
-    });
-    println!("{}", serde_json::to_string_pretty(&report)?);
-    Ok(ExitCode::SUCCESS)
+    bar.finish_and_clear();
+    Ok((latencies, settlements, 0))
 }
 
 fn request_for(ids: &Counter, command: Command) -> Request {
@@ -575,6 +675,26 @@ fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
 }
 
+/// What the HTTP clients measured, added up: every latency, the settlements, the errors.
+type ClientTally = (Vec<u64>, u64, u64);
+
+/// Waits for every client task and adds up what they measured.
+fn join_clients(
+    runtime: &tokio::runtime::Runtime,
+    mut tasks: tokio::task::JoinSet<anyhow::Result<ClientTally>>,
+) -> anyhow::Result<ClientTally> {
+    runtime.block_on(async {
+        let (mut latencies, mut settlements, mut errors) = (Vec::new(), 0u64, 0u64);
+        while let Some(done) = tasks.join_next().await {
+            let (l, s, e) = done??;
+            latencies.extend(l);
+            settlements += s;
+            errors += e;
+        }
+        anyhow::Ok((latencies, settlements, errors))
+    })
+}
+
 /// Runs `jobs` over `clients` keep-alive connections.
 fn http_parallel(
     target: &HttpTarget,
@@ -633,6 +753,9 @@ pub fn run_http(args: &BenchArgs, target: HttpTarget) -> anyhow::Result<ExitCode
     http_parallel(&target, args.clients, jobs)?;
     let population_seconds = started.elapsed().as_secs_f64();
 
+    if let Some(batch) = args.batch {
+        return run_http_bulk(args, &target, batch, &run, population_seconds);
+    }
     let bar = indicatif::ProgressBar::new(args.ops);
     let per_client = args.ops / args.clients.max(1);
     let started = Instant::now();
@@ -690,19 +813,7 @@ pub fn run_http(args: &BenchArgs, target: HttpTarget) -> anyhow::Result<ExitCode
                 anyhow::Ok((latencies, settlements, errors))
             }, runtime.handle());
     }
-    let (mut latencies, mut settlements, mut errors) = (Vec::new(), 0u64, 0u64);
-    let finished = runtime.block_on(async {
-        let mut finished = Vec::new();
-        while let Some(done) = tasks.join_next().await {
-            finished.push(done??);
-        }
-        anyhow::Ok(finished)
-    })?;
-    for (l, s, e) in finished {
-        latencies.extend(l);
-        settlements += s;
-        errors += e;
-    }
+    let (mut latencies, settlements, errors) = join_clients(&runtime, tasks)?;
     let seconds = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     latencies.sort_unstable();
@@ -717,6 +828,91 @@ pub fn run_http(args: &BenchArgs, target: HttpTarget) -> anyhow::Result<ExitCode
             "errors_5xx_or_transport": errors,
             "seconds": seconds,
             "requests_per_second": (latencies.len() as f64 / seconds).round(),
+            "settlements_per_second": (settlements as f64 / seconds).round(),
+            "latency_ms": {"p50": percentile(&latencies, 0.50), "p99": percentile(&latencies, 0.99), "p999": percentile(&latencies, 0.999)},
+        },
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Bulk over HTTP: `--ops` settlements in `POST /v1/batch` requests of `batch` items, over
+/// `--clients` keep-alive connections each with one batch in flight.
+fn run_http_bulk(
+    args: &BenchArgs,
+    target: &HttpTarget,
+    batch: u64,
+    run: &str,
+    population_seconds: f64,
+) -> anyhow::Result<ExitCode> {
+    let bar = indicatif::ProgressBar::new(args.ops);
+    let remaining = Arc::new(AtomicU64::new(args.ops));
+    let started = Instant::now();
+    let runtime = client_runtime()?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for client in 0..args.clients.max(1) {
+        let (target, bar, run, remaining) = (target.clone(), bar.clone(), run.to_owned(), remaining.clone());
+        let persons = args.persons;
+        tasks.spawn_on(
+            async move {
+                let mut connection = Connection::open(&target).await?;
+                let mut random = XorShift(0x5851_F42D_4C95_7F2D ^ (client + 1).wrapping_mul(0x9E37_79B9));
+                let (mut latencies, mut settlements, mut errors, mut sequence) =
+                    (Vec::new(), 0u64, 0u64, 0u64);
+                while let Ok(left) = remaining.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                    (left > 0).then(|| left - left.min(batch))
+                }) {
+                    let count = left.min(batch);
+                    let items: Vec<serde_json::Value> = (0..count)
+                        .map(|_| {
+                            sequence += 1;
+                            let rid = format!("{run}-k{client}-{sequence}");
+                            let amount = format!("{}.{:02}", 5 + random.below(150), random.below(100));
+                            json!({"method": "POST", "path": "/v1/settlements", "body": {
+                                "request_id": rid, "settlement_id": format!("S{rid}"),
+                                "institution": target.institution_id,
+                                "beneficiary": format!("B{run}P{}", random.below(persons)),
+                                "category": "pharmacy", "amount": amount}})
+                        })
+                        .collect();
+                    let t = Instant::now();
+                    let (status, answer) = connection
+                        .call(&target.institution, "POST", "/v1/batch", Some(json!({"requests": items})))
+                        .await;
+                    latencies.push(t.elapsed().as_micros() as u64);
+                    let results = answer["results"].as_array().map(Vec::as_slice).unwrap_or_default();
+                    if status != 200 || results.len() as u64 != count {
+                        errors += count;
+                    }
+                    for result in results {
+                        match result["status"].as_u64() {
+                            Some(201) => settlements += 1,
+                            Some(status) if status >= 500 => errors += 1,
+                            _ => {}
+                        }
+                    }
+                    bar.inc(count);
+                }
+                anyhow::Ok((latencies, settlements, errors))
+            },
+            runtime.handle(),
+        );
+    }
+    let (mut latencies, settlements, errors) = join_clients(&runtime, tasks)?;
+    let seconds = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    latencies.sort_unstable();
+    let report = json!({
+        "mode": "http",
+        "url": target.url,
+        "population": {"persons": args.persons, "seconds": population_seconds},
+        "bulk": {
+            "clients": args.clients,
+            "batch": batch,
+            "batches": latencies.len(),
+            "settlements": settlements,
+            "errors_5xx_or_transport": errors,
+            "seconds": seconds,
             "settlements_per_second": (settlements as f64 / seconds).round(),
             "latency_ms": {"p50": percentile(&latencies, 0.50), "p99": percentile(&latencies, 0.99), "p999": percentile(&latencies, 0.999)},
         },

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
@@ -40,38 +40,39 @@ impl std::fmt::Debug for App {
     }
 }
 
-type Shared = Arc<App>;
+pub(crate) type Shared = Arc<App>;
 
 pub fn router(app: Shared) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/healthz", get(|| async { json_response(StatusCode::OK, &json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(|| async { json_response(StatusCode::OK, &crate::openapi::document()) }))
-        .route("/v1/regions/{region}/rules", post(post_rules).get(get_rules))
-        .route("/v1/regions/{region}/year-end", post(post_year_end))
-        .route("/v1/institutions", post(post_institution))
-        .route("/v1/persons", post(post_person))
+        .route("/v1/regions/{region}/rules", get(get_rules))
         .route("/v1/persons/{person_id}", get(get_person))
-        .route("/v1/persons/{person_id}/status", post(post_status))
         .route("/v1/persons/{person_id}/bindings", get(get_bindings))
         .route("/v1/accounts/{person_id}", get(get_account))
-        .route("/v1/accounts/{person_id}/credits", post(post_credit))
-        .route("/v1/bindings", post(post_binding))
-        .route("/v1/bindings/{binding_id}/approve", post(post_approve))
-        .route("/v1/bindings/{binding_id}/reject", post(post_reject))
-        .route("/v1/bindings/{binding_id}/revoke", post(post_revoke))
-        .route("/v1/bindings/{binding_id}/authorization", put(put_authorization))
-        .route("/v1/settlements", post(post_settlement))
         .route("/v1/settlements/{settlement_id}", get(get_settlement))
-        .route("/v1/settlements/{settlement_id}/capture", post(post_capture))
-        .route("/v1/settlements/{settlement_id}/void", post(post_void))
-        .route("/v1/settlements/{settlement_id}/refunds", post(post_refund))
-        .route("/v1/premiums", post(post_premium))
+        .route("/v1/batch", post(crate::batch::post_batch))
         .route("/v1/events", get(get_events))
         .route("/v1/audit/verify", get(get_verify))
         .route("/v1/admin/projections/{name}", get(get_rebuild))
-        .route("/v1/admin/projections/{name}/rebuild", post(post_rebuild))
+        .route("/v1/admin/projections/{name}/rebuild", post(post_rebuild));
+    for mutation in MUTATIONS {
+        let handler = move |State(app): State<Shared>,
+                            Segment(segment): Segment,
+                            headers: HeaderMap,
+                            body: Body| async move {
+            write(app, headers, body, mutation, &segment).await
+        };
+        let method_router = match mutation.method {
+            Method::PUT => put(handler),
+            _ => post(handler),
+        };
+        // A path that also has a read route gets its method added to that route.
+        router = router.route(mutation.path, method_router);
+    }
+    router
         .fallback(|| async { error_response(&Rejection::new(Code::NotFound, "no such route")) })
         .method_not_allowed_fallback(|| async {
             error_response(&Rejection::new(Code::MethodNotAllowed, "this route does not take this method"))
@@ -127,7 +128,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Segment {
 
 // ---- responses -------------------------------------------------------------------------
 
-fn json_response(status: StatusCode, body: &Value) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
     let bytes = serde_json::to_vec(body).expect("json values serialize");
     (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
 }
@@ -154,16 +155,22 @@ pub fn status_of(code: Code) -> StatusCode {
     }
 }
 
-pub fn error_response(rejection: &Rejection) -> Response {
+/// A rejection's status and the JSON error body of api.md §2.
+pub(crate) fn error_body(rejection: &Rejection) -> (StatusCode, Value) {
     let body = json!({"error": {
         "code": rejection.code.as_str(),
         "message": rejection.message,
         "details": rejection.details,
     }});
-    json_response(status_of(rejection.code), &body)
+    (status_of(rejection.code), body)
 }
 
-fn denied(denied: Denied) -> Rejection {
+pub fn error_response(rejection: &Rejection) -> Response {
+    let (status, body) = error_body(rejection);
+    json_response(status, &body)
+}
+
+pub(crate) fn denied(denied: Denied) -> Rejection {
     match denied {
         Denied::Unauthorized => Rejection::new(Code::Unauthorized, "a valid bearer token is required"),
         Denied::Forbidden => Rejection::new(Code::Forbidden, "this token may not do this"),
@@ -181,7 +188,7 @@ fn engine_error(error: EngineError) -> Rejection {
 
 // ---- the request pipeline -----------------------------------------------------------------
 
-fn authenticate(app: &App, headers: &HeaderMap, roles: &[Role]) -> Result<Principal, Rejection> {
+pub(crate) fn authenticate(app: &App, headers: &HeaderMap, roles: &[Role]) -> Result<Principal, Rejection> {
     // Two Authorization headers are refused, not resolved: taking either one would let a proxy
     // and the service disagree about who is calling.
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
@@ -196,14 +203,23 @@ fn authenticate(app: &App, headers: &HeaderMap, roles: &[Role]) -> Result<Princi
     Ok(principal)
 }
 
-fn too_large() -> Rejection {
+pub(crate) fn too_large() -> Rejection {
     Rejection::new(Code::PayloadTooLarge, "the body is larger than 64 KiB").with("limit", BODY_BYTES_MAX)
 }
 
 /// Reads at most 64 KiB; a body that is larger (whatever its Content-Length said) is refused.
-/// A body that stops arriving (the connection closed or timed out) is not "too large".
 async fn read_body(body: Body) -> Result<Bytes, Rejection> {
-    axum::body::to_bytes(body, BODY_BYTES_MAX).await.map_err(|error| {
+    read_body_within(body, BODY_BYTES_MAX, too_large).await
+}
+
+/// Reads at most `limit` bytes, refusing a larger body with `too_large()`. A body that stops
+/// arriving (the connection closed or timed out) is not "too large".
+pub(crate) async fn read_body_within(
+    body: Body,
+    limit: usize,
+    too_large: fn() -> Rejection,
+) -> Result<Bytes, Rejection> {
+    axum::body::to_bytes(body, limit).await.map_err(|error| {
         if error.into_inner().is::<http_body_util::LengthLimitError>() {
             too_large()
         } else {
@@ -212,40 +228,37 @@ async fn read_body(body: Body) -> Result<Bytes, Rejection> {
     })
 }
 
-/// Runs a mutating request through the engine and renders its outcome.
-async fn execute(app: &App, request: Request, origin: Origin, created: bool) -> Response {
-    let kind = command_kind(&request.command);
-    let (sender, receiver) = tokio::sync::oneshot::channel();
-    app.engine.submit_from(
-        request,
-        origin,
-        Box::new(move |outcome| {
-            let _ = sender.send(outcome);
-        }),
-    );
-    let outcome = receiver.await.unwrap_or(Err(EngineError::Stopped));
+/// What a mutating request's outcome answers: its status and JSON body. `projections` are
+/// read once for however many outcomes are rendered together.
+pub(crate) fn answer(
+    app: &App,
+    projections: &projection::Projections,
+    kind: &'static str,
+    created: bool,
+    outcome: Result<Outcome, EngineError>,
+) -> (StatusCode, Value) {
     match outcome {
         Ok(Outcome::Committed { events, replayed }) => {
             app.metrics.command(kind, if replayed { "replayed" } else { "committed" });
-            let body = render::committed(&events, &app.engine.projections());
-            json_response(if created { StatusCode::CREATED } else { StatusCode::OK }, &body)
+            let body = render::committed(&events, projections);
+            (if created { StatusCode::CREATED } else { StatusCode::OK }, body)
         }
         Ok(Outcome::Rejected { rejection, replayed }) => {
             app.metrics.command(kind, if replayed { "replayed" } else { "rejected" });
-            error_response(&rejection)
+            error_body(&rejection)
         }
         Ok(Outcome::Preview { charge }) => {
             app.metrics.command(kind, "preview");
-            json_response(StatusCode::OK, &render::charge_body(&charge, "preview", None))
+            (StatusCode::OK, render::charge_body(&charge, "preview", None))
         }
         Err(error) => {
             app.metrics.command(kind, "error");
-            error_response(&engine_error(error))
+            error_body(&engine_error(error))
         }
     }
 }
 
-fn command_kind(command: &Command) -> &'static str {
+pub(crate) fn command_kind(command: &Command) -> &'static str {
     match command {
         Command::PublishRules { .. } => "publish_rules",
         Command::RegisterInstitution { .. } => "register_institution",
@@ -267,55 +280,216 @@ fn command_kind(command: &Command) -> &'static str {
     }
 }
 
-/// The whole pipeline of a mutating route.
-async fn write<F>(
-    app: Shared,
-    headers: HeaderMap,
-    body: Body,
-    roles: &[Role],
-    created: bool,
-    build: F,
-) -> Response
-where
-    F: FnOnce(&Principal, &[u8], Option<&Value>, &App) -> Result<Request, Rejection>,
-{
-    let result = async {
-        // A body declared too large is refused before anything else (api.md §2).
-        if declared_too_large(&headers) {
-            return Err(too_large());
-        }
-        let principal = authenticate(&app, &headers, roles)?;
-        let bytes = read_body(body).await?;
-        // Parsed as JSON once, for what a route checks before the body's shape and for the
-        // digest, refusing a key given twice at any depth; `build` reads the request strictly
-        // from the bytes (the first wrong field in the body is the one named).
-        let value: Option<Value> = wire::parse_json(&bytes)?;
-        let request = build(&principal, &bytes, value.as_ref(), &app)?;
-        // The body parsed into `request`, so it is JSON; its value is what a retry must repeat.
-        // It must be an object: serde reads a struct from an array too (`["r1"]`).
-        let value = match value {
-            Some(object @ Value::Object(_)) => object,
-            _ => return Err(Rejection::invalid("body", "is not a JSON object")),
-        };
-        let origin = Origin {
-            institution: principal.institution.clone().filter(|_| principal.role == Role::Institution),
-            digest: Some(request.wire_digest(&value)),
-        };
-        Ok((request, origin))
-    }
-    .await;
-    match result {
-        Ok((request, origin)) => execute(&app, request, origin, created).await,
-        Err(rejection) => error_response(&rejection),
+/// A mutating route of api.md §4: who may send it, what it answers when it succeeds, and how
+/// its path segment and body become a request. The route handlers and `POST /v1/batch` both
+/// run a request through its entry here, so an item of a batch is checked exactly as if it
+/// had been sent alone.
+pub struct Mutation {
+    pub method: axum::http::Method,
+    /// The route, with at most one `{segment}`.
+    pub path: &'static str,
+    pub roles: &'static [Role],
+    /// 201 when it succeeds (it creates something), else 200.
+    pub created: bool,
+    build: fn(&Item<'_>) -> Result<Request, Rejection>,
+}
+
+impl std::fmt::Debug for Mutation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method, self.path)
     }
 }
 
-fn declared_too_large(headers: &HeaderMap) -> bool {
+/// What a route's `build` reads: the caller, the path's segment (empty when it has none),
+/// the body's bytes and, when they are JSON, its value.
+#[derive(Clone, Copy)]
+struct Item<'a> {
+    app: &'a App,
+    principal: &'a Principal,
+    segment: &'a str,
+    bytes: &'a [u8],
+    json: Option<&'a Value>,
+}
+
+pub const MUTATIONS: &[Mutation] = &[
+    Mutation {
+        method: Method::POST,
+        path: "/v1/regions/{region}/rules",
+        roles: OPERATOR,
+        created: true,
+        build: build_rules,
+    },
+    Mutation {
+        method: Method::POST,
+        path: "/v1/regions/{region}/year-end",
+        roles: OPERATOR,
+        created: false,
+        build: build_year_end,
+    },
+    Mutation {
+        method: Method::POST,
+        path: "/v1/institutions",
+        roles: OPERATOR,
+        created: true,
+        build: build_institution,
+    },
+    Mutation {
+        method: Method::POST,
+        path: "/v1/persons",
+        roles: OPERATOR,
+        created: true,
+        build: build_person,
+    },
+    Mutation {
+        method: Method::POST,
+        path: "/v1/persons/{person_id}/status",
+        roles: OPERATOR,
+        created: false,
+        build: build_status,
+    },
+    Mutation {
+        method: Method::POST,
+        path: "/v1/accounts/{person_id}/credits",
+        roles: OPERATOR,
+        created: false,
+        build: build_credit,
+    },
+    Mutation {
+        method: Method::POST,
+        path: "/v1/bindings",
+        roles: CHANNEL,
+        created: true,
+        build: build_binding,
+    },
+    Mutation {
+        method: Method::POST,
+        path: "/v1/bindings/{binding_id}/approve",
+        roles: OPERATOR,
+        created: false,
+        build: build_approve,
+    },
+    Mutation {
+        method: Method::POST,
+        path: "/v1/bindings/{binding_id}/reject",
+        roles: OPERATOR,
+        created: false,
+        build: build_reject,
+    },
+    Mutation {
+        method: Method::POST,
+        path: "/v1/bindings/{binding_id}/revoke",
+        roles: &[Role::Channel, Role::Operator],
+        created: false,
+        build: build_revoke,
+    },
+    Mutation {
+        method: Method::PUT,
+        path: "/v1/bindings/{binding_id}/authorization",
+        roles: CHANNEL,
+        created: false,
+        build: build_authorization,
+    },
+    Mutation {
+        method: Method::POST,
+        path: "/v1/settlements",
+        roles: INSTITUTION,
+        created: true,
+        build: build_settlement,
+    },
+    Mutation {
+        method: Method::POST,
+        path: "/v1/settlements/{settlement_id}/capture",
+        roles: INSTITUTION,
+        created: false,
+        build: build_capture,
+    },
+    Mutation {
+        method: Method::POST,
+        path: "/v1/settlements/{settlement_id}/void",
+        roles: INSTITUTION,
+        created: false,
+        build: build_void,
+    },
+    Mutation {
+        method: Method::POST,
+        path: "/v1/settlements/{settlement_id}/refunds",
+        roles: INSTITUTION,
+        created: true,
+        build: build_refund,
+    },
+    Mutation {
+        method: Method::POST,
+        path: "/v1/premiums",
+        roles: CHANNEL,
+        created: true,
+        build: build_premium,
+    },
+];
+
+/// A request from its body, for a caller whose role the route allows: the body parsed as JSON
+/// once (a key given twice refused at any depth), for what the route checks before the
+/// body's shape and for the digest; the route's `build` reads the request strictly from the
+/// bytes (the first wrong field is the one named).
+pub(crate) fn prepare(
+    app: &App,
+    principal: &Principal,
+    mutation: &Mutation,
+    segment: &str,
+    bytes: &[u8],
+) -> Result<(Request, Origin), Rejection> {
+    let value: Option<Value> = wire::parse_json(bytes)?;
+    let item = Item { app, principal, segment, bytes, json: value.as_ref() };
+    let request = (mutation.build)(&item)?;
+    // The body parsed into `request`, so it is JSON; its value is what a retry must repeat.
+    // It must be an object: serde reads a struct from an array too (`["r1"]`).
+    let value = match value {
+        Some(object @ Value::Object(_)) => object,
+        _ => return Err(Rejection::invalid("body", "is not a JSON object")),
+    };
+    let origin = Origin {
+        institution: principal.institution.clone().filter(|_| principal.role == Role::Institution),
+        digest: Some(request.wire_digest(&value)),
+    };
+    Ok((request, origin))
+}
+
+/// The whole pipeline of a mutating route.
+async fn write(app: Shared, headers: HeaderMap, body: Body, mutation: &Mutation, segment: &str) -> Response {
+    let prepared = async {
+        // A body declared too large is refused before anything else (api.md §2).
+        if declared_too_large(&headers, BODY_BYTES_MAX) {
+            return Err(too_large());
+        }
+        let principal = authenticate(&app, &headers, mutation.roles)?;
+        let bytes = read_body(body).await?;
+        prepare(&app, &principal, mutation, segment, &bytes)
+    }
+    .await;
+    let (request, origin) = match prepared {
+        Ok(prepared) => prepared,
+        Err(rejection) => return error_response(&rejection),
+    };
+    let kind = command_kind(&request.command);
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    app.engine.submit_from(
+        request,
+        origin,
+        Box::new(move |outcome| {
+            let _ = sender.send(outcome);
+        }),
+    );
+    let outcome = receiver.await.unwrap_or(Err(EngineError::Stopped));
+    let (status, body) = answer(&app, &app.engine.projections(), kind, mutation.created, outcome);
+    json_response(status, &body)
+}
+
+/// Whether the request's Content-Length is above `limit` bytes.
+pub(crate) fn declared_too_large(headers: &HeaderMap, limit: usize) -> bool {
     headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok())
-        .is_some_and(|declared| declared > BODY_BYTES_MAX)
+        .is_some_and(|declared| declared > limit)
 }
 
 /// The pipeline of a read route.
@@ -347,18 +521,11 @@ const PERSON_READ: &[Role] = &[Role::Operator, Role::Channel, Role::Auditor];
 
 // ---- handlers: rules, institutions, persons, accounts -------------------------------------
 
-async fn post_rules(
-    State(app): State<Shared>,
-    Segment(region): Segment,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    write(app, headers, body, OPERATOR, true, |_, bytes, _, _| {
-        let region = path_region(&region)?;
-        let (request_id, rules) = wire::parse_rules(bytes)?;
-        Ok(Request { request_id, command: Command::PublishRules { region, rules } })
-    })
-    .await
+fn build_rules(item: &Item<'_>) -> Result<Request, Rejection> {
+    let Item { segment: region, bytes, .. } = *item;
+    let region = path_region(region)?;
+    let (request_id, rules) = wire::parse_rules(bytes)?;
+    Ok(Request { request_id, command: Command::PublishRules { region, rules } })
 }
 
 #[derive(Debug, Deserialize)]
@@ -426,51 +593,40 @@ fn engine_now(projections: &projection::Projections) -> Timestamp {
     projections.head_time().map_or(wall, |head| wall.max(head))
 }
 
-async fn post_year_end(
-    State(app): State<Shared>,
-    Segment(region): Segment,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    write(app, headers, body, OPERATOR, false, |_, bytes, _, _| {
-        let region = path_region(&region)?;
-        let body: wire::YearEndBody = wire::parse(bytes)?;
-        Ok(Request { request_id: body.request_id, command: Command::CloseYear { region, year: body.year } })
-    })
-    .await
+fn build_year_end(item: &Item<'_>) -> Result<Request, Rejection> {
+    let Item { segment: region, bytes, .. } = *item;
+    let region = path_region(region)?;
+    let body: wire::YearEndBody = wire::parse(bytes)?;
+    Ok(Request { request_id: body.request_id, command: Command::CloseYear { region, year: body.year } })
 }
 
-async fn post_institution(State(app): State<Shared>, headers: HeaderMap, body: Body) -> Response {
-    write(app, headers, body, OPERATOR, true, |_, bytes, _, _| {
-        let b: wire::InstitutionBody = wire::parse(bytes)?;
-        Ok(Request {
-            request_id: b.request_id,
-            command: Command::RegisterInstitution {
-                institution_id: b.institution_id,
-                region: b.region,
-                kind: b.kind,
-                name: b.name,
-            },
-        })
+fn build_institution(item: &Item<'_>) -> Result<Request, Rejection> {
+    let Item { bytes, .. } = *item;
+    let b: wire::InstitutionBody = wire::parse(bytes)?;
+    Ok(Request {
+        request_id: b.request_id,
+        command: Command::RegisterInstitution {
+            institution_id: b.institution_id,
+            region: b.region,
+            kind: b.kind,
+            name: b.name,
+        },
     })
-    .await
 }
 
-async fn post_person(State(app): State<Shared>, headers: HeaderMap, body: Body) -> Response {
-    write(app, headers, body, OPERATOR, true, |_, bytes, _, _| {
-        let b: wire::PersonBody = wire::parse(bytes)?;
-        Ok(Request {
-            request_id: b.request_id,
-            command: Command::RegisterPerson {
-                person_id: b.person_id,
-                region: b.region,
-                scheme: b.scheme,
-                name: b.name,
-                id_number: b.id_number,
-            },
-        })
+fn build_person(item: &Item<'_>) -> Result<Request, Rejection> {
+    let Item { bytes, .. } = *item;
+    let b: wire::PersonBody = wire::parse(bytes)?;
+    Ok(Request {
+        request_id: b.request_id,
+        command: Command::RegisterPerson {
+            person_id: b.person_id,
+            region: b.region,
+            scheme: b.scheme,
+            name: b.name,
+            id_number: b.id_number,
+        },
     })
-    .await
 }
 
 async fn get_person(State(app): State<Shared>, Segment(person_id): Segment, headers: HeaderMap) -> Response {
@@ -492,38 +648,24 @@ async fn get_person(State(app): State<Shared>, Segment(person_id): Segment, head
     })
 }
 
-async fn post_status(
-    State(app): State<Shared>,
-    Segment(person_id): Segment,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    write(app, headers, body, OPERATOR, false, |_, bytes, _, _| {
-        let person_id = path_id("person_id", &person_id, PersonId::new)?;
-        let b: wire::StatusBody = wire::parse(bytes)?;
-        Ok(Request {
-            request_id: b.request_id,
-            command: Command::SetStatus { person_id, status: b.status, reason: b.reason },
-        })
+fn build_status(item: &Item<'_>) -> Result<Request, Rejection> {
+    let Item { segment: person_id, bytes, .. } = *item;
+    let person_id = path_id("person_id", person_id, PersonId::new)?;
+    let b: wire::StatusBody = wire::parse(bytes)?;
+    Ok(Request {
+        request_id: b.request_id,
+        command: Command::SetStatus { person_id, status: b.status, reason: b.reason },
     })
-    .await
 }
 
-async fn post_credit(
-    State(app): State<Shared>,
-    Segment(person_id): Segment,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    write(app, headers, body, OPERATOR, false, |_, bytes, _, _| {
-        let person_id = path_id("person_id", &person_id, PersonId::new)?;
-        let b: wire::CreditBody = wire::parse(bytes)?;
-        Ok(Request {
-            request_id: b.request_id,
-            command: Command::Credit { person_id, amount: b.amount.0, bucket: b.bucket, reason: b.reason },
-        })
+fn build_credit(item: &Item<'_>) -> Result<Request, Rejection> {
+    let Item { segment: person_id, bytes, .. } = *item;
+    let person_id = path_id("person_id", person_id, PersonId::new)?;
+    let b: wire::CreditBody = wire::parse(bytes)?;
+    Ok(Request {
+        request_id: b.request_id,
+        command: Command::Credit { person_id, amount: b.amount.0, bucket: b.bucket, reason: b.reason },
     })
-    .await
 }
 
 async fn get_account(
@@ -551,85 +693,52 @@ async fn get_account(
 
 // ---- handlers: bindings ---------------------------------------------------------------------
 
-async fn post_binding(State(app): State<Shared>, headers: HeaderMap, body: Body) -> Response {
-    write(app, headers, body, CHANNEL, true, |_, bytes, _, _| {
-        let b: wire::BindingBody = wire::parse(bytes)?;
-        Ok(Request {
-            request_id: b.request_id,
-            command: Command::RequestBinding {
-                authorizer: b.authorizer,
-                beneficiary: b.beneficiary,
-                relation: b.relation,
-            },
-        })
+fn build_binding(item: &Item<'_>) -> Result<Request, Rejection> {
+    let Item { bytes, .. } = *item;
+    let b: wire::BindingBody = wire::parse(bytes)?;
+    Ok(Request {
+        request_id: b.request_id,
+        command: Command::RequestBinding {
+            authorizer: b.authorizer,
+            beneficiary: b.beneficiary,
+            relation: b.relation,
+        },
     })
-    .await
 }
 
-async fn post_approve(
-    State(app): State<Shared>,
-    Segment(id): Segment,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    write(app, headers, body, OPERATOR, false, |_, bytes, _, _| {
-        let binding_id = path_id("binding_id", &id, BindingId::new)?;
-        let b: wire::RequestOnlyBody = wire::parse(bytes)?;
-        Ok(Request { request_id: b.request_id, command: Command::ApproveBinding { binding_id } })
-    })
-    .await
+fn build_approve(item: &Item<'_>) -> Result<Request, Rejection> {
+    let Item { segment: id, bytes, .. } = *item;
+    let binding_id = path_id("binding_id", id, BindingId::new)?;
+    let b: wire::RequestOnlyBody = wire::parse(bytes)?;
+    Ok(Request { request_id: b.request_id, command: Command::ApproveBinding { binding_id } })
 }
 
-async fn post_reject(
-    State(app): State<Shared>,
-    Segment(id): Segment,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    write(app, headers, body, OPERATOR, false, |_, bytes, _, _| {
-        let binding_id = path_id("binding_id", &id, BindingId::new)?;
-        let b: wire::RejectBody = wire::parse(bytes)?;
-        Ok(Request {
-            request_id: b.request_id,
-            command: Command::RejectBinding { binding_id, reason: b.reason },
-        })
-    })
-    .await
+fn build_reject(item: &Item<'_>) -> Result<Request, Rejection> {
+    let Item { segment: id, bytes, .. } = *item;
+    let binding_id = path_id("binding_id", id, BindingId::new)?;
+    let b: wire::RejectBody = wire::parse(bytes)?;
+    Ok(Request { request_id: b.request_id, command: Command::RejectBinding { binding_id, reason: b.reason } })
 }
 
-async fn post_revoke(
-    State(app): State<Shared>,
-    Segment(id): Segment,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    write(app, headers, body, &[Role::Channel, Role::Operator], false, |_, bytes, _, _| {
-        let binding_id = path_id("binding_id", &id, BindingId::new)?;
-        let b: wire::RequestOnlyBody = wire::parse(bytes)?;
-        Ok(Request { request_id: b.request_id, command: Command::RevokeBinding { binding_id } })
-    })
-    .await
+fn build_revoke(item: &Item<'_>) -> Result<Request, Rejection> {
+    let Item { segment: id, bytes, .. } = *item;
+    let binding_id = path_id("binding_id", id, BindingId::new)?;
+    let b: wire::RequestOnlyBody = wire::parse(bytes)?;
+    Ok(Request { request_id: b.request_id, command: Command::RevokeBinding { binding_id } })
 }
 
-async fn put_authorization(
-    State(app): State<Shared>,
-    Segment(id): Segment,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    write(app, headers, body, CHANNEL, false, |_, bytes, _, _| {
-        let binding_id = path_id("binding_id", &id, BindingId::new)?;
-        let b: wire::AuthorizationBody = wire::parse(bytes)?;
-        let (monthly_limit, annual_limit) = b.limits();
-        if b.priority.is_some_and(|p| p == 0 || p > domain::limits::PRIORITY_MAX) {
-            return Err(Rejection::invalid("priority", "must be an integer from 1 to 1000 or null"));
-        }
-        Ok(Request {
-            request_id: b.request_id,
-            command: Command::Authorize { binding_id, priority: b.priority, monthly_limit, annual_limit },
-        })
+fn build_authorization(item: &Item<'_>) -> Result<Request, Rejection> {
+    let Item { segment: id, bytes, .. } = *item;
+    let binding_id = path_id("binding_id", id, BindingId::new)?;
+    let b: wire::AuthorizationBody = wire::parse(bytes)?;
+    let (monthly_limit, annual_limit) = b.limits();
+    if b.priority.is_some_and(|p| p == 0 || p > domain::limits::PRIORITY_MAX) {
+        return Err(Rejection::invalid("priority", "must be an integer from 1 to 1000 or null"));
+    }
+    Ok(Request {
+        request_id: b.request_id,
+        command: Command::Authorize { binding_id, priority: b.priority, monthly_limit, annual_limit },
     })
-    .await
 }
 
 async fn get_bindings(
@@ -650,85 +759,62 @@ async fn get_bindings(
 
 // ---- handlers: settlements and premiums -------------------------------------------------------
 
-async fn post_settlement(State(app): State<Shared>, headers: HeaderMap, body: Body) -> Response {
-    write(app, headers, body, INSTITUTION, true, |principal, bytes, json, _| {
-        // The institution acts only for itself: checked before the body's shape (403 before 400).
-        if let Some(Value::String(institution)) = json.and_then(|body| body.get("institution")) {
-            require_institution(principal, institution).map_err(denied)?;
-        }
-        let b: wire::SettlementBody = wire::parse(bytes)?;
-        require_institution(principal, b.institution.as_str()).map_err(denied)?;
-        let mode = wire::mode(&b);
-        Ok(Request {
-            request_id: b.request_id,
-            command: Command::Settle {
-                settlement_id: b.settlement_id,
-                institution: b.institution,
-                beneficiary: b.beneficiary,
-                category: b.category,
-                amount: b.amount.0,
-                occurred_at: b.occurred_at,
-                mode,
-            },
-        })
+fn build_settlement(item: &Item<'_>) -> Result<Request, Rejection> {
+    let Item { principal, bytes, json, .. } = *item;
+    // The institution acts only for itself: checked before the body's shape (403 before 400).
+    if let Some(Value::String(institution)) = json.and_then(|body| body.get("institution")) {
+        require_institution(principal, institution).map_err(denied)?;
+    }
+    let b: wire::SettlementBody = wire::parse(bytes)?;
+    require_institution(principal, b.institution.as_str()).map_err(denied)?;
+    let mode = wire::mode(&b);
+    Ok(Request {
+        request_id: b.request_id,
+        command: Command::Settle {
+            settlement_id: b.settlement_id,
+            institution: b.institution,
+            beneficiary: b.beneficiary,
+            category: b.category,
+            amount: b.amount.0,
+            occurred_at: b.occurred_at,
+            mode,
+        },
     })
-    .await
 }
 
-async fn post_capture(
-    State(app): State<Shared>,
-    Segment(id): Segment,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    write(app, headers, body, INSTITUTION, false, |principal, bytes, _, app| {
-        let settlement_id = path_id("settlement_id", &id, SettlementId::new)?;
-        own_settlement(app, principal, &settlement_id)?;
-        let b: wire::CaptureBody = wire::parse(bytes)?;
-        Ok(Request {
-            request_id: b.request_id.clone(),
-            command: Command::Capture { settlement_id, amount: b.amount() },
-        })
+fn build_capture(item: &Item<'_>) -> Result<Request, Rejection> {
+    let Item { app, principal, segment: id, bytes, .. } = *item;
+    let settlement_id = path_id("settlement_id", id, SettlementId::new)?;
+    own_settlement(app, principal, &settlement_id)?;
+    let b: wire::CaptureBody = wire::parse(bytes)?;
+    Ok(Request {
+        request_id: b.request_id.clone(),
+        command: Command::Capture { settlement_id, amount: b.amount() },
     })
-    .await
 }
 
-async fn post_void(
-    State(app): State<Shared>,
-    Segment(id): Segment,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    write(app, headers, body, INSTITUTION, false, |principal, bytes, _, app| {
-        let settlement_id = path_id("settlement_id", &id, SettlementId::new)?;
-        own_settlement(app, principal, &settlement_id)?;
-        let b: wire::RequestOnlyBody = wire::parse(bytes)?;
-        Ok(Request { request_id: b.request_id, command: Command::Void { settlement_id } })
-    })
-    .await
+fn build_void(item: &Item<'_>) -> Result<Request, Rejection> {
+    let Item { app, principal, segment: id, bytes, .. } = *item;
+    let settlement_id = path_id("settlement_id", id, SettlementId::new)?;
+    own_settlement(app, principal, &settlement_id)?;
+    let b: wire::RequestOnlyBody = wire::parse(bytes)?;
+    Ok(Request { request_id: b.request_id, command: Command::Void { settlement_id } })
 }
 
-async fn post_refund(
-    State(app): State<Shared>,
-    Segment(id): Segment,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    write(app, headers, body, INSTITUTION, true, |principal, bytes, _, app| {
-        let settlement_id = path_id("settlement_id", &id, SettlementId::new)?;
-        own_settlement(app, principal, &settlement_id)?;
-        let b: wire::RefundBody = wire::parse(bytes)?;
-        Ok(Request {
-            request_id: b.request_id,
-            command: Command::Refund {
-                settlement_id,
-                refund_id: b.refund_id,
-                amount: b.amount.0,
-                reason: b.reason,
-            },
-        })
+fn build_refund(item: &Item<'_>) -> Result<Request, Rejection> {
+    let Item { app, principal, segment: id, bytes, .. } = *item;
+    let settlement_id = path_id("settlement_id", id, SettlementId::new)?;
+    own_settlement(app, principal, &settlement_id)?;
+    let b: wire::RefundBody = wire::parse(bytes)?;
+    Ok(Request {
+        request_id: b.request_id,
+        command: Command::Refund {
+            settlement_id,
+            refund_id: b.refund_id,
+            amount: b.amount.0,
+            reason: b.reason,
+        },
     })
-    .await
 }
 
 async fn get_settlement(State(app): State<Shared>, Segment(id): Segment, headers: HeaderMap) -> Response {
@@ -743,20 +829,18 @@ async fn get_settlement(State(app): State<Shared>, Segment(id): Segment, headers
     })
 }
 
-async fn post_premium(State(app): State<Shared>, headers: HeaderMap, body: Body) -> Response {
-    write(app, headers, body, CHANNEL, true, |_, bytes, _, _| {
-        let b: wire::PremiumBody = wire::parse(bytes)?;
-        Ok(Request {
-            request_id: b.request_id,
-            command: Command::PayPremium {
-                payer: b.payer,
-                beneficiary: b.beneficiary,
-                year: b.year,
-                amount: b.amount.0,
-            },
-        })
+fn build_premium(item: &Item<'_>) -> Result<Request, Rejection> {
+    let Item { bytes, .. } = *item;
+    let b: wire::PremiumBody = wire::parse(bytes)?;
+    Ok(Request {
+        request_id: b.request_id,
+        command: Command::PayPremium {
+            payer: b.payer,
+            beneficiary: b.beneficiary,
+            year: b.year,
+            amount: b.amount.0,
+        },
     })
-    .await
 }
 
 // ---- handlers: audit and operations ----------------------------------------------------------

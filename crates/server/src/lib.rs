@@ -6,6 +6,7 @@
 //! knows HTTP and tokio.
 
 pub mod auth;
+pub mod batch;
 pub mod bench;
 pub mod http;
 pub mod listen;

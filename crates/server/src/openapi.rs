@@ -9,8 +9,8 @@
 use serde_json::{json, Map, Value};
 
 use domain::limits::{
-    EVENTS_PAGE_MAX, HOLD_TIMEOUT_MINUTES_MAX, PRIORITY_MAX, RULE_VERSION_MAX, TEXT_CHARS_MAX, YEAR_MAX,
-    YEAR_MIN,
+    BATCH_REQUESTS_MAX, EVENTS_PAGE_MAX, HOLD_TIMEOUT_MINUTES_MAX, PRIORITY_MAX, RULE_VERSION_MAX,
+    TEXT_CHARS_MAX, YEAR_MAX, YEAR_MIN,
 };
 use domain::{Category, Code, Event};
 
@@ -63,6 +63,7 @@ const CHANNEL: &[&str] = &["channel"];
 const INSTITUTION: &[&str] = &["institution"];
 const AUDIT_READ: &[&str] = &["operator", "auditor"];
 const PERSON_READ: &[&str] = &["operator", "channel", "auditor"];
+const ANY_ROLE: &[&str] = &["operator", "channel", "institution", "auditor"];
 
 /// The whole document.
 pub fn document() -> Value {
@@ -799,6 +800,43 @@ fn schemas() -> Value {
             "An online rebuild of a projection: `idle` before any, then `running`, `done` or `failed`.",
         ),
     );
+    let item = strict(
+        &["method", "path", "body"],
+        vec![
+            (
+                "method",
+                with_description(
+                    string(),
+                    "POST or PUT, as the route takes it; another method on a mutating route is the item's 405",
+                ),
+            ),
+            (
+                "path",
+                with_description(string(), "a mutating route of the API; any other path is the item's 404"),
+            ),
+            ("body", with_description(json!({"type": "object"}), "the route's request body, at most 64 KiB")),
+        ],
+    );
+    let mut requests = array(item);
+    requests["minItems"] = json!(1);
+    requests["maxItems"] = json!(BATCH_REQUESTS_MAX);
+    add("Batch", strict(&["requests"], vec![("requests", requests)]));
+    add(
+        "BatchResults",
+        object(
+            &["results"],
+            vec![(
+                "results",
+                with_description(
+                    array(object(
+                        &["status", "body"],
+                        vec![("status", integer(200, Some(599))), ("body", json!({"type": "object"}))],
+                    )),
+                    "one per request, in order: the status and body it would have had alone",
+                ),
+            )],
+        ),
+    );
     add("Health", object(&["status"], vec![("status", constant("ok"))]));
     add(
         "Ready",
@@ -851,6 +889,12 @@ fn request_example(name: &str) -> Option<Value> {
         "PremiumRequest" => {
             json!({"request_id": "premium-1", "payer": "P1", "beneficiary": "C1", "year": 2026, "amount": "400.00"})
         }
+        "Batch" => json!({"requests": [
+            {"method": "POST", "path": "/v1/accounts/P1/credits",
+             "body": {"request_id": "credit-2026-12-P1", "amount": "500.00", "bucket": "current", "reason": "monthly allocation"}},
+            {"method": "POST", "path": "/v1/accounts/P2/credits",
+             "body": {"request_id": "credit-2026-12-P2", "amount": "320.00", "bucket": "current", "reason": "monthly allocation"}},
+        ]}),
         _ => return None,
     })
 }
@@ -1077,7 +1121,12 @@ impl Operation {
 
     /// A mutating request with a strict JSON body: 400 for its shape, 413 above 64 KiB, 409 for
     /// a `request_id` used with another body or route, 503 when the ledger cannot write.
-    fn command(mut self, body: &str) -> Operation {
+    fn command(self, body: &str) -> Operation {
+        self.body(body).errors(&[400, 409, 413, 503])
+    }
+
+    /// A required JSON body of the schema `body`.
+    fn body(mut self, body: &str) -> Operation {
         self.value.insert(
             "requestBody".to_owned(),
             json!({
@@ -1085,7 +1134,7 @@ impl Operation {
                 "content": {"application/json": {"schema": reference(body)}},
             }),
         );
-        self.errors(&[400, 409, 413, 503])
+        self
     }
 
     fn errors(mut self, statuses: &[u16]) -> Operation {
@@ -1385,6 +1434,21 @@ fn paths() -> Value {
             .command("PremiumRequest")
             .answers(201, "paid", "PremiumPaid")
             .errors(&[404, 422]),
+        ),
+        // Batches.
+        (
+            "/v1/batch",
+            "post",
+            Operation::new(
+                "batch",
+                "batches",
+                "Many mutating requests in one round trip, each decided in order as if sent alone \
+                 with this token; answered once all are durable",
+            )
+            .roles(ANY_ROLE)
+            .body("Batch")
+            .answers(200, "one result per request, in order", "BatchResults")
+            .errors(&[400, 413]),
         ),
         // Audit.
         (

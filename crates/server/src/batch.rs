@@ -1,0 +1,211 @@
+//! `POST /v1/batch` (api.md §4 "Batches"): many mutating requests in one round trip — the
+//! monthly allocation to every account, a provincial platform forwarding its hospitals'
+//! settlements, imports.
+//!
+//! Each item goes through its route's own pipeline (`http::MUTATIONS`: role, 64 KiB, shape,
+//! the institution acting for itself) with the batch's token, exactly as if it had been sent
+//! alone; the items that pass are handed to the engine together (`Engine::submit_batch`), which
+//! decides them one after the other in the batch's order, each under its own `request_id`.
+//! The batch is answered once every item's events are durable, one result per item, in order.
+//! Only the batch's own shape (401, 413, 400) is refused whole, and then nothing is decided.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{json, value::RawValue, Value};
+
+use domain::limits::{BATCH_BODY_BYTES_MAX, BATCH_REQUESTS_MAX, BODY_BYTES_MAX};
+use domain::{Code, Rejection};
+use engine::{EngineError, Reply};
+
+use crate::auth::{require, Principal, Role};
+use crate::http::{self, Mutation, Shared, MUTATIONS};
+use crate::wire;
+
+/// Every role may send a batch; each item is held to what the role may do.
+const ANY_ROLE: &[Role] = &[Role::Operator, Role::Channel, Role::Institution, Role::Auditor];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchBody {
+    requests: Vec<BatchItem>,
+}
+
+/// One request of a batch; its body is kept as sent, to be read exactly as a request's body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchItem {
+    method: String,
+    path: String,
+    body: Box<RawValue>,
+}
+
+fn batch_too_large() -> Rejection {
+    Rejection::new(Code::PayloadTooLarge, "the batch is larger than 16 MiB")
+        .with("limit", BATCH_BODY_BYTES_MAX)
+}
+
+/// An item waiting for the engine: where its result goes, and how to render it.
+struct Waiting {
+    index: usize,
+    kind: &'static str,
+    created: bool,
+    outcome: tokio::sync::oneshot::Receiver<Result<engine::Outcome, EngineError>>,
+}
+
+pub async fn post_batch(State(app): State<Shared>, headers: HeaderMap, body: Body) -> Response {
+    let batch = async {
+        if http::declared_too_large(&headers, BATCH_BODY_BYTES_MAX) {
+            return Err(batch_too_large());
+        }
+        let principal = http::authenticate(&app, &headers, ANY_ROLE)?;
+        let bytes = http::read_body_within(body, BATCH_BODY_BYTES_MAX, batch_too_large).await?;
+        let batch: BatchBody = wire::parse(&bytes)?;
+        if !(1..=BATCH_REQUESTS_MAX).contains(&batch.requests.len()) {
+            return Err(Rejection::invalid("requests", "must hold 1 to 8192 requests")
+                .with("count", batch.requests.len()));
+        }
+        Ok((principal, batch))
+    }
+    .await;
+    let (principal, batch) = match batch {
+        Ok(batch) => batch,
+        Err(rejection) => return http::error_response(&rejection),
+    };
+    let count = batch.requests.len();
+    let mut results: Vec<Option<(StatusCode, Value)>> = Vec::with_capacity(count);
+    let mut submitted: Vec<(domain::Request, domain::Origin, Reply)> = Vec::with_capacity(count);
+    let mut waiting: Vec<Waiting> = Vec::with_capacity(count);
+    for (index, item) in batch.requests.iter().enumerate() {
+        match prepare(&app, &principal, item) {
+            Ok((request, origin, mutation)) => {
+                let (sender, outcome) = tokio::sync::oneshot::channel();
+                let kind = http::command_kind(&request.command);
+                waiting.push(Waiting { index, kind, created: mutation.created, outcome });
+                let reply: Reply = Box::new(move |outcome| {
+                    let _ = sender.send(outcome);
+                });
+                submitted.push((request, origin, reply));
+                results.push(None);
+            }
+            Err(rejection) => results.push(Some(http::error_body(&rejection))),
+        }
+    }
+    drop(batch);
+    if !submitted.is_empty() {
+        app.engine.submit_batch(submitted);
+    }
+    let mut outcomes = Vec::with_capacity(waiting.len());
+    for mut item in waiting {
+        let outcome = (&mut item.outcome).await.unwrap_or(Err(EngineError::Stopped));
+        outcomes.push((item, outcome));
+    }
+    {
+        let projections = app.engine.projections();
+        for (item, outcome) in outcomes {
+            results[item.index] = Some(http::answer(&app, &projections, item.kind, item.created, outcome));
+        }
+    }
+    let results: Vec<Value> = results
+        .into_iter()
+        .map(|result| {
+            let (status, body) = result.expect("every item has its result");
+            json!({"status": status.as_u16(), "body": body})
+        })
+        .collect();
+    http::json_response(StatusCode::OK, &json!({ "results": results }))
+}
+
+/// An item's request, through its route's pipeline as if sent alone with the batch's token.
+fn prepare(
+    app: &http::App,
+    principal: &Principal,
+    item: &BatchItem,
+) -> Result<(domain::Request, domain::Origin, &'static Mutation), Rejection> {
+    let (mutation, segment) = route(&item.method, &item.path)?;
+    require(principal, mutation.roles).map_err(http::denied)?;
+    let bytes = item.body.get().as_bytes();
+    if bytes.len() > BODY_BYTES_MAX {
+        return Err(http::too_large());
+    }
+    let (request, origin) = http::prepare(app, principal, mutation, &segment, bytes)?;
+    Ok((request, origin, mutation))
+}
+
+/// The mutating route a method and path name, with the path's segment; `not_found` when no
+/// mutating route has this path, `method_not_allowed` when one has it for another method.
+fn route(method: &str, path: &str) -> Result<(&'static Mutation, String), Rejection> {
+    let mut path_known = false;
+    for mutation in MUTATIONS {
+        if let Some(segment) = matches(mutation.path, path) {
+            if mutation.method.as_str() == method {
+                return Ok((mutation, segment));
+            }
+            path_known = true;
+        }
+    }
+    Err(if path_known {
+        Rejection::new(Code::MethodNotAllowed, "this route does not take this method")
+            .with("method", method)
+            .with("path", path)
+    } else {
+        Rejection::new(Code::NotFound, "no mutating route has this path").with("path", path)
+    })
+}
+
+/// The segment `path` gives the pattern's `{…}` (percent-decoded, as the router decodes it;
+/// empty if the pattern has none, or if it does not decode to UTF-8, which no id accepts), or
+/// `None` when the path does not fit the pattern.
+fn matches(pattern: &str, path: &str) -> Option<String> {
+    let (mut patterns, mut parts) = (pattern.split('/'), path.split('/'));
+    let mut segment = String::new();
+    loop {
+        match (patterns.next(), parts.next()) {
+            (None, None) => return Some(segment),
+            (Some(expected), Some(part)) if expected.starts_with('{') => {
+                if part.is_empty() {
+                    return None;
+                }
+                segment = percent_encoding::percent_decode_str(part)
+                    .decode_utf8()
+                    .map(|s| s.into_owned())
+                    .unwrap_or_default();
+            }
+            (Some(expected), Some(part)) if expected == part => {}
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Proves an item's method and path find their route and segment as the router would, and
+    // that a path no mutating route has is not_found, one with another method
+    // method_not_allowed.
+    #[test]
+    fn items_find_their_route() {
+        let (mutation, segment) = route("POST", "/v1/settlements/S%2D1/refunds").unwrap();
+        assert_eq!((mutation.path, segment.as_str()), ("/v1/settlements/{settlement_id}/refunds", "S-1"));
+        let (mutation, segment) = route("POST", "/v1/settlements").unwrap();
+        assert_eq!((mutation.path, segment.as_str()), ("/v1/settlements", ""));
+        let (mutation, _) = route("PUT", "/v1/bindings/B1/authorization").unwrap();
+        assert!(mutation.roles.contains(&Role::Channel));
+        for (method, path, code) in [
+            ("GET", "/v1/settlements", Code::MethodNotAllowed),
+            ("post", "/v1/persons", Code::MethodNotAllowed),
+            ("POST", "/v1/bindings/B1/authorization", Code::MethodNotAllowed),
+            ("GET", "/v1/accounts/P1", Code::NotFound),
+            ("POST", "/v1/batch", Code::NotFound),
+            ("POST", "/v1/admin/projections/all/rebuild", Code::NotFound),
+            ("POST", "/v1/settlements/", Code::NotFound),
+            ("POST", "/v1/settlements//refunds", Code::NotFound),
+            ("POST", "v1/persons", Code::NotFound),
+        ] {
+            assert_eq!(route(method, path).unwrap_err().code, code, "{method} {path}");
+        }
+    }
+}
