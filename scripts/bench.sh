@@ -4,13 +4,14 @@
 #      raw-sled limit, replay and as-of figures it reports); then bulk: 1,000,000 settlements
 #      in batches of 8,190 (`--batch`);
 #   2. gongji bench over HTTP against `gongji serve` with NATS (publisher lag read from /metrics),
-#      the mix and then bulk settlements in `POST /v1/batch` requests of 8,192;
+#      the mix; then wrk with 64 connections of unique settlements (scripts/wrk/); then bulk
+#      settlements in `POST /v1/batch` requests of 8,192;
 #   3. the peer: the settlement workload on cqrs-es 0.5 + postgres-es, PostgreSQL 15 at its
 #      durable defaults (installed from Debian's packages if missing, started here);
 #   4. memory per person at 1,000,000 persons.
 # Writes the raw JSON to target/bench/ and the table to docs/benchmarks.md.
 # Sizes can be lowered for a quick look: PERSONS, OPS, BULK_OPS, HTTP_PERSONS, HTTP_OPS, HTTP_BULK_OPS,
-# PEER_SETTLEMENTS, BIG_PERSONS.
+# PEER_SETTLEMENTS, BIG_PERSONS, WRK_SECONDS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PERSONS="${PERSONS:-100000}"; OPS="${OPS:-1000000}"
@@ -67,7 +68,11 @@ report["publisher"] = {"published": published, "seconds_until_drained": round(dr
                        "events_per_second": round(published / (drained - start)), "lag_events_peak": lag}
 json.dump(report, open(path, "w"), indent=2)
 PY
-echo "== 2b. HTTP bulk: POST /v1/batch of 8,192 settlements, two in flight"
+echo "== 2b. wrk (a load tool we did not write): 64 connections, unique settlements, publisher on"
+command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null; }
+python3 scripts/wrk/population.py "$url" wrk 1000
+wrk -t2 -c64 -d"${WRK_SECONDS:-30}"s -s scripts/wrk/settlements.lua "$url" -- wrk 1000 | tail -n 1 > "$out/wrk.json"
+echo "== 2c. HTTP bulk: POST /v1/batch of 8,192 settlements, two in flight"
 ./target/release/gongji bench --url "$url" --persons "$HTTP_PERSONS" --ops "$HTTP_BULK_OPS" --batch 8192 --clients 2 \
   > "$out/http_bulk.json"
 kill "${pids[1]}"; wait "${pids[1]}" 2>/dev/null || true

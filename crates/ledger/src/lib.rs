@@ -352,11 +352,17 @@ pub struct Reader {
     log: sled::Tree,
     requests: sled::Tree,
     meta: sled::Tree,
-    snapshots: sled::Tree,
+    /// Where snapshots are stored, one file each, beside sled's files and outside them.
+    snapshots: PathBuf,
     /// The last seq known to be on disk: what was there at open, then each commit's head
     /// after its fsync.
     durable_seq: Arc<AtomicU64>,
 }
+
+/// The folder of a ledger's directory that holds its snapshots (`{seq:020}.snap` each).
+/// Snapshots live outside sled: a snapshot is the whole state, and written into sled it rode
+/// along with the next group commit's flush and fsync, stalling every request behind it.
+pub const SNAPSHOTS_DIR: &str = "snapshots";
 
 /// A stored snapshot of the projections after event `seq`, checked on load.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -375,28 +381,61 @@ impl std::fmt::Debug for Reader {
 }
 
 impl Reader {
-    /// Stores a snapshot: `[SHA-256 of payload][log hash][payload]` under its seq. Snapshots are
-    /// never needed for correctness (the log is), so this write has no fsync of its own.
+    /// Stores a snapshot: `[SHA-256 of payload][log hash][payload]` in its own file, written
+    /// under a temporary name and renamed into place, so a reader never sees half of one.
+    /// Snapshots are never needed for correctness (the log is), so this write has no fsync of
+    /// its own: one a crash tore fails its digest and is skipped.
     pub fn put_snapshot(&self, snapshot: &Snapshot) -> Result<(), StorageError> {
         let digest: [u8; 32] = Sha256::digest(&snapshot.payload).into();
-        let mut value = Vec::with_capacity(64 + snapshot.payload.len());
-        value.extend_from_slice(&digest);
-        value.extend_from_slice(&snapshot.log_hash);
-        value.extend_from_slice(&snapshot.payload);
-        self.snapshots.insert(snapshot.seq.to_be_bytes(), value)?;
+        std::fs::create_dir_all(&self.snapshots)?;
+        let path = self.snapshot_path(snapshot.seq);
+        let partial = path.with_extension("partial");
+        {
+            let mut file = std::io::BufWriter::new(File::create(&partial)?);
+            use std::io::Write;
+            file.write_all(&digest)?;
+            file.write_all(&snapshot.log_hash)?;
+            file.write_all(&snapshot.payload)?;
+            file.flush()?;
+        }
+        std::fs::rename(&partial, &path)?;
         Ok(())
+    }
+
+    /// The file of the snapshot at `seq`.
+    pub fn snapshot_path(&self, seq: u64) -> PathBuf {
+        self.snapshots.join(format!("{seq:020}.snap"))
     }
 
     /// The seqs of stored snapshots at or before `seq`, newest first.
     pub fn snapshot_seqs(&self, seq: u64) -> Result<Vec<u64>, StorageError> {
-        self.snapshots.range(..=seq.to_be_bytes()).rev().map(|item| key_seq(&item?.0)).collect()
+        let entries = match std::fs::read_dir(&self.snapshots) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(error.into()),
+        };
+        let mut seqs = Vec::new();
+        for entry in entries {
+            let name = entry?.file_name();
+            let found =
+                name.to_str().and_then(|n| n.strip_suffix(".snap")).and_then(|n| n.parse::<u64>().ok());
+            if let Some(found) = found.filter(|found| *found <= seq) {
+                seqs.push(found);
+            }
+        }
+        seqs.sort_unstable_by(|a, b| b.cmp(a));
+        Ok(seqs)
     }
 
     /// The snapshot at `seq`, checked: its own digest, and its log hash against the log.
     /// `Err` names what is wrong; the caller then ignores it and uses an older one.
     pub fn snapshot(&self, seq: u64) -> Result<Snapshot, StorageError> {
         let corrupt = |reason: &str| StorageError::Corrupt { seq, reason: format!("snapshot: {reason}") };
-        let value = self.snapshots.get(seq.to_be_bytes())?.ok_or_else(|| corrupt("missing"))?;
+        let value = match std::fs::read(self.snapshot_path(seq)) {
+            Ok(value) => value,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Err(corrupt("missing")),
+            Err(error) => return Err(error.into()),
+        };
         if value.len() < 64 {
             return Err(corrupt("too short"));
         }
@@ -412,16 +451,12 @@ impl Reader {
         Ok(Snapshot { seq, log_hash, payload: value[64..].to_vec() })
     }
 
-    /// Deletes every snapshot (they are only ever a shortcut).
+    /// Deletes every snapshot (they are only ever a shortcut), and any a crash left half written.
     pub fn clear_snapshots(&self) -> Result<(), StorageError> {
-        self.snapshots.clear()?;
-        Ok(())
-    }
-
-    /// Test support: the raw snapshot tree, to corrupt a snapshot.
-    #[doc(hidden)]
-    pub fn raw_snapshots(&self) -> &sled::Tree {
-        &self.snapshots
+        match std::fs::remove_dir_all(&self.snapshots) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error.into()),
+            _ => Ok(()),
+        }
     }
 
     /// The seq up to which the publisher has had every settlement-side event acknowledged.
@@ -600,7 +635,11 @@ impl Store {
         let log = db.open_tree("log")?;
         let requests = db.open_tree("requests")?;
         let meta = db.open_tree("meta")?;
-        let snapshots = db.open_tree("snapshots")?;
+        // Snapshots were once stored in sled; they are files now, and only ever a shortcut.
+        if db.tree_names().iter().any(|name| name.as_ref() == b"snapshots") {
+            db.drop_tree("snapshots")?;
+        }
+        let snapshots = dir.join(SNAPSHOTS_DIR);
         let (head_seq, head_hash) = match log.last()? {
             Some((key, value)) => {
                 let seq = key_seq(&key)?;
@@ -982,7 +1021,10 @@ impl Synced {
             let entry = entry?;
             let path = entry.path();
             if entry.file_type()?.is_dir() {
-                self.sync(&path)?;
+                // Snapshots are not sled's and need no fsync (`Reader::put_snapshot`).
+                if entry.file_name() != SNAPSHOTS_DIR {
+                    self.sync(&path)?;
+                }
             } else {
                 // Read before the fsync: a write after it makes the next sync see a change.
                 let meta = entry.metadata()?;
