@@ -3,7 +3,9 @@
 //! Every mutating route goes the same way: authenticate and check the role (401/403), read at
 //! most 64 KiB (413), parse the body strictly (400), check that an institution acts for
 //! itself (403), hand the request to the engine, and render its outcome. Only the engine
-//! writes; a request refused here never reaches it.
+//! writes; a request refused here never reaches it. The mutating routes are one table
+//! (`MUTATIONS`), which the router and `POST /v1/batch` (`batch.rs`) both run requests
+//! through, so a batch's item is checked exactly as the route would check it.
 
 use std::sync::Arc;
 
