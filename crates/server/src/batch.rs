@@ -105,7 +105,8 @@ pub async fn post_batch(State(app): State<Shared>, headers: HeaderMap, body: Bod
     {
         let projections = app.engine.projections();
         for (item, outcome) in outcomes {
-            results[item.index] = Some(http::answer(&app, &projections, item.kind, item.created, outcome));
+            let answer = http::answer(&app, || &*projections, item.kind, item.created, outcome);
+            results[item.index] = Some(answer);
         }
     }
     let results: Vec<Value> = results

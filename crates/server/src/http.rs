@@ -230,11 +230,12 @@ pub(crate) async fn read_body_within(
     })
 }
 
-/// What a mutating request's outcome answers: its status and JSON body. `projections` are
-/// read once for however many outcomes are rendered together.
-pub(crate) fn answer(
+/// What a mutating request's outcome answers: its status and JSON body. `projections` gives
+/// read access to them, taken only to render a committed request (a batch takes its guard
+/// once for all its items).
+pub(crate) fn answer<P: std::ops::Deref<Target = projection::Projections>>(
     app: &App,
-    projections: &projection::Projections,
+    projections: impl FnOnce() -> P,
     kind: &'static str,
     created: bool,
     outcome: Result<Outcome, EngineError>,
@@ -242,7 +243,7 @@ pub(crate) fn answer(
     match outcome {
         Ok(Outcome::Committed { events, replayed }) => {
             app.metrics.command(kind, if replayed { "replayed" } else { "committed" });
-            let body = render::committed(&events, projections);
+            let body = render::committed(&events, &projections());
             (if created { StatusCode::CREATED } else { StatusCode::OK }, body)
         }
         Ok(Outcome::Rejected { rejection, replayed }) => {
@@ -481,7 +482,7 @@ async fn write(app: Shared, headers: HeaderMap, body: Body, mutation: &Mutation,
         }),
     );
     let outcome = receiver.await.unwrap_or(Err(EngineError::Stopped));
-    let (status, body) = answer(&app, &app.engine.projections(), kind, mutation.created, outcome);
+    let (status, body) = answer(&app, || app.engine.projections(), kind, mutation.created, outcome);
     json_response(status, &body)
 }
 
