@@ -51,3 +51,6 @@ pub const CONNECTIONS_MAX: u64 = 4096;
 pub const BATCH_BODY_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// Requests in one batch.
 pub const BATCH_REQUESTS_MAX: usize = 8192;
+/// Batch bodies being read or decided at once, in MiB: each is held in memory several times
+/// over (its bytes, its items, its requests and their answers), so at most this much of them.
+pub const BATCH_MIB_IN_FLIGHT_MAX: u32 = 64;

@@ -55,12 +55,14 @@ impl Money {
     /// `"5"`, `"12.3"`, `"12.30"`; not `"1.500"`, `".5"`, `"5."`, `"007"`, `"+1"`, `"1e3"`.
     /// Not negative; no upper bound beyond what a balance may hold.
     pub fn parse(text: &str) -> Result<Money, MoneyError> {
-        let (whole, fraction) = match text.strip_prefix('-') {
-            Some(rest) if Money::parse(rest).is_ok() => return Err(MoneyError::Negative),
-            _ => match text.split_once('.') {
-                Some((whole, fraction)) => (whole, Some(fraction)),
-                None => (text, None),
-            },
+        // A minus sign before an amount that is otherwise well-formed is named as such.
+        let (unsigned, negative) = match text.strip_prefix('-') {
+            Some(rest) => (rest, true),
+            None => (text, false),
+        };
+        let (whole, fraction) = match unsigned.split_once('.') {
+            Some((whole, fraction)) => (whole, Some(fraction)),
+            None => (unsigned, None),
         };
         let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
         if !digits(whole) || (whole.len() > 1 && whole.starts_with('0')) {
@@ -70,9 +72,12 @@ impl Money {
             if !digits(fraction) {
                 return Err(MoneyError::Malformed);
             }
-            if fraction.len() > 2 {
+            if fraction.len() > 2 && !negative {
                 return Err(MoneyError::TooManyDecimals);
             }
+        }
+        if negative {
+            return Err(MoneyError::Negative);
         }
         let mut d: Decimal = text.parse().map_err(|_| MoneyError::Malformed)?;
         d.rescale(2);
@@ -177,6 +182,11 @@ mod tests {
             assert_eq!(Money::parse(malformed), Err(MoneyError::Malformed), "{malformed:?}");
         }
         assert_eq!(Money::parse("-0"), Err(MoneyError::Negative));
+        assert_eq!(Money::parse("-1.234"), Err(MoneyError::Negative));
+        assert_eq!(Money::parse("--1"), Err(MoneyError::Malformed));
+        // Any number of signs is refused at once, without recursion (64 KiB of them once
+        // overflowed the stack).
+        assert_eq!(Money::parse(&format!("{}5", "-".repeat(65_536))), Err(MoneyError::Malformed));
         assert_eq!(Money::parse("-1"), Err(MoneyError::Negative));
         assert_eq!(Money::parse("abc"), Err(MoneyError::Malformed));
         assert_eq!(Money::parse(" 1"), Err(MoneyError::Malformed));

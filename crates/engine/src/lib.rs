@@ -159,7 +159,9 @@ pub trait CommitObserver: Send + Sync {
 pub struct EngineConfig {
     /// Requests decided and committed together, at most.
     pub batch_commands_max: usize,
-    /// Requests waiting for the writer; `submit` blocks when the queue is full.
+    /// Jobs waiting for the writer (a request, or a batch of them); `submit` blocks when the
+    /// queue is full. Over HTTP, the connection cap bounds the single requests and the batch
+    /// memory limit the batches.
     pub queue_commands_max: usize,
     pub observer: Option<Arc<dyn CommitObserver>>,
     /// A snapshot of the projections is stored every this many events (`None`: never).

@@ -985,6 +985,9 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
         if entry.file_type()?.is_dir() {
             std::fs::create_dir(&target)?;
             copy_tree(&entry.path(), &target)?;
+        } else if entry.file_name().to_str().is_some_and(|name| name.ends_with(".partial")) {
+            // A snapshot a crash left half written: never read, not worth copying.
+            continue;
         } else {
             std::fs::copy(entry.path(), &target)?;
             // The copy is written, whatever the source's mode: sled opens its files for writing.

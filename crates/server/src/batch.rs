@@ -16,13 +16,17 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, value::RawValue, Value};
 
-use domain::limits::{BATCH_BODY_BYTES_MAX, BATCH_REQUESTS_MAX, BODY_BYTES_MAX};
+use domain::limits::{BATCH_BODY_BYTES_MAX, BATCH_MIB_IN_FLIGHT_MAX, BATCH_REQUESTS_MAX, BODY_BYTES_MAX};
 use domain::{Code, Rejection};
 use engine::{EngineError, Reply};
 
 use crate::auth::{require, Principal, Role};
 use crate::http::{self, Mutation, Shared, MUTATIONS};
 use crate::wire;
+
+/// MiB of batch bodies read or being decided at once (`limits::BATCH_MIB_IN_FLIGHT_MAX`).
+static IN_FLIGHT: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(BATCH_MIB_IN_FLIGHT_MAX as usize);
 
 /// Every role may send a batch; each item is held to what the role may do.
 const ANY_ROLE: &[Role] = &[Role::Operator, Role::Channel, Role::Institution, Role::Auditor];
@@ -61,16 +65,22 @@ pub async fn post_batch(State(app): State<Shared>, headers: HeaderMap, body: Bod
             return Err(batch_too_large());
         }
         let principal = http::authenticate(&app, &headers, ANY_ROLE)?;
-        let bytes = http::read_body_within(body, BATCH_BODY_BYTES_MAX, batch_too_large).await?;
+        // Memory: wait for room for this batch among those in flight (its declared size, or
+        // the most a batch may be), held until it is answered.
+        let declared = http::declared_length(&headers).unwrap_or(BATCH_BODY_BYTES_MAX);
+        let mib = u32::try_from(declared.div_ceil(1 << 20).max(1)).unwrap_or(u32::MAX);
+        let room =
+            IN_FLIGHT.acquire_many(mib.min(BATCH_MIB_IN_FLIGHT_MAX)).await.expect("the semaphore stays open");
+        let bytes = http::read_body_within(&app, body, BATCH_BODY_BYTES_MAX, batch_too_large).await?;
         let batch: BatchBody = wire::parse(&bytes)?;
         if !(1..=BATCH_REQUESTS_MAX).contains(&batch.requests.len()) {
             return Err(Rejection::invalid("requests", "must hold 1 to 8192 requests")
                 .with("count", batch.requests.len()));
         }
-        Ok((principal, batch))
+        Ok((principal, batch, room))
     }
     .await;
-    let (principal, batch) = match batch {
+    let (principal, batch, _room) = match batch {
         Ok(batch) => batch,
         Err(rejection) => return http::error_response(&rejection),
     };
@@ -102,12 +112,11 @@ pub async fn post_batch(State(app): State<Shared>, headers: HeaderMap, body: Bod
         let outcome = (&mut item.outcome).await.unwrap_or(Err(EngineError::Stopped));
         outcomes.push((item, outcome));
     }
-    {
-        let projections = app.engine.projections();
-        for (item, outcome) in outcomes {
-            let answer = http::answer(&app, || &*projections, item.kind, item.created, outcome);
-            results[item.index] = Some(answer);
-        }
+    // Each committed item takes the projections' read lock for its own rendering only, so the
+    // applier is never held up behind a whole batch's.
+    for (item, outcome) in outcomes {
+        let answer = http::answer(&app, || app.engine.projections(), item.kind, item.created, outcome);
+        results[item.index] = Some(answer);
     }
     let results: Vec<Value> = results
         .into_iter()

@@ -34,6 +34,9 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// Online rebuilds by projection name: the latest status of each.
     pub rebuilds: std::sync::Mutex<std::collections::BTreeMap<String, Value>>,
+    /// How long a request body may take to arrive in full (the idle timeout of api.md §1: a
+    /// connection with a request in hand is not idle-timed, so its body is timed here).
+    pub body_deadline: std::time::Duration,
 }
 
 impl std::fmt::Debug for App {
@@ -210,24 +213,32 @@ pub(crate) fn too_large() -> Rejection {
 }
 
 /// Reads at most 64 KiB; a body that is larger (whatever its Content-Length said) is refused.
-async fn read_body(body: Body) -> Result<Bytes, Rejection> {
-    read_body_within(body, BODY_BYTES_MAX, too_large).await
+async fn read_body(app: &App, body: Body) -> Result<Bytes, Rejection> {
+    read_body_within(app, body, BODY_BYTES_MAX, too_large).await
 }
 
-/// Reads at most `limit` bytes, refusing a larger body with `too_large()`. A body that stops
-/// arriving (the connection closed or timed out) is not "too large".
+/// Reads at most `limit` bytes, refusing a larger body with `too_large()`, within the app's
+/// body deadline. A body that stops arriving (the connection closed, or the deadline passed)
+/// is not "too large".
 pub(crate) async fn read_body_within(
+    app: &App,
     body: Body,
     limit: usize,
     too_large: fn() -> Rejection,
 ) -> Result<Bytes, Rejection> {
-    axum::body::to_bytes(body, limit).await.map_err(|error| {
-        if error.into_inner().is::<http_body_util::LengthLimitError>() {
+    let deadline = app.body_deadline;
+    match tokio::time::timeout(deadline, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(error)) => Err(if error.into_inner().is::<http_body_util::LengthLimitError>() {
             too_large()
         } else {
             Rejection::invalid("body", "did not arrive in full")
+        }),
+        Err(_) => {
+            Err(Rejection::invalid("body", "did not arrive in full in time")
+                .with("seconds", deadline.as_secs()))
         }
-    })
+    }
 }
 
 /// What a mutating request's outcome answers: its status and JSON body. `projections` gives
@@ -464,7 +475,7 @@ async fn write(app: Shared, headers: HeaderMap, body: Body, mutation: &Mutation,
             return Err(too_large());
         }
         let principal = authenticate(&app, &headers, mutation.roles)?;
-        let bytes = read_body(body).await?;
+        let bytes = read_body(&app, body).await?;
         prepare(&app, &principal, mutation, segment, &bytes)
     }
     .await;
@@ -486,13 +497,14 @@ async fn write(app: Shared, headers: HeaderMap, body: Body, mutation: &Mutation,
     json_response(status, &body)
 }
 
+/// The request's Content-Length, if it gives one.
+pub(crate) fn declared_length(headers: &HeaderMap) -> Option<usize> {
+    headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok())
+}
+
 /// Whether the request's Content-Length is above `limit` bytes.
 pub(crate) fn declared_too_large(headers: &HeaderMap, limit: usize) -> bool {
-    headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .is_some_and(|declared| declared > limit)
+    declared_length(headers).is_some_and(|declared| declared > limit)
 }
 
 /// The pipeline of a read route.

@@ -3,13 +3,15 @@
 //!
 //! - A request's headers must arrive within `header_timeout` of the connection opening or of
 //!   the previous answer (hyper's header-read timer), else the connection is closed.
-//! - A connection on which no byte moves either way for `idle_timeout` is closed: a body that
-//!   stops arriving, an answer the client stops reading, an idle keep-alive connection.
+//! - A connection on which no byte moves either way for `idle_timeout` while it has no request
+//!   in hand is closed (an answer the client stops reading; an idle keep-alive connection, when
+//!   the header timeout is the longer). A body that stops arriving is bounded by the handler's
+//!   deadline for reading it, the same `idle_timeout` (`App::body_deadline`).
 //! - At most `connections_max` connections are open. The next one does not refuse everything:
-//!   it closes the connection that has waited longest for a request (never one whose request
-//!   is being decided), so a flood of silent connections costs the oldest of them, not the
-//!   service's answers. Only when every open connection has a request in hand is the newest
-//!   answered `503` and closed.
+//!   it closes the connection that has waited longest for a request (one whose request began
+//!   meanwhile finishes and answers it first), so a flood of silent connections costs the
+//!   oldest of them, not the service's answers. Only when every open connection has a request
+//!   in hand is the newest answered `503` and closed.
 //! - The errors hyper answers itself, before any route (a malformed request line or header
 //!   400, headers too large 431, a URI too long 414), carry the JSON error body of api.md §2
 //!   like every other error.
@@ -127,19 +129,20 @@ async fn serve_connection(
         let busy = Busy::begin(&registry, &slot);
         let answer = tower::ServiceExt::oneshot(router.clone(), request.map(axum::body::Body::new));
         async move {
+            // The connection stays busy until hyper has taken the whole answer and dropped it.
             let response = answer.await;
-            drop(busy);
             response
+                .map(|response| response.map(|body| axum::body::Body::new(Answering { body, _busy: busy })))
         }
     });
-    let io = TokioIo::new(Guarded::new(stream, limits.idle_timeout));
+    let io = TokioIo::new(Guarded::new(stream, limits.idle_timeout, admitted.slot.clone()));
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).keep_alive(true);
     let connection = builder.serve_connection(io, service);
     tokio::pin!(connection);
     let evicted = admitted.slot.evict.notified();
     tokio::pin!(evicted);
-    let mut stopping = false;
+    let (mut stopping, mut evicting) = (false, false);
     loop {
         tokio::select! {
             result = connection.as_mut() => {
@@ -148,9 +151,16 @@ async fn serve_connection(
                 }
                 return;
             }
-            () = &mut evicted => {
-                tracing::debug!("connection closed to make room for a new one");
-                return;
+            () = &mut evicted, if !evicting => {
+                // Chosen while it waited for a request; one may have begun since (on this
+                // task, so `busy` is current): that one is finished and answered first.
+                evicting = true;
+                if admitted.slot.busy.load(Ordering::Acquire) == 0 {
+                    tracing::debug!("connection closed to make room for a new one");
+                    return;
+                }
+                stopping = true;
+                connection.as_mut().graceful_shutdown();
             }
             _ = stop.changed(), if !stopping => {
                 // Shutting down (the sender is gone): finish the request in hand, then close.
@@ -251,7 +261,34 @@ impl Drop for Admitted {
     }
 }
 
-/// A request in hand on a connection, from the moment hyper has its head to its answer.
+/// An answer's body, holding its connection busy until hyper has sent it all and dropped it.
+struct Answering {
+    body: axum::body::Body,
+    _busy: Busy,
+}
+
+impl hyper::body::Body for Answering {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A request in hand on a connection, from the moment hyper has its head until its answer
+/// has been sent.
 struct Busy {
     registry: Arc<Registry>,
     slot: Arc<Slot>,
@@ -273,10 +310,13 @@ impl Drop for Busy {
 
 // ---- the guarded socket ---------------------------------------------------------------------
 
-/// A TCP stream that fails a read or write once no byte has moved for `idle`, and that gives
-/// hyper's own error answers (a bare 4xx head with no body) the JSON error body.
+/// A TCP stream that fails a read or write once no byte has moved for `idle` while the
+/// connection has no request in hand (while one is being decided the client is only waiting,
+/// and a body that stalls is bounded by the handler's own deadline), and that gives hyper's
+/// own error answers (a bare 4xx head with no body) the JSON error body.
 struct Guarded {
     stream: TcpStream,
+    slot: Arc<Slot>,
     idle: Duration,
     last_moved: Instant,
     timer: Pin<Box<Sleep>>,
@@ -285,17 +325,11 @@ struct Guarded {
 }
 
 impl Guarded {
-    fn new(stream: TcpStream, idle: Duration) -> Guarded {
+    fn new(stream: TcpStream, idle: Duration, slot: Arc<Slot>) -> Guarded {
         let now = Instant::now();
-        Guarded {
-            stream,
-            idle,
-            last_moved: now,
-            timer: Box::pin(tokio::time::sleep_until(now + idle)),
-            pending: Vec::new(),
-        }
+        let timer = Box::pin(tokio::time::sleep_until(now + idle));
+        Guarded { stream, slot, idle, last_moved: now, timer, pending: Vec::new() }
     }
-
     fn moved(&mut self) {
         self.last_moved = Instant::now();
     }
@@ -303,6 +337,11 @@ impl Guarded {
     /// `Ready` with a timeout error once nothing has moved for `idle`; else arms the timer so
     /// the task is woken when that time comes.
     fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        if self.slot.busy.load(Ordering::Acquire) > 0 {
+            // The service has the request in hand: the client waits for it, not idle.
+            self.moved();
+            return Poll::Pending;
+        }
         loop {
             let deadline = self.last_moved + self.idle;
             if Instant::now() >= deadline {

@@ -126,7 +126,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     metrics.set_head_seq(engine.projections().head_seq());
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let app = Arc::new(App { engine, tokens, metrics, rebuilds: Default::default() });
+    let body_deadline = limits.idle_timeout;
+    let app = Arc::new(App { engine, tokens, metrics, rebuilds: Default::default(), body_deadline });
     let reader = app.engine.log().clone();
     match &args.nats {
         Some(url) => {

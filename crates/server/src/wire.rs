@@ -166,8 +166,8 @@ pub fn parse_rules(bytes: &[u8]) -> Result<(RequestId, RuleSet), Rejection> {
     let mut object: serde_json::Map<String, serde_json::Value> = parse(bytes)?;
     let request_id =
         object.remove("request_id").ok_or_else(|| Rejection::invalid("request_id", "is required"))?;
-    let request_id: RequestId =
-        serde_json::from_value(request_id).map_err(|e| Rejection::invalid("request_id", e))?;
+    let request_id: RequestId = serde_json::from_value(request_id)
+        .map_err(|e| Rejection::invalid("request_id", without_value(&e.to_string())))?;
     let rules: RuleSet = parse_value(serde_json::Value::Object(object))?;
     rules.validate().map_err(|(field, problem)| Rejection::invalid(field, problem))?;
     Ok((request_id, rules))
@@ -376,6 +376,13 @@ mod tests {
         let echoed = parse::<PersonBody>(in_scheme.as_bytes()).unwrap_err();
         assert!(!echoed.message.contains("19900101"), "{}", echoed.message);
         assert_eq!(echoed.message, "scheme: unknown variant, expected `employee` or `resident`");
+        let rules = parse_rules(
+            br#"{"request_id": 210102199001011237, "version": 1,
+            "effective_from": "2026-01-01T00:00:00+08:00"}"#,
+        )
+        .unwrap_err();
+        assert!(!rules.message.contains("19900101"), "{}", rules.message);
+        assert_eq!(rules.details["field"], "request_id");
         let big = parse::<CreditBody>(
             br#"{"request_id": "r1", "amount": "1000000.01", "bucket": "current", "reason": "x"}"#,
         )
