@@ -43,6 +43,10 @@ pub const SNAPSHOT_EVERY_EVENTS: u64 = 100_000;
 /// A request's headers must arrive within this many seconds of the connection opening or of
 /// the previous answer, by default (api.md §1 "Connections").
 pub const HEADER_TIMEOUT_SECS: u64 = 10;
+/// A request's head (request line and headers) above this many bytes is refused (431
+/// `headers_too_large`). Above the longest URI hyper takes (64 KiB, else 414), so that a URI
+/// too long is named as such.
+pub const HEAD_BYTES_MAX: usize = 128 * 1024;
 /// A connection with no byte moving either way for this many seconds is closed, by default.
 pub const IDLE_TIMEOUT_SECS: u64 = 60;
 /// Connections open at once, by default (the open-file limit may allow fewer).

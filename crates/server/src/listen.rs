@@ -137,7 +137,13 @@ async fn serve_connection(
     });
     let io = TokioIo::new(Guarded::new(stream, limits.idle_timeout, admitted.slot.clone()));
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).keep_alive(true);
+    // hyper's read buffer limit alone is not a bound on the head: a read may fill the buffer's
+    // whole spare capacity past it, and a head that arrives complete in it is taken.
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_header_size(domain::limits::HEAD_BYTES_MAX)
+        .keep_alive(true);
     let connection = builder.serve_connection(io, service);
     tokio::pin!(connection);
     let evicted = admitted.slot.evict.notified();
