@@ -3,6 +3,7 @@
 //! A `Command` holds typed values only (ids, `Money`, `Timestamp`), so a command that exists
 //! is well-formed; what remains to decide is business.
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{BindingId, IdNumber, InstitutionId, PersonId, RefundId, Region, RequestId, SettlementId};
@@ -12,6 +13,8 @@ use crate::time::Timestamp;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+// Binary form: the variant index, so this order is stored: append new variants at the end only.
+#[derive(BorshSerialize, BorshDeserialize)]
 pub enum Scheme {
     /// 职工医保: has a personal account.
     Employee,
@@ -21,6 +24,8 @@ pub enum Scheme {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+// Binary form: the variant index, so this order is stored: append new variants at the end only.
+#[derive(BorshSerialize, BorshDeserialize)]
 pub enum PersonStatus {
     Active,
     Suspended,
@@ -29,6 +34,8 @@ pub enum PersonStatus {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+// Binary form: the variant index, so this order is stored: append new variants at the end only.
+#[derive(BorshSerialize, BorshDeserialize)]
 pub enum InstitutionKind {
     Hospital,
     Pharmacy,

@@ -2,8 +2,14 @@
 //!
 //! Events are the schema: a stored event is never changed, so every field here is written
 //! once and read forever. `version` is the payload's schema version; an upcaster goes in
-//! `Event::decode` when one changes. `docs/events.md` lists them for readers.
+//! `Event::from_json` and `Event::from_binary` when one changes. `docs/events.md` lists them
+//! for readers.
+//!
+//! Each payload has two forms: JSON (serde), which the API serves, and a binary form (borsh),
+//! which is stored and hashed. The binary form writes every field, in declaration order, and
+//! an enum as its variant index: both orders are part of the stored format.
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::command::{InstitutionKind, PersonStatus, Scheme};
@@ -15,6 +21,8 @@ use crate::time::Timestamp;
 /// Where money of a settlement came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+// Binary form: the variant index, so this order is stored: append new variants at the end only.
+#[derive(BorshSerialize, BorshDeserialize)]
 pub enum Source {
     /// The beneficiary's own personal account.
     Own,
@@ -24,6 +32,8 @@ pub enum Source {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+// Binary form: the variant index, so this order is stored: append new variants at the end only.
+#[derive(BorshSerialize, BorshDeserialize)]
 pub enum BindingStatus {
     Pending,
     Active,
@@ -34,6 +44,8 @@ pub enum BindingStatus {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+// Binary form: the variant index, so this order is stored: append new variants at the end only.
+#[derive(BorshSerialize, BorshDeserialize)]
 pub enum EndCause {
     AuthorizerTerminated,
     BeneficiaryTerminated,
@@ -42,6 +54,8 @@ pub enum EndCause {
 /// Why an account paid less than was still owed (domain.md §8).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+// Binary form: the variant index, so this order is stored: append new variants at the end only.
+#[derive(BorshSerialize, BorshDeserialize)]
 pub enum Reason {
     CategoryNotForOwn,
     OwnBalanceExhausted,
@@ -58,7 +72,7 @@ pub enum Reason {
 }
 
 /// One movement of account money: drawn by a settlement or premium, released, or refunded.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct Draw {
     pub account: PersonId,
     pub source: Source,
@@ -69,7 +83,7 @@ pub struct Draw {
 }
 
 /// One line of a settlement's explanation: an account considered and what it paid.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct Explain {
     pub account: Option<PersonId>,
     pub source: Source,
@@ -79,7 +93,9 @@ pub struct Explain {
 }
 
 /// A balance as it stands after an event.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize,
+)]
 pub struct Balance {
     pub current: Money,
     pub historic: Money,
@@ -93,13 +109,13 @@ impl Balance {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct RulesPublished {
     pub region: Region,
     pub rules: RuleSet,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct InstitutionRegistered {
     pub institution_id: InstitutionId,
     pub region: Region,
@@ -107,7 +123,7 @@ pub struct InstitutionRegistered {
     pub name: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct PersonRegistered {
     pub person_id: PersonId,
     pub region: Region,
@@ -119,20 +135,20 @@ pub struct PersonRegistered {
     pub id_number_masked: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct PersonStatusChanged {
     pub person_id: PersonId,
     pub status: PersonStatus,
     pub reason: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct BindingEnded {
     pub binding_id: BindingId,
     pub cause: EndCause,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct Credited {
     pub person_id: PersonId,
     pub bucket: Bucket,
@@ -142,7 +158,7 @@ pub struct Credited {
     pub balance: Balance,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct YearClosed {
     pub region: Region,
     pub year: i32,
@@ -152,7 +168,7 @@ pub struct YearClosed {
     pub moved: Money,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct BindingRequested {
     pub binding_id: BindingId,
     pub authorizer: PersonId,
@@ -163,14 +179,14 @@ pub struct BindingRequested {
     pub rule_version: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct BindingReviewed {
     pub binding_id: BindingId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct AuthorizationSet {
     pub binding_id: BindingId,
     pub priority: Option<u32>,
@@ -182,7 +198,7 @@ pub struct AuthorizationSet {
 }
 
 /// A settlement taken (`settled`) or reserved (`held`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct Charge {
     pub settlement_id: SettlementId,
     pub institution: InstitutionId,
@@ -201,7 +217,7 @@ pub struct Charge {
     pub expires_at: Option<Timestamp>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct Captured {
     pub settlement_id: SettlementId,
     pub institution: InstitutionId,
@@ -216,7 +232,7 @@ pub struct Captured {
 }
 
 /// A hold released in full: `voided` by the institution or `expired` by the clock.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct Released {
     pub settlement_id: SettlementId,
     pub institution: InstitutionId,
@@ -224,7 +240,7 @@ pub struct Released {
     pub released: Vec<Draw>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct Refunded {
     pub refund_id: RefundId,
     pub settlement_id: SettlementId,
@@ -237,7 +253,7 @@ pub struct Refunded {
     pub out_of_pocket: Money,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct PremiumPaid {
     pub payer: PersonId,
     pub beneficiary: PersonId,
@@ -257,6 +273,11 @@ macro_rules! events {
             $($variant($payload),)*
         }
 
+        /// The kinds in declaration order: `Code::X as u16` is the kind code of `Event::X`.
+        enum Code {
+            $($variant,)*
+        }
+
         impl Event {
             /// The stable snake_case name stored as the envelope's `kind`.
             pub fn kind(&self) -> &'static str {
@@ -265,11 +286,58 @@ macro_rules! events {
                 }
             }
 
-            /// Every kind, in declaration order.
+            /// Every kind, in declaration order. A kind's index here is its code in the binary
+            /// envelope, so this order is stored: append new kinds at the end only.
             pub const KINDS: &'static [&'static str] = &[$($kind,)*];
 
-            /// Reads a stored payload of `kind` at schema `version`.
-            pub fn decode(kind: &str, version: u32, payload: &[u8]) -> Result<Event, String> {
+            /// The code of this event's kind: its index in `Event::KINDS`.
+            pub fn kind_code(&self) -> u16 {
+                match self {
+                    $(Event::$variant(_) => Code::$variant as u16,)*
+                }
+            }
+
+            /// The kind of `code`, or `None` for a code no kind has.
+            pub fn kind_of_code(code: u16) -> Option<&'static str> {
+                Event::KINDS.get(usize::from(code)).copied()
+            }
+
+            /// The code of `kind`, or `None` for an unknown kind.
+            pub fn code_of_kind(kind: &str) -> Option<u16> {
+                Event::KINDS.iter().position(|known| *known == kind).and_then(|index| u16::try_from(index).ok())
+            }
+
+            /// The payload's binary form (docs/events.md "Binary form"): the borsh bytes of the
+            /// payload struct alone, without the kind, which travels beside it in the envelope
+            /// as `kind_code`. Canonical: one byte string per event, which the hash chain needs.
+            pub fn encode(&self) -> Vec<u8> {
+                match self {
+                    $(Event::$variant(payload) => borsh::to_vec(payload),)*
+                }
+                .expect("every event encodes: its amounts lie within the stored maximum")
+            }
+
+            /// Reads a payload in its binary form, of kind `code` at schema `version`: the
+            /// inverse of `encode`. Refuses an unknown code or version, bytes that stop short or
+            /// run on, and any value the JSON form would refuse (an invalid id, region, amount
+            /// or time). An upcaster goes here, as in `from_json`, when a version changes.
+            pub fn from_binary(code: u16, version: u32, bytes: &[u8]) -> Result<Event, String> {
+                let kind = Event::kind_of_code(code).ok_or_else(|| format!("unknown event kind code {code}"))?;
+                if version != EVENT_VERSION {
+                    return Err(format!("unknown version {version} of event kind {kind:?}"));
+                }
+                // `from_slice` refuses bytes left over after the payload.
+                let refused = |e: borsh::io::Error| format!("event kind {kind:?}: {e}");
+                match code {
+                    $(code if code == Code::$variant as u16 => {
+                        borsh::from_slice(bytes).map(Event::$variant).map_err(refused)
+                    })*
+                    _ => Err(format!("unknown event kind code {code}")),
+                }
+            }
+
+            /// Reads a payload in its JSON form, of `kind` at schema `version`.
+            pub fn from_json(kind: &str, version: u32, payload: &[u8]) -> Result<Event, String> {
                 if version != EVENT_VERSION {
                     return Err(format!("unknown version {version} of event kind {kind:?}"));
                 }

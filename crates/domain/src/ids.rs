@@ -5,6 +5,7 @@
 //! ids as map keys and fields take less memory and clone them by copying.
 
 use std::fmt;
+use std::io;
 
 use compact_str::CompactString;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -16,6 +17,19 @@ pub fn is_valid_id(text: &str) -> bool {
     !text.is_empty()
         && text.len() <= ID_CHARS_MAX
         && text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
+}
+
+/// Reads an id in its binary form (a borsh string: `u32` length, then the UTF-8 bytes) and
+/// checks it as `new` does. The length is checked before any byte is read, so no id takes
+/// an allocation of its own beyond the `CompactString`.
+fn read_id<R: io::Read>(reader: &mut R) -> io::Result<CompactString> {
+    let invalid = || io::Error::new(io::ErrorKind::InvalidData, "is not 1-64 characters of [A-Za-z0-9_.:-]");
+    let length: u32 = borsh::BorshDeserialize::deserialize_reader(reader)?;
+    let mut buffer = [0u8; ID_CHARS_MAX];
+    let bytes = usize::try_from(length).ok().and_then(|n| buffer.get_mut(..n)).ok_or_else(invalid)?;
+    reader.read_exact(bytes)?;
+    let text = std::str::from_utf8(bytes).ok().filter(|text| is_valid_id(text)).ok_or_else(invalid)?;
+    Ok(CompactString::from(text))
 }
 
 macro_rules! id_type {
@@ -45,6 +59,20 @@ macro_rules! id_type {
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 write!(f, "{}({:?})", stringify!($name), self.0)
+            }
+        }
+
+        /// The binary form: a borsh string (`u32` length, then the UTF-8 bytes).
+        impl borsh::BorshSerialize for $name {
+            fn serialize<W: io::Write>(&self, writer: &mut W) -> io::Result<()> {
+                borsh::BorshSerialize::serialize(self.as_str(), writer)
+            }
+        }
+
+        /// Refuses, as `InvalidData`, what `new` would refuse.
+        impl borsh::BorshDeserialize for $name {
+            fn deserialize_reader<R: io::Read>(reader: &mut R) -> io::Result<$name> {
+                read_id(reader).map($name)
             }
         }
 
@@ -107,7 +135,10 @@ pub struct Region([u8; 6]);
 
 impl Region {
     pub fn new(text: &str) -> Option<Region> {
-        let digits: [u8; 6] = text.as_bytes().try_into().ok()?;
+        Region::from_digits(text.as_bytes().try_into().ok()?)
+    }
+
+    fn from_digits(digits: [u8; 6]) -> Option<Region> {
         digits.iter().all(u8::is_ascii_digit).then_some(Region(digits))
     }
 
@@ -143,6 +174,22 @@ impl<'de> Deserialize<'de> for Region {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Region, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
         Region::new(&text).ok_or_else(|| serde::de::Error::custom("is not a 6-digit region code"))
+    }
+}
+
+/// The binary form: the six ASCII digits, with no length (it is always six).
+impl borsh::BorshSerialize for Region {
+    fn serialize<W: io::Write>(&self, writer: &mut W) -> io::Result<()> {
+        writer.write_all(&self.0)
+    }
+}
+
+/// Refuses, as `InvalidData`, six bytes that are not all ASCII digits.
+impl borsh::BorshDeserialize for Region {
+    fn deserialize_reader<R: io::Read>(reader: &mut R) -> io::Result<Region> {
+        let digits: [u8; 6] = borsh::BorshDeserialize::deserialize_reader(reader)?;
+        Region::from_digits(digits)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "is not a 6-digit region code"))
     }
 }
 

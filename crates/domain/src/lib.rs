@@ -1,9 +1,10 @@
 //! The vocabulary of Gongji: ids, `Money`, `Timestamp`, rule sets, commands, events and
 //! rejections.
 //!
-//! Owns the types every other crate speaks in and their wire forms (serde). Does no IO, reads
-//! no clock, holds no state. Depends on serde, rust_decimal, chrono (parsing and +08:00
-//! calendars only) and sha2 (command digests).
+//! Owns the types every other crate speaks in and their wire forms: JSON (serde) and the
+//! binary form of events (borsh). Does no IO, reads no clock, holds no state. Depends on
+//! serde, borsh, rust_decimal, chrono (parsing and +08:00 calendars only) and sha2 (command
+//! digests).
 
 pub mod command;
 pub mod event;

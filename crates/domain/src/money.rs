@@ -4,6 +4,7 @@
 //! here and only here, so the rest of the code never sees a string or a float.
 
 use std::fmt;
+use std::io;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -157,6 +158,36 @@ impl<'de> Deserialize<'de> for Money {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Money, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
         Money::parse(&text).map_err(|e| serde::de::Error::custom(format!("amount {e}")))
+    }
+}
+
+/// The binary form (docs/events.md "Binary form"): the amount in fen as an `i64`,
+/// little-endian. Fixed width and one encoding per amount, which the hash chain needs; a
+/// decimal's own bytes would not do (scale and mantissa can spell one amount several ways).
+/// An amount above the stored maximum is refused here as it is when read back, so the ledger
+/// never writes bytes it could not read.
+impl borsh::BorshSerialize for Money {
+    fn serialize<W: io::Write>(&self, writer: &mut W) -> io::Result<()> {
+        if self.0 > limits::money_stored_max() {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "amount is above the stored maximum"));
+        }
+        let fen = i64::try_from(self.fen()).expect("the stored maximum fits i64 fen");
+        borsh::BorshSerialize::serialize(&fen, writer)
+    }
+}
+
+/// Reads the `i64` fen back as an amount of exactly two places; a negative amount or one above
+/// the stored maximum is refused, as `Money::parse` refuses them.
+impl borsh::BorshDeserialize for Money {
+    fn deserialize_reader<R: io::Read>(reader: &mut R) -> io::Result<Money> {
+        let fen: i64 = borsh::BorshDeserialize::deserialize_reader(reader)?;
+        u64::try_from(fen)
+            .ok()
+            .map(Money::from_fen)
+            .filter(|money| money.0 <= limits::money_stored_max())
+            .ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidData, "amount is negative or above the stored maximum")
+            })
     }
 }
 

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::limits;
@@ -14,6 +15,8 @@ use crate::time::Timestamp;
 /// What the beneficiary is to the authorizer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+// Binary form: the variant index, so this order is stored: append new variants at the end only.
+#[derive(BorshSerialize, BorshDeserialize)]
 pub enum Relation {
     Spouse,
     Parent,
@@ -32,6 +35,8 @@ impl Relation {
 /// The kind of care a settlement pays for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+// Binary form: the variant index, so this order is stored: append new variants at the end only.
+#[derive(BorshSerialize, BorshDeserialize)]
 pub enum Category {
     Outpatient,
     ChronicOutpatient,
@@ -55,6 +60,8 @@ impl Category {
 /// The two buckets of a personal account.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+// Binary form: the variant index, so this order is stored: append new variants at the end only.
+#[derive(BorshSerialize, BorshDeserialize)]
 pub enum Bucket {
     /// 当年账户: this year's allocations.
     Current,
@@ -64,6 +71,8 @@ pub enum Bucket {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+// Binary form: the variant index, so this order is stored: append new variants at the end only.
+#[derive(BorshSerialize, BorshDeserialize)]
 pub enum CrossRegion {
     None,
     Province,
@@ -72,6 +81,8 @@ pub enum CrossRegion {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+// Binary form: the variant index, so this order is stored: append new variants at the end only.
+#[derive(BorshSerialize, BorshDeserialize)]
 pub enum FamilyOrder {
     Priority,
     BalanceDesc,
@@ -79,6 +90,8 @@ pub enum FamilyOrder {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+// Binary form: the variant index, so this order is stored: append new variants at the end only.
+#[derive(BorshSerialize, BorshDeserialize)]
 pub enum LimitWindow {
     Calendar,
     Rolling,
@@ -86,13 +99,15 @@ pub enum LimitWindow {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+// Binary form: the variant index, so this order is stored: append new variants at the end only.
+#[derive(BorshSerialize, BorshDeserialize)]
 pub enum RefundOrder {
     Reverse,
     ProRata,
 }
 
 /// One version of a region's rule set, complete with defaults.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleSet {
     pub version: u64,

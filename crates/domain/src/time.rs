@@ -4,6 +4,7 @@
 //! here are the only place that knows it. Nothing here reads the clock.
 
 use std::fmt;
+use std::io;
 
 use chrono::{DateTime, Datelike, FixedOffset, SecondsFormat, TimeZone, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -28,10 +29,7 @@ impl Timestamp {
     /// Parses any RFC 3339 time (any offset), keeping microsecond precision.
     pub fn parse(text: &str) -> Option<Timestamp> {
         let parsed = DateTime::parse_from_rfc3339(text).ok()?;
-        let micros = parsed.timestamp_micros();
-        // Years outside 1900..=9999 are refused: nothing in a ledger lives there.
-        let year = parsed.with_timezone(&Utc).year();
-        (1900..=9999).contains(&year).then_some(Timestamp(micros))
+        within_years(parsed.with_timezone(&Utc)).then_some(Timestamp(parsed.timestamp_micros()))
     }
 
     pub fn plus_micros(self, micros: i64) -> Timestamp {
@@ -72,6 +70,12 @@ impl Timestamp {
     }
 }
 
+/// Years outside 1900..=9999 (UTC) are refused: nothing in a ledger lives there, and every
+/// time inside renders as RFC 3339 and parses back.
+fn within_years(time: DateTime<Utc>) -> bool {
+    (1900..=9999).contains(&time.year())
+}
+
 /// Midnight CST on the first day of `month` of `year`.
 fn cst_start(year: i32, month: u32) -> Timestamp {
     let offset = FixedOffset::east_opt(CST_OFFSET_SECONDS).expect("valid offset");
@@ -104,6 +108,26 @@ impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Timestamp, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
         Timestamp::parse(&text).ok_or_else(|| serde::de::Error::custom("is not an RFC 3339 time"))
+    }
+}
+
+/// The binary form (docs/events.md "Binary form"): the microseconds as an `i64`,
+/// little-endian.
+impl borsh::BorshSerialize for Timestamp {
+    fn serialize<W: io::Write>(&self, writer: &mut W) -> io::Result<()> {
+        borsh::BorshSerialize::serialize(&self.0, writer)
+    }
+}
+
+/// Reads the microseconds back; a time that `Timestamp::parse` would refuse (outside the years
+/// 1900..=9999) is refused here too, so whatever decodes also renders and reads back as JSON.
+impl borsh::BorshDeserialize for Timestamp {
+    fn deserialize_reader<R: io::Read>(reader: &mut R) -> io::Result<Timestamp> {
+        let micros: i64 = borsh::BorshDeserialize::deserialize_reader(reader)?;
+        match Utc.timestamp_micros(micros).single() {
+            Some(time) if within_years(time) => Ok(Timestamp(micros)),
+            _ => Err(io::Error::new(io::ErrorKind::InvalidData, "time lies outside the years 1900-9999")),
+        }
     }
 }
 

@@ -15,6 +15,7 @@
 //! Depends on `domain`, `command`, `projection` and `ledger`; knows nothing of HTTP or tokio.
 
 mod clock;
+pub mod envelope;
 mod snapshot;
 mod writer;
 

@@ -24,7 +24,7 @@ pub enum SnapshotError {
 pub fn take_snapshot(reader: &Reader, projections: &Projections) -> Result<u64, SnapshotError> {
     let seq = projections.head_seq();
     let log_hash = match reader.event(seq)? {
-        Some(event) => event.hash()?,
+        Some(event) => event.hash,
         None => return Err(SnapshotError::Mismatch { expected: seq, found: 0 }),
     };
     let payload = rmp_serde::to_vec_named(projections).map_err(|e| SnapshotError::Decode(e.to_string()))?;

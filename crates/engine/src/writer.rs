@@ -550,7 +550,7 @@ impl Writer {
         let Some(record) = self.reader.request(request_id)? else { return Ok(None) };
         if let RequestRecord::Committed { first_seq, .. } = &record {
             let owner = match self.reader.event(*first_seq)? {
-                Some(stored) => stored.parts()?.request_id,
+                Some(stored) => stored.fields()?.request_id.map(str::to_owned),
                 None => None,
             };
             if owner.as_deref() != Some(request_id) {
@@ -701,12 +701,15 @@ fn record(
         batch.next_time += 1;
         state.evolve(&event, seq, recorded_at);
         let sealed = sealer.seal(&NewEvent {
-            recorded_at: recorded_at.to_string(),
-            kind: event.kind(),
-            version: EVENT_VERSION,
-            request_id: request.map(|(id, _)| id.to_owned()),
-            request_digest: request.map(|(_, digest)| digest.to_owned()),
-            payload: serde_json::to_vec(&event).expect("events serialize"),
+            recorded_at: recorded_at.0,
+            kind: event.kind_code(),
+            version: EVENT_VERSION as u16,
+            request: request.map(|(id, digest)| {
+                let digest =
+                    crate::envelope::digest_bytes(digest).expect("request digests are 32 hex digits");
+                (id.to_owned(), digest)
+            }),
+            payload: event.encode(),
         });
         debug_assert_eq!(sealed.seq, seq, "the sealer numbers events as the writer does");
         batch.events.push(sealed);
@@ -721,15 +724,18 @@ fn record_digest(record: &RequestRecord) -> &str {
     }
 }
 
-/// Decodes a stored envelope into the event and the request that wrote it.
+/// Decodes a stored event into the event and the request that wrote it (its id and digest).
 pub fn decode(stored: &ledger::StoredEvent) -> Result<(Recorded, Option<(String, String)>), EngineError> {
-    let parts = stored.parts().map_err(storage)?;
+    let fields = stored.fields().map_err(storage)?;
     let corrupt = |reason: String| EngineError::Corrupt(format!("seq {}: {reason}", stored.seq));
-    let event = Event::decode(&parts.kind, parts.version, parts.payload.get().as_bytes()).map_err(corrupt)?;
-    let recorded_at =
-        Timestamp::parse(&parts.recorded_at).ok_or_else(|| corrupt("recorded_at is not a time".into()))?;
-    let request = parts.request_id.zip(parts.request_digest);
-    Ok((Recorded { seq: stored.seq, recorded_at, event }, request))
+    let event =
+        Event::from_binary(fields.kind, u32::from(fields.version), fields.payload).map_err(corrupt)?;
+    let request =
+        fields.request_id.zip(fields.request_digest).map(|(id, digest)| (id.to_owned(), hex::encode(digest)));
+    Ok((
+        Recorded { seq: stored.seq, recorded_at: Timestamp::from_micros(fields.recorded_at), event },
+        request,
+    ))
 }
 
 fn storage(error: impl std::fmt::Display) -> EngineError {

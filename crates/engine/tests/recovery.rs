@@ -23,12 +23,8 @@ fn broken_chain_is_refused() {
     {
         let store = ledger::Store::open(dir.path()).unwrap();
         // Put the checkpoint before the altered event, as if it changed after the last start.
-        let key = 2u64.to_be_bytes();
-        let mut bytes = store.raw_log().get(key).unwrap().unwrap().to_vec();
-        let at = bytes.windows(5).position(|w| w == b"10.00").unwrap();
-        bytes[at] = b'9';
-        store.raw_log().insert(key, bytes).unwrap();
-        store.set_checkpoint(1, store.event(1).unwrap().unwrap().hash().unwrap()).unwrap();
+        store.tamper(2, |event| *event.bytes.last_mut().unwrap() ^= 0x01);
+        store.set_checkpoint(1, store.event(1).unwrap().unwrap().hash).unwrap();
     }
     match Engine::open(dir.path(), Box::new(clock()), EngineConfig::default()) {
         Err(EngineError::Corrupt(reason)) => assert!(reason.contains("seq 2"), "{reason}"),
@@ -52,7 +48,7 @@ fn lost_request_record_is_restored() {
         let store = ledger::Store::open(dir.path()).unwrap();
         store.raw_requests().remove("c2").unwrap();
         // As after a crash: the checkpoint is before the lost record's events.
-        store.set_checkpoint(1, store.event(1).unwrap().unwrap().hash().unwrap()).unwrap();
+        store.set_checkpoint(1, store.event(1).unwrap().unwrap().hash).unwrap();
     }
     let engine = Engine::open(dir.path(), Box::new(clock()), EngineConfig::default()).unwrap();
     match engine.execute(credit("c2", 1000)).unwrap() {
@@ -73,20 +69,27 @@ fn lost_request_record_is_restored() {
 fn an_undecodable_event_stops_replay_at_its_seq() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = ledger::Store::open(dir.path()).unwrap();
-    let institution = |n: u64| ledger::NewEvent {
-        recorded_at: domain::Timestamp::from_micros(1_800_000_000_000_000 + n as i64).to_string(),
-        kind: "institution_registered",
-        version: 1,
-        request_id: None,
-        request_digest: None,
-        payload: format!(r#"{{"institution_id":"I{n}","region":"210100","kind":"hospital","name":"H"}}"#)
-            .into_bytes(),
+    let institution = |n: u64| {
+        let event = domain::Event::from_json(
+            "institution_registered",
+            1,
+            format!(r#"{{"institution_id":"I{n}","region":"210100","kind":"hospital","name":"H"}}"#)
+                .as_bytes(),
+        )
+        .unwrap();
+        ledger::NewEvent {
+            recorded_at: 1_800_000_000_000_000 + n as i64,
+            kind: event.kind_code(),
+            version: 1,
+            request: None,
+            payload: event.encode(),
+        }
     };
     for batch in 0..10u64 {
         store.commit((batch * 1000..(batch + 1) * 1000).map(&institution).collect(), Vec::new()).unwrap();
     }
     let mut bad = institution(10_000);
-    bad.payload = br#"{"nope":1}"#.to_vec();
+    bad.payload = vec![0xff; 3];
     store.commit(vec![bad, institution(10_001)], Vec::new()).unwrap();
     let reader = store.reader();
     match engine::replay_from_genesis(&reader, None) {

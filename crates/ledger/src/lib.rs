@@ -1,7 +1,9 @@
 //! The sled event store of Gongji: append a batch, read a range, the hash chain, verification,
 //! the verified checkpoint, the idempotency index and the outbox cursor.
 //!
-//! It stores envelopes and bytes and must not know the business: payloads are opaque JSON.
+//! It stores events as bytes and must not know the business: payloads are opaque bytes, and
+//! kinds are numbers. The log's layout is in `log` (format 2, one segment per group commit);
+//! `legacy` reads format 1 to migrate it.
 //! It is the only crate that imports sled. Depends on sled (pinned 0.34.7), sha2, serde.
 //!
 //! Durability: a commit writes one sled batch to the `log` tree, one to `requests` (the
@@ -21,11 +23,22 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// Bytes of the envelope's tail: `,"prev_hash":"<64>","hash":"<64>"}`.
-pub const ENVELOPE_SUFFIX_BYTES: usize = 154;
+mod legacy;
+mod log;
+
+pub use legacy::{LegacyEnvelope, LegacyLedger};
+pub use log::{parse_fields, Fields, NewEvent, StoredEvent, DIGEST_BYTES, LOG_FORMAT};
+
 const ZERO_HASH: [u8; 32] = [0; 32];
 const CHECKPOINT_KEY: &[u8] = b"checkpoint";
 const OUTBOX_CURSOR_KEY: &[u8] = b"outbox_cursor";
+/// The meta key naming the log's layout (`LOG_FORMAT`, big-endian u32).
+const LOG_FORMAT_KEY: &[u8] = b"log_format";
+/// The tree of segments (format 2), keyed by the big-endian seq of each one's first event.
+const SEGMENTS_TREE: &str = "segments";
+/// The tree of format 1: one JSON envelope per event. A ledger with events in it and no
+/// `log_format` is in format 1 and must be migrated (`LegacyLedger`).
+const LEGACY_LOG_TREE: &str = "log";
 
 /// The fail-stop tier: IO, sled, corruption. Never a business outcome.
 #[derive(Debug, thiserror::Error)]
@@ -38,18 +51,12 @@ pub enum StorageError {
     Corrupt { seq: u64, reason: String },
     #[error("the store stopped writing after an earlier failure")]
     Poisoned,
-}
-
-/// An event to append: the ledger assigns its seq and chains its hash.
-#[derive(Clone, Debug)]
-pub struct NewEvent {
-    pub recorded_at: String,
-    pub kind: &'static str,
-    pub version: u32,
-    pub request_id: Option<String>,
-    pub request_digest: Option<String>,
-    /// The payload's JSON, inserted verbatim.
-    pub payload: Vec<u8>,
+    #[error(
+        "the ledger in {dir} is in log format {found}, and this gongji reads format {LOG_FORMAT}: \
+         stop the service and run `gongji migrate --from {found} --to {LOG_FORMAT} --data {dir}`, \
+         which re-records the same events and proves the replayed state equal"
+    )]
+    Format { dir: String, found: u32 },
 }
 
 /// What the idempotency index remembers of a request id.
@@ -61,130 +68,12 @@ pub enum RequestRecord {
     Rejected { digest: String, rejection: Vec<u8> },
 }
 
-/// A stored envelope.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredEvent {
-    pub seq: u64,
-    pub bytes: Vec<u8>,
-}
-
-/// The fields of an envelope, parsed.
-#[derive(Debug, Deserialize)]
-pub struct EnvelopeParts {
-    pub seq: u64,
-    pub recorded_at: String,
-    pub kind: String,
-    pub version: u32,
-    #[serde(default)]
-    pub request_id: Option<String>,
-    #[serde(default)]
-    pub request_digest: Option<String>,
-    pub payload: Box<serde_json::value::RawValue>,
-    pub prev_hash: String,
-    pub hash: String,
-}
-
-impl StoredEvent {
-    /// The envelope as stored and served: `{seq, …, payload, prev_hash, hash}`.
-    pub fn envelope(&self) -> &[u8] {
-        &self.bytes
-    }
-
-    /// The hashed body: the envelope without its hash fields.
-    pub fn body(&self) -> Result<Vec<u8>, StorageError> {
-        body_of(&self.bytes).ok_or_else(|| self.corrupt("the envelope has no hash suffix"))
-    }
-
-    pub fn hash(&self) -> Result<[u8; 32], StorageError> {
-        let (_, hash) = hashes_of(&self.bytes).ok_or_else(|| self.corrupt("unreadable hash"))?;
-        Ok(hash)
-    }
-
-    pub fn prev_hash(&self) -> Result<[u8; 32], StorageError> {
-        let (prev, _) = hashes_of(&self.bytes).ok_or_else(|| self.corrupt("unreadable prev_hash"))?;
-        Ok(prev)
-    }
-
-    pub fn parts(&self) -> Result<EnvelopeParts, StorageError> {
-        serde_json::from_slice(&self.bytes).map_err(|e| self.corrupt(&format!("not an envelope: {e}")))
-    }
-
-    fn corrupt(&self, reason: &str) -> StorageError {
-        StorageError::Corrupt { seq: self.seq, reason: reason.to_owned() }
-    }
-}
-
-fn body_of(envelope: &[u8]) -> Option<Vec<u8>> {
-    let cut = envelope.len().checked_sub(ENVELOPE_SUFFIX_BYTES)?;
-    let suffix = &envelope[cut..];
-    if !suffix.starts_with(br#","prev_hash":""#) || !suffix.ends_with(b"\"}") {
-        return None;
-    }
-    let mut body = envelope[..cut].to_vec();
-    body.push(b'}');
-    Some(body)
-}
-
-fn hashes_of(envelope: &[u8]) -> Option<([u8; 32], [u8; 32])> {
-    let cut = envelope.len().checked_sub(ENVELOPE_SUFFIX_BYTES)?;
-    let suffix = &envelope[cut..];
-    // ,"prev_hash":" (14) <64> ","hash":" (10) <64> "} (2)
-    let prev = decode_hex(suffix.get(14..78)?)?;
-    if suffix.get(78..88)? != br#"","hash":""# {
-        return None;
-    }
-    let hash = decode_hex(suffix.get(88..152)?)?;
-    Some((prev, hash))
-}
-
-fn decode_hex(text: &[u8]) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(text, &mut out).ok()?;
-    Some(out)
-}
-
-/// Builds the body bytes of an event at `seq`.
-fn body_bytes(seq: u64, event: &NewEvent) -> Vec<u8> {
-    let string = |s: &str| serde_json::to_string(s).expect("strings serialize");
-    let mut body = Vec::with_capacity(event.payload.len() + 192);
-    body.extend_from_slice(
-        format!(
-            "{{\"seq\":{seq},\"recorded_at\":{},\"kind\":{},\"version\":{}",
-            string(&event.recorded_at),
-            string(event.kind),
-            event.version
-        )
-        .as_bytes(),
-    );
-    if let (Some(id), Some(digest)) = (&event.request_id, &event.request_digest) {
-        body.extend_from_slice(
-            format!(",\"request_id\":{},\"request_digest\":{}", string(id), string(digest)).as_bytes(),
-        );
-    }
-    body.extend_from_slice(b",\"payload\":");
-    body.extend_from_slice(&event.payload);
-    body.push(b'}');
-    body
-}
-
-/// `SHA-256(prev_hash ‖ body)`.
+/// `SHA-256(prev_hash ‖ canonical bytes)`.
 pub fn chain_hash(prev_hash: &[u8; 32], body: &[u8]) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(prev_hash);
     hasher.update(body);
     hasher.finalize().into()
-}
-
-/// The envelope: the body with its closing brace replaced by the hash fields.
-fn envelope_bytes(body: &[u8], prev_hash: &[u8; 32], hash: &[u8; 32]) -> Vec<u8> {
-    let mut envelope = Vec::with_capacity(body.len() + ENVELOPE_SUFFIX_BYTES);
-    envelope.extend_from_slice(&body[..body.len() - 1]);
-    envelope.extend_from_slice(b",\"prev_hash\":\"");
-    envelope.extend_from_slice(hex::encode(prev_hash).as_bytes());
-    envelope.extend_from_slice(b"\",\"hash\":\"");
-    envelope.extend_from_slice(hex::encode(hash).as_bytes());
-    envelope.extend_from_slice(b"\"}");
-    envelope
 }
 
 /// Writes the records of committed requests once their events are durable, off the commit's
@@ -237,15 +126,15 @@ pub struct Sealer {
 }
 
 impl Sealer {
-    /// The envelope of `event` at the next seq, chained to the one sealed before it.
+    /// `event` at the next seq, chained to the one sealed before it.
     pub fn seal(&mut self, event: &NewEvent) -> StoredEvent {
         let seq = self.next_seq;
-        let body = body_bytes(seq, event);
-        let hash = chain_hash(&self.prev, &body);
-        let bytes = envelope_bytes(&body, &self.prev, &hash);
+        let bytes = event.canonical_bytes(seq);
+        let hash = chain_hash(&self.prev, &bytes);
+        let stored = StoredEvent { seq, bytes, prev_hash: self.prev, hash };
         self.next_seq += 1;
         self.prev = hash;
-        StoredEvent { seq, bytes }
+        stored
     }
 }
 
@@ -288,58 +177,63 @@ impl Chain {
         Chain { expected_seq: start_seq, prev, checked: 0, ledger_id: None }
     }
 
-    fn check(&mut self, key_seq: Option<u64>, envelope: &[u8]) -> Result<(), Broken> {
+    /// Checks the next event: it is the seq expected, says so in its bytes, continues the
+    /// chain, and its bytes hash to its stored hash.
+    fn check(&mut self, event: &StoredEvent) -> Result<(), Broken> {
         let seq = self.expected_seq;
         let broken = |reason: &str| Broken { seq, reason: reason.to_owned() };
-        if let Some(key_seq) = key_seq {
-            if key_seq != seq {
-                return Err(broken(&format!("event {seq} is missing (next stored is {key_seq})")));
+        if event.seq != seq {
+            return Err(broken(&format!("event {seq} is missing (next stored is {})", event.seq)));
+        }
+        match parse_fields(&event.bytes) {
+            None => return Err(broken("the event's bytes are too short for its fields")),
+            Some(fields) if fields.seq != seq => {
+                return Err(broken(&format!("the event's bytes say seq {}", fields.seq)))
             }
+            Some(_) => {}
         }
-        let body = body_of(envelope).ok_or_else(|| broken("the envelope has no hash suffix"))?;
-        let (prev, hash) = hashes_of(envelope).ok_or_else(|| broken("unreadable hashes"))?;
-        #[derive(Deserialize)]
-        struct Seq {
-            seq: u64,
-        }
-        let body_seq = serde_json::from_slice::<Seq>(&body).map_err(|_| broken("the body is not JSON"))?.seq;
-        if body_seq != seq {
-            return Err(broken(&format!("the body says seq {body_seq}")));
-        }
-        if prev != self.prev {
+        if event.prev_hash != self.prev {
             return Err(broken("prev_hash does not match the previous event's hash"));
         }
-        if chain_hash(&prev, &body) != hash {
+        if chain_hash(&event.prev_hash, &event.bytes) != event.hash {
             return Err(broken("hash does not match the stored bytes"));
         }
         if seq == 1 {
-            self.ledger_id = Some(hex::encode(hash)[..16].to_owned());
+            self.ledger_id = Some(hex::encode(event.hash)[..16].to_owned());
         }
-        self.prev = hash;
+        self.prev = event.hash;
         self.expected_seq += 1;
         self.checked += 1;
         Ok(())
     }
-}
 
-/// Verifies exported envelope lines (an auditor's copy), no store needed.
-pub fn verify_envelopes<I: Iterator<Item = Vec<u8>>>(lines: I) -> VerifyReport {
-    let mut chain = Chain::new(1, ZERO_HASH);
-    let mut broken = None;
-    for line in lines {
-        if let Err(b) = chain.check(None, &line) {
-            broken = Some(b);
-            break;
+    fn report(self, broken: Option<Broken>) -> VerifyReport {
+        VerifyReport {
+            ok: broken.is_none(),
+            head_seq: self.expected_seq - 1,
+            head_hash: hex::encode(self.prev),
+            ledger_id: self.ledger_id,
+            checked: self.checked,
+            broken,
         }
     }
-    VerifyReport {
-        ok: broken.is_none(),
-        head_seq: chain.expected_seq - 1,
-        head_hash: hex::encode(chain.prev),
-        ledger_id: chain.ledger_id,
-        checked: chain.checked,
-        broken,
+}
+
+/// Verifies events read from elsewhere (an auditor's export, turned back into canonical
+/// bytes), from event 1, no store needed. An `Err` item is an event that could not be read,
+/// named at the seq where it stands.
+pub fn verify_events<I: Iterator<Item = Result<StoredEvent, String>>>(events: I) -> VerifyReport {
+    let mut chain = Chain::new(1, ZERO_HASH);
+    for event in events {
+        let checked = match event {
+            Ok(event) => chain.check(&event),
+            Err(reason) => Err(Broken { seq: chain.expected_seq, reason }),
+        };
+        if let Err(broken) = checked {
+            return chain.report(Some(broken));
+        }
     }
+    chain.report(None)
 }
 
 /// Read access to a store, cheap to clone, usable beside the writer.
@@ -445,7 +339,7 @@ impl Reader {
         }
         let log_hash: [u8; 32] = value[32..64].try_into().expect("32 bytes");
         let event = self.event(seq)?.ok_or_else(|| corrupt("its event is not in the log"))?;
-        if event.hash()? != log_hash {
+        if event.hash != log_hash {
             return Err(corrupt("it was taken of another log"));
         }
         Ok(Snapshot { seq, log_hash, payload: value[64..].to_vec() })
@@ -477,10 +371,14 @@ impl Reader {
 
     /// Event `seq`, if it is durable.
     pub fn event(&self, seq: u64) -> Result<Option<StoredEvent>, StorageError> {
-        if seq > self.durable_seq() {
+        if seq == 0 || seq > self.durable_seq() {
             return Ok(None);
         }
-        Ok(self.log.get(seq.to_be_bytes())?.map(|bytes| StoredEvent { seq, bytes: bytes.to_vec() }))
+        let Some((key, value)) = self.log.range(..=seq.to_be_bytes()).next_back().transpose()? else {
+            return Ok(None);
+        };
+        let events = log::decode_segment(key_seq(&key)?, &value)?;
+        Ok(events.into_iter().find(|event| event.seq == seq))
     }
 
     /// What the idempotency index holds for a request id. A committed record is written
@@ -504,17 +402,17 @@ impl Reader {
         let mut records = std::collections::BTreeMap::new();
         for stored in self.events(after_seq) {
             let stored = stored?;
-            let parts = stored.parts()?;
-            if let (Some(id), Some(digest)) = (parts.request_id, parts.request_digest) {
+            let fields = stored.fields()?;
+            if let (Some(id), Some(digest)) = (fields.request_id, fields.request_digest) {
                 records
-                    .entry(id)
+                    .entry(id.to_owned())
                     .and_modify(|r| {
                         if let RequestRecord::Committed { last_seq, .. } = r {
                             *last_seq = stored.seq;
                         }
                     })
                     .or_insert(RequestRecord::Committed {
-                        digest,
+                        digest: hex::encode(digest),
                         first_seq: stored.seq,
                         last_seq: stored.seq,
                     });
@@ -525,17 +423,7 @@ impl Reader {
 
     /// The durable events after `after_seq`, in order, up to the durable head as it is now.
     pub fn events(&self, after_seq: u64) -> impl Iterator<Item = Result<StoredEvent, StorageError>> + '_ {
-        let start = after_seq.saturating_add(1);
-        let end = self.durable_seq();
-        self.log
-            .range(start.to_be_bytes()..)
-            .map(|item| {
-                let (key, value) = item?;
-                Ok(StoredEvent { seq: key_seq(&key)?, bytes: value.to_vec() })
-            })
-            .take_while(move |item: &Result<StoredEvent, StorageError>| {
-                item.as_ref().map_or(true, |e| e.seq <= end)
-            })
+        Events::new(&self.log, after_seq.saturating_add(1), self.durable_seq())
     }
 
     /// The durable head: the last seq a reader may see.
@@ -552,29 +440,22 @@ impl Reader {
     fn verify_range(&self, start_seq: u64, prev: [u8; 32]) -> Result<VerifyReport, StorageError> {
         let mut chain = Chain::new(start_seq, prev);
         let mut broken = None;
-        let end = self.durable_seq();
-        for item in self.log.range(start_seq.to_be_bytes()..) {
-            let (key, value) = item?;
-            if key_seq(&key)? > end {
-                break;
-            }
-            if let Err(b) = chain.check(Some(key_seq(&key)?), &value) {
+        for event in Events::new(&self.log, start_seq, self.durable_seq()) {
+            let checked = match event {
+                Ok(event) => chain.check(&event),
+                // A segment that cannot be read at all is named where the chain stands.
+                Err(StorageError::Corrupt { reason, .. }) => Err(Broken { seq: chain.expected_seq, reason }),
+                Err(other) => return Err(other),
+            };
+            if let Err(b) = checked {
                 broken = Some(b);
                 break;
             }
         }
-        let ledger_id = match chain.ledger_id.clone() {
-            Some(id) => Some(id),
-            None => self.ledger_id()?,
-        };
-        Ok(VerifyReport {
-            ok: broken.is_none(),
-            head_seq: chain.expected_seq - 1,
-            head_hash: hex::encode(chain.prev),
-            ledger_id,
-            checked: chain.checked,
-            broken,
-        })
+        if chain.ledger_id.is_none() {
+            chain.ledger_id = self.ledger_id()?;
+        }
+        Ok(chain.report(broken))
     }
 
     /// The whole chain from event 1.
@@ -585,7 +466,7 @@ impl Reader {
     /// The first 16 hex digits of event 1's hash.
     pub fn ledger_id(&self) -> Result<Option<String>, StorageError> {
         match self.event(1)? {
-            Some(first) => Ok(Some(hex::encode(first.hash()?)[..16].to_owned())),
+            Some(first) => Ok(Some(hex::encode(first.hash)[..16].to_owned())),
             None => Ok(None),
         }
     }
@@ -596,6 +477,75 @@ fn key_seq(key: &[u8]) -> Result<u64, StorageError> {
         .try_into()
         .map_err(|_| StorageError::Corrupt { seq: 0, reason: "a log key is not 8 bytes".into() })?;
     Ok(u64::from_be_bytes(bytes))
+}
+
+/// The events from `start` to `end` (inclusive), read segment by segment.
+struct Events {
+    segments: sled::Iter,
+    pending: std::vec::IntoIter<StoredEvent>,
+    start: u64,
+    end: u64,
+    done: bool,
+}
+
+impl Events {
+    fn new(log: &sled::Tree, start: u64, end: u64) -> Events {
+        // From the segment that holds `start`: the last one stored under a seq at or before it.
+        let first_key = match log.range(..=start.to_be_bytes()).next_back() {
+            Some(Ok((key, _))) => key.to_vec(),
+            _ => start.to_be_bytes().to_vec(),
+        };
+        Events {
+            segments: log.range(first_key..),
+            pending: Vec::new().into_iter(),
+            start,
+            end,
+            done: start > end,
+        }
+    }
+}
+
+impl Iterator for Events {
+    type Item = Result<StoredEvent, StorageError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.done {
+                return None;
+            }
+            if let Some(event) = self.pending.next() {
+                if event.seq < self.start {
+                    continue;
+                }
+                if event.seq > self.end {
+                    self.done = true;
+                    return None;
+                }
+                return Some(Ok(event));
+            }
+            let decoded = match self.segments.next()? {
+                Ok((key, value)) => key_seq(&key).and_then(|first| {
+                    if first > self.end {
+                        Ok(Vec::new())
+                    } else {
+                        log::decode_segment(first, &value)
+                    }
+                }),
+                Err(error) => Err(error.into()),
+            };
+            match decoded {
+                Ok(events) if events.is_empty() => {
+                    self.done = true;
+                    return None;
+                }
+                Ok(events) => self.pending = events.into_iter(),
+                Err(error) => {
+                    self.done = true;
+                    return Some(Err(error));
+                }
+            }
+        }
+    }
 }
 
 /// The store, owned by the one writer.
@@ -632,9 +582,10 @@ impl Store {
         let created = !dir.exists();
         std::fs::create_dir_all(dir)?;
         let db = open_db(dir, cache_bytes)?;
-        let log = db.open_tree("log")?;
-        let requests = db.open_tree("requests")?;
         let meta = db.open_tree("meta")?;
+        check_format(&db, &meta, dir)?;
+        let log = db.open_tree(SEGMENTS_TREE)?;
+        let requests = db.open_tree("requests")?;
         // Snapshots were once stored in sled; they are files now, and only ever a shortcut.
         if db.tree_names().iter().any(|name| name.as_ref() == b"snapshots") {
             db.drop_tree("snapshots")?;
@@ -642,9 +593,13 @@ impl Store {
         let snapshots = dir.join(SNAPSHOTS_DIR);
         let (head_seq, head_hash) = match log.last()? {
             Some((key, value)) => {
-                let seq = key_seq(&key)?;
-                let stored = StoredEvent { seq, bytes: value.to_vec() };
-                (seq, stored.hash()?)
+                let last = log::decode_segment(key_seq(&key)?, &value)?.pop().ok_or_else(|| {
+                    StorageError::Corrupt {
+                        seq: key_seq(&key).unwrap_or(0),
+                        reason: "an empty segment".into(),
+                    }
+                })?;
+                (last.seq, last.hash)
             }
             None => (0, ZERO_HASH),
         };
@@ -792,22 +747,22 @@ impl Store {
         sealed: &[StoredEvent],
         requests: Vec<(String, RequestRecord)>,
     ) -> Result<(), StorageError> {
-        let mut batch = sled::Batch::default();
         let (mut seq, mut prev) = (self.head_seq(), self.head_hash);
         for event in sealed {
             // A sealer that skipped or repeated an event would break the chain on disk.
-            if event.seq != seq + 1 || event.prev_hash()? != prev {
+            if event.seq != seq + 1 || event.prev_hash != prev {
                 return Err(StorageError::Corrupt {
                     seq: event.seq,
                     reason: format!("a sealed event does not continue the chain at seq {}", seq + 1),
                 });
             }
-            batch.insert(&event.seq.to_be_bytes(), event.bytes.as_slice());
             seq = event.seq;
-            prev = event.hash()?;
+            prev = event.hash;
         }
-        // The log first: if a crash separates the two batches, the log is what recovery trusts.
-        self.reader.log.apply_batch(batch)?;
+        // The log first: if a crash separates the two writes, the log is what recovery trusts.
+        if let Some(first) = sealed.first() {
+            self.reader.log.insert(first.seq.to_be_bytes(), log::encode_segment(sealed))?;
+        }
         self.reader.requests.apply_batch(request_batch(&requests))?;
         self.db.flush()?;
         self.sync_files()?;
@@ -859,7 +814,7 @@ impl Store {
                     Some(stored) => stored,
                     None => return Ok(self.broken(seq, "the checkpointed event is missing")),
                 };
-                if stored.hash().ok() != Some(hash) {
+                if stored.hash != hash {
                     return Ok(self.broken(seq, "the checkpointed event's hash changed"));
                 }
                 let mut report = self.reader.verify_range(seq + 1, hash)?;
@@ -921,10 +876,20 @@ impl Store {
         &self.reader.requests
     }
 
-    /// Test support: the raw log tree, to tamper with stored bytes.
+    /// Test support: the raw tree of segments.
     #[doc(hidden)]
     pub fn raw_log(&self) -> &sled::Tree {
         &self.reader.log
+    }
+
+    /// Test support: rewrites the stored event `seq` in place in its segment (its bytes, or
+    /// its stored hashes), as a disk fault or a forger could.
+    #[doc(hidden)]
+    pub fn tamper(&self, seq: u64, change: impl FnOnce(&mut StoredEvent)) {
+        let (key, value) = self.reader.log.range(..=seq.to_be_bytes()).next_back().unwrap().unwrap();
+        let mut events = log::decode_segment(key_seq(&key).unwrap(), &value).unwrap();
+        change(events.iter_mut().find(|event| event.seq == seq).expect("the event is stored"));
+        self.reader.log.insert(key, log::encode_segment(&events)).unwrap();
     }
 }
 
@@ -1023,6 +988,10 @@ impl Synced {
         for entry in std::fs::read_dir(dir)? {
             let entry = entry?;
             let path = entry.path();
+            // sled removes a blob once nothing points to it, and may do so between the listing
+            // and the fsync: a file gone needs no fsync, and its name's going is the
+            // directory's fsync's to make durable.
+            let gone = |error: &std::io::Error| error.kind() == std::io::ErrorKind::NotFound;
             if entry.file_type()?.is_dir() {
                 // Snapshots are not sled's and need no fsync (`Reader::put_snapshot`).
                 if entry.file_name() != SNAPSHOTS_DIR {
@@ -1030,15 +999,25 @@ impl Synced {
                 }
             } else {
                 // Read before the fsync: a write after it makes the next sync see a change.
-                let meta = entry.metadata()?;
+                let meta = match entry.metadata() {
+                    Err(error) if gone(&error) => continue,
+                    meta => meta?,
+                };
                 let stamp = (meta.len(), meta.modified().ok());
                 if entry.file_name() == SLED_DATA_FILE || self.files.get(&path) != Some(&stamp) {
-                    File::open(&path)?.sync_all()?;
+                    match File::open(&path) {
+                        Err(error) if gone(&error) => continue,
+                        file => file?.sync_all()?,
+                    }
                     self.files.insert(path, stamp);
                 }
             }
             names.push(entry.file_name());
         }
+        // Forget the files that are gone, so the map does not grow with every blob.
+        self.files.retain(|path, _| {
+            path.parent() != Some(dir) || names.iter().any(|name| path.file_name() == Some(name))
+        });
         names.sort();
         if self.names.get(dir) != Some(&names) {
             sync_dir(dir)?;
@@ -1048,24 +1027,55 @@ impl Synced {
     }
 }
 
-/// The limit a ledger on sled can reach: `envelopes` appended in batches of `batch` with
-/// `apply_batch`, `flush` and an fsync of the files per batch, no logic at all. Returns events/s.
-pub fn raw_append_limit(dir: &Path, envelopes: &[Vec<u8>], batch: usize) -> Result<f64, StorageError> {
+/// The limit a ledger on sled can reach: `events` appended in batches of `batch`, one segment
+/// value per batch, with `flush` and an fsync of the files per batch, no logic at all (the
+/// bytes and the writes of the ledger's own commits, nothing decided). Returns events/s.
+pub fn raw_append_limit(dir: &Path, events: &[StoredEvent], batch: usize) -> Result<f64, StorageError> {
     let db = sled_config(dir, CACHE_BYTES_DEFAULT).open()?;
-    let tree = db.open_tree("log")?;
+    let tree = db.open_tree(SEGMENTS_TREE)?;
     let mut synced = Synced::default();
     let started = std::time::Instant::now();
-    for (chunk_index, chunk) in envelopes.chunks(batch.max(1)).enumerate() {
-        let mut write = sled::Batch::default();
-        for (i, envelope) in chunk.iter().enumerate() {
-            let seq = (chunk_index * batch.max(1) + i + 1) as u64;
-            write.insert(&seq.to_be_bytes(), envelope.as_slice());
-        }
-        tree.apply_batch(write)?;
+    for chunk in events.chunks(batch.max(1)) {
+        tree.insert(chunk[0].seq.to_be_bytes(), log::encode_segment(chunk))?;
         db.flush()?;
         synced.sync(dir)?;
     }
-    Ok(envelopes.len() as f64 / started.elapsed().as_secs_f64().max(1e-9))
+    Ok(events.len() as f64 / started.elapsed().as_secs_f64().max(1e-9))
+}
+
+/// Checks the log's layout is the one this build reads, and marks a new ledger with it.
+fn check_format(db: &sled::Db, meta: &sled::Tree, dir: &Path) -> Result<(), StorageError> {
+    let legacy_events = db.tree_names().iter().any(|name| name.as_ref() == LEGACY_LOG_TREE.as_bytes())
+        && !db.open_tree(LEGACY_LOG_TREE)?.is_empty();
+    match stored_format(meta)? {
+        Some(LOG_FORMAT) => {
+            // A migration that stopped after its switch left the old tree behind.
+            if legacy_events {
+                db.drop_tree(LEGACY_LOG_TREE)?;
+            }
+            Ok(())
+        }
+        Some(found) => Err(StorageError::Format { dir: dir.display().to_string(), found }),
+        None if legacy_events => Err(StorageError::Format { dir: dir.display().to_string(), found: 1 }),
+        None => {
+            meta.insert(LOG_FORMAT_KEY, &LOG_FORMAT.to_be_bytes())?;
+            Ok(())
+        }
+    }
+}
+
+/// The `log_format` recorded in `meta`, if any.
+fn stored_format(meta: &sled::Tree) -> Result<Option<u32>, StorageError> {
+    match meta.get(LOG_FORMAT_KEY)? {
+        None => Ok(None),
+        Some(bytes) => {
+            let bytes: [u8; 4] = bytes.as_ref().try_into().map_err(|_| StorageError::Corrupt {
+                seq: 0,
+                reason: "the log_format record is malformed".into(),
+            })?;
+            Ok(Some(u32::from_be_bytes(bytes)))
+        }
+    }
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StorageError> {

@@ -1,19 +1,18 @@
-//! The sled store on real disk: envelopes, the hash chain, verification, tampering,
-//! checkpoints and the idempotency index.
+//! The sled store on real disk: segments, the hash chain, verification, tampering,
+//! checkpoints, the idempotency index and the log's format.
 
-use ledger::{
-    chain_hash, verify_envelopes, NewEvent, RequestRecord, Store, VerifyFrom, ENVELOPE_SUFFIX_BYTES,
-};
+use ledger::{chain_hash, verify_events, NewEvent, RequestRecord, StorageError, Store, VerifyFrom};
 use sha2::{Digest, Sha256};
+
+const DIGEST: [u8; 16] = [0xd1; 16];
 
 fn event(n: u64, request: Option<&str>) -> NewEvent {
     NewEvent {
-        recorded_at: format!("2026-03-01T00:00:{:02}.000000Z", n % 60),
-        kind: "credited",
+        recorded_at: 1_772_323_200_000_000 + n as i64,
+        kind: 5,
         version: 1,
-        request_id: request.map(str::to_owned),
-        request_digest: request.map(|_| "d1gest".to_owned()),
-        payload: format!("{{\"n\":{n},\"text\":\"line \\\"{n}\\\"\"}}").into_bytes(),
+        request: request.map(|id| (id.to_owned(), DIGEST)),
+        payload: format!("line {n}").into_bytes(),
     }
 }
 
@@ -21,7 +20,7 @@ fn fill(store: &mut Store, batches: u64, per_batch: u64) {
     for b in 0..batches {
         let events = (0..per_batch).map(|i| event(b * per_batch + i, Some(&format!("r{b}")))).collect();
         let record = RequestRecord::Committed {
-            digest: "d1gest".into(),
+            digest: hex::encode(DIGEST),
             first_seq: store.head_seq() + 1,
             last_seq: store.head_seq() + per_batch,
         };
@@ -53,44 +52,46 @@ fn append_reopen_verify() {
     assert_eq!(store.events(13).count(), 2);
 }
 
-// Proves the exact envelope: body fields in order, a 154-byte hash suffix, and
-// hash = SHA-256(prev_hash ‖ body) over the stored bytes.
+// Proves what is stored: one segment per group commit, keyed by its first seq, and
+// hash = SHA-256(prev_hash ‖ canonical bytes) over bytes that carry every field.
 #[test]
-fn envelope_format() {
+fn one_segment_per_commit_and_the_hash_rule() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path()).unwrap();
     let written = store.commit(vec![event(1, Some("r1")), event(2, None)], Vec::new()).unwrap();
+    store.commit(vec![event(3, None)], Vec::new()).unwrap();
+    let keys: Vec<u64> = store
+        .raw_log()
+        .iter()
+        .keys()
+        .map(|k| u64::from_be_bytes(k.unwrap().as_ref().try_into().unwrap()))
+        .collect();
+    assert_eq!(keys, vec![1, 3]);
     let first = &written[0];
-    let text = std::str::from_utf8(first.envelope()).unwrap();
-    assert!(text.starts_with(r#"{"seq":1,"recorded_at":"2026-03-01T00:00:01.000000Z","kind":"credited","version":1,"request_id":"r1","request_digest":"d1gest","payload":{"n":1"#), "{text}");
-    let body = first.body().unwrap();
-    assert_eq!(first.envelope().len() - (body.len() - 1), ENVELOPE_SUFFIX_BYTES);
+    let fields = first.fields().unwrap();
+    assert_eq!((fields.seq, fields.kind, fields.version, fields.request_id), (1, 5, 1, Some("r1")));
+    assert_eq!(fields.request_digest, Some(&DIGEST));
+    assert_eq!(fields.payload, b"line 1");
     let mut hasher = Sha256::new();
     hasher.update([0u8; 32]);
-    hasher.update(&body);
+    hasher.update(&first.bytes);
     let expected: [u8; 32] = hasher.finalize().into();
-    assert_eq!(first.hash().unwrap(), expected);
-    assert_eq!(written[1].prev_hash().unwrap(), expected);
-    assert_eq!(chain_hash(&expected, &written[1].body().unwrap()), written[1].hash().unwrap());
-    let second = std::str::from_utf8(written[1].envelope()).unwrap();
-    assert!(!second.contains("request_id"), "no request fields without a request");
-    let parsed: serde_json::Value = serde_json::from_str(second).unwrap();
-    assert_eq!(parsed["payload"]["text"], "line \"2\"");
-    let parts = written[1].parts().unwrap();
-    assert_eq!((parts.seq, parts.kind.as_str(), parts.version), (2, "credited", 1));
+    assert_eq!(first.hash, expected);
+    assert_eq!(written[1].prev_hash, expected);
+    assert_eq!(chain_hash(&expected, &written[1].bytes), written[1].hash);
+    assert_eq!(written[1].fields().unwrap().request_id, None);
+    assert_eq!(store.event(2).unwrap().unwrap(), written[1]);
+    assert_eq!(store.event(3).unwrap().unwrap().prev_hash, written[1].hash);
 }
 
-// Proves a flipped byte in a stored event, or a deleted event, is found and named by seq.
+// Proves a flipped byte in a stored event, a forged hash, or a deleted segment is found and
+// named by seq.
 #[test]
 fn tampering_is_detected() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path()).unwrap();
     fill(&mut store, 4, 5);
-    let key = 7u64.to_be_bytes();
-    let mut bytes = store.raw_log().get(key).unwrap().unwrap().to_vec();
-    let at = bytes.iter().position(|b| *b == b'n').unwrap();
-    bytes[at + 4] ^= 0x01;
-    store.raw_log().insert(key, bytes).unwrap();
+    store.tamper(7, |event| *event.bytes.last_mut().unwrap() ^= 0x01);
     let report = store.verify(VerifyFrom::Genesis).unwrap();
     assert!(!report.ok);
     assert_eq!(report.broken.unwrap().seq, 7);
@@ -98,9 +99,20 @@ fn tampering_is_detected() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path()).unwrap();
     fill(&mut store, 4, 5);
-    store.raw_log().remove(12u64.to_be_bytes()).unwrap();
-    let report = store.verify(VerifyFrom::Genesis).unwrap();
-    assert_eq!(report.broken.unwrap().seq, 12);
+    // A forger who rehashes the event still breaks the next event's link.
+    store.tamper(8, |event| {
+        event.bytes[30] ^= 0x01;
+        event.hash = chain_hash(&event.prev_hash, &event.bytes);
+    });
+    assert_eq!(store.verify(VerifyFrom::Genesis).unwrap().broken.unwrap().seq, 9);
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    fill(&mut store, 4, 5);
+    store.raw_log().remove(11u64.to_be_bytes()).unwrap();
+    let broken = store.verify(VerifyFrom::Genesis).unwrap().broken.unwrap();
+    assert_eq!(broken.seq, 11, "{broken:?}");
+    assert!(broken.reason.contains("missing"), "{broken:?}");
 }
 
 // Proves verification from a checkpoint skips what was verified, yet notices a checkpointed
@@ -117,15 +129,10 @@ fn checkpoint_verification() {
     assert_eq!((report.checked, report.head_seq), (5, 15));
     assert_eq!(store.checkpoint_seq().unwrap(), 10);
 
-    let mut bytes = store.raw_log().get(13u64.to_be_bytes()).unwrap().unwrap().to_vec();
-    bytes[20] ^= 0x02;
-    store.raw_log().insert(13u64.to_be_bytes(), bytes).unwrap();
+    store.tamper(13, |event| event.bytes[20] ^= 0x02);
     assert_eq!(store.verify(VerifyFrom::Checkpoint).unwrap().broken.unwrap().seq, 13);
 
-    let mut bytes = store.raw_log().get(10u64.to_be_bytes()).unwrap().unwrap().to_vec();
-    let len = bytes.len();
-    bytes[len - 5] = if bytes[len - 5] == b'0' { b'1' } else { b'0' };
-    store.raw_log().insert(10u64.to_be_bytes(), bytes).unwrap();
+    store.tamper(10, |event| event.hash[31] ^= 0x01);
     assert_eq!(store.verify(VerifyFrom::Checkpoint).unwrap().broken.unwrap().seq, 10);
 }
 
@@ -139,7 +146,7 @@ fn requests_index_rebuilds_from_the_log() {
     let rejected =
         RequestRecord::Rejected { digest: "x".into(), rejection: b"{\"code\":\"not_found\"}".to_vec() };
     store.commit(Vec::new(), vec![("refused".into(), rejected.clone())]).unwrap();
-    let committed = RequestRecord::Committed { digest: "d1gest".into(), first_seq: 3, last_seq: 4 };
+    let committed = RequestRecord::Committed { digest: hex::encode(DIGEST), first_seq: 3, last_seq: 4 };
     assert_eq!(store.request("r1").unwrap(), Some(committed.clone()));
     assert_eq!(store.rebuild_requests().unwrap(), 3);
     assert_eq!(store.request("r1").unwrap(), Some(committed));
@@ -147,24 +154,27 @@ fn requests_index_rebuilds_from_the_log() {
     assert_eq!(store.request("nobody").unwrap(), None);
 }
 
-// Proves an export (the envelopes as lines) verifies on its own, to the same head as the store,
-// and that a change to one line is named.
+// Proves events read from elsewhere (an export turned back into canonical bytes) verify on
+// their own, to the same head as the store, and that a change to one is named.
 #[test]
-fn exported_envelopes_verify_alone() {
+fn events_verify_alone() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path()).unwrap();
     fill(&mut store, 3, 4);
-    let lines: Vec<Vec<u8>> = store.events(0).map(|e| e.unwrap().bytes).collect();
-    let report = verify_envelopes(lines.clone().into_iter());
+    let events: Vec<_> = store.events(0).map(|e| e.unwrap()).collect();
+    let report = verify_events(events.clone().into_iter().map(Ok));
     let from_store = store.verify(VerifyFrom::Genesis).unwrap();
     assert!(report.ok);
     assert_eq!(
         (report.head_seq, &report.head_hash, &report.ledger_id),
         (12, &from_store.head_hash, &from_store.ledger_id)
     );
-    let mut altered = lines;
-    altered[4][12] ^= 0x01;
-    assert_eq!(verify_envelopes(altered.into_iter()).broken.unwrap().seq, 5);
+    let mut altered = events.clone();
+    altered[4].bytes[12] ^= 0x01;
+    assert_eq!(verify_events(altered.into_iter().map(Ok)).broken.unwrap().seq, 5);
+    let unreadable =
+        events.into_iter().enumerate().map(|(i, e)| if i == 2 { Err("no".to_owned()) } else { Ok(e) });
+    assert_eq!(verify_events(unreadable).broken.unwrap().seq, 3);
 }
 
 // Proves readers stop at the durable head: an entry in the log tree past the last fsynced
@@ -176,7 +186,7 @@ fn readers_stop_at_the_durable_head() {
     let mut store = Store::open(dir.path()).unwrap();
     fill(&mut store, 2, 2);
     let reader = store.reader();
-    let pending = store.event(4).unwrap().unwrap().bytes;
+    let pending = store.raw_log().get(3u64.to_be_bytes()).unwrap().unwrap();
     store.raw_log().insert(5u64.to_be_bytes(), pending).unwrap();
     assert_eq!(reader.head_seq().unwrap(), 4);
     assert_eq!(reader.events(0).count(), 4);
@@ -190,4 +200,26 @@ fn readers_stop_at_the_durable_head() {
     fill(&mut store, 1, 1);
     assert_eq!(reader.head_seq().unwrap(), 5);
     assert_eq!(reader.events(4).count(), 1);
+}
+
+// Proves a ledger in format 1 (JSON envelopes in the `log` tree, no `log_format`) is refused
+// with a message naming the migration, and a new ledger is marked with format 2.
+#[test]
+fn a_ledger_in_format_1_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.open_tree("log").unwrap().insert(1u64.to_be_bytes(), &b"{\"seq\":1}"[..]).unwrap();
+        db.flush().unwrap();
+    }
+    let error = Store::open(dir.path()).unwrap_err();
+    assert!(matches!(error, StorageError::Format { found: 1, .. }), "{error}");
+    let message = error.to_string();
+    assert!(message.contains("gongji migrate --from 1 --to 2"), "{message}");
+
+    let fresh = tempfile::tempdir().unwrap();
+    drop(Store::open(fresh.path()).unwrap());
+    let db = sled::open(fresh.path()).unwrap();
+    let format = db.open_tree("meta").unwrap().get(b"log_format").unwrap().unwrap();
+    assert_eq!(format.as_ref(), &2u32.to_be_bytes());
 }

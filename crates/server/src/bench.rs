@@ -403,9 +403,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     }
     as_of.sort_unstable();
 
-    // The limit: the same envelopes on raw sled, batches of the average size seen.
-    let envelopes: Vec<Vec<u8>> =
-        engine.log().events(0).take(200_000).map(|e| e.map(|e| e.bytes)).collect::<Result<_, _>>()?;
+    // The limit: the same stored events on raw sled, batches of the average size seen.
+    let envelopes: Vec<ledger::StoredEvent> =
+        engine.log().events(0).take(200_000).collect::<Result<_, _>>()?;
     // Batches of the size the engine committed on average during the mix.
     let events_per_commit = batch_events as f64 / batches.max(1) as f64;
     let batch = events_per_commit.round().clamp(1.0, 1024.0) as usize;

@@ -892,7 +892,7 @@ async fn get_events(State(app): State<Shared>, headers: HeaderMap, uri: axum::ht
             if index > 0 {
                 body.push(b',');
             }
-            body.extend_from_slice(stored.envelope());
+            body.extend_from_slice(&engine::envelope::to_json(&stored).map_err(engine_error)?);
         }
         body.extend_from_slice(b"]}");
         Ok(body)

@@ -70,6 +70,17 @@ enum Tool {
         #[arg(long)]
         repair: bool,
     },
+    /// Re-record a stopped ledger's log in a newer format and prove the replayed state equal.
+    Migrate {
+        #[arg(long, env = "GONGJI_DATA", default_value = "./data")]
+        data: PathBuf,
+        /// The format the log is in (1: one JSON envelope per event).
+        #[arg(long)]
+        from: u32,
+        /// The format to write (2: binary events, one segment per group commit).
+        #[arg(long)]
+        to: u32,
+    },
     /// Print the raw event log as JSON lines, in order.
     Export {
         #[arg(long, env = "GONGJI_DATA", default_value = "./data")]
@@ -96,6 +107,7 @@ fn main() -> ExitCode {
             server::tools::replay(origin(&data, from_export.as_deref()), as_of.as_deref(), as_of_seq)
         }
         Tool::Export { data, from_seq } => server::tools::export(&data, from_seq),
+        Tool::Migrate { data, from, to } => server::tools::migrate(&data, from, to),
         Tool::Bench(args) => server::bench::run(args),
         Tool::Rebuild { data, projection } => server::tools::rebuild(&data, &projection),
         Tool::Reconcile { nats, data, repair } => server::reconcile::run(&nats, &data, repair),

@@ -222,7 +222,7 @@ async fn publish(
                     );
                     headers.insert("Gongji-Seq", stored.seq.to_string().as_str());
                     let ack = context
-                        .publish_with_headers(subject, headers, stored.envelope().to_vec().into())
+                        .publish_with_headers(subject, headers, engine::envelope::to_json(stored)?.into())
                         .await
                         .map_err(|e| anyhow::anyhow!("publish of seq {}: {e}", stored.seq))?;
                     acks.push((stored.seq, ack));

@@ -68,7 +68,7 @@ pub fn run(nats: &str, data: &Path, repair: bool) -> anyhow::Result<ExitCode> {
                 stored.seq,
                 Expected {
                     subject,
-                    envelope: stored.envelope().to_vec(),
+                    envelope: engine::envelope::to_json(&stored)?,
                     event: recorded.event,
                     recorded_at: recorded.recorded_at,
                 },
@@ -124,7 +124,7 @@ async fn compare(
                     let kind = envelope["kind"].as_str().unwrap_or_default();
                     let payload = serde_json::to_vec(&envelope["payload"]).unwrap_or_default();
                     let at = envelope["recorded_at"].as_str().and_then(domain::Timestamp::parse);
-                    if let (Ok(event), Some(at)) = (Event::decode(kind, 1, &payload), at) {
+                    if let (Ok(event), Some(at)) = (Event::from_json(kind, 1, &payload), at) {
                         add_total(&mut stream_totals, &event, at);
                     }
                 }

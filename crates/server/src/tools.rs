@@ -78,10 +78,11 @@ pub enum Origin<'a> {
     Export(&'a Path),
 }
 
-/// The log once opened: the store, or an export's envelopes (seq not yet read from them).
+/// The log once opened: the store, or an export's envelopes turned back into the stored
+/// events they render (`Err`: a line that cannot be read, and why).
 enum Log {
     Store(Box<ledger::CopiedStore>),
-    Export(Vec<StoredEvent>),
+    Export(Vec<Result<StoredEvent, String>>),
 }
 
 impl Log {
@@ -99,9 +100,13 @@ impl Log {
             Log::Store(store) => {
                 engine::fold_decoded(store.events(0).map(|e| e.map_err(anyhow::Error::from)), decode, visit)
             }
-            Log::Export(envelopes) => {
-                engine::fold_decoded(envelopes.into_iter().map(Ok), decode_exported, visit)
-            }
+            Log::Export(envelopes) => engine::fold_decoded(
+                envelopes
+                    .into_iter()
+                    .map(|e| e.map_err(|reason| anyhow::anyhow!("an exported line: {reason}"))),
+                decode,
+                visit,
+            ),
         }
     }
 }
@@ -111,18 +116,12 @@ fn decode(stored: &mut StoredEvent) -> anyhow::Result<Recorded> {
     Ok(engine::decode(stored)?.0)
 }
 
-/// Decodes an exported envelope, whose seq is known only from its text.
-fn decode_exported(stored: &mut StoredEvent) -> anyhow::Result<Recorded> {
-    stored.seq = stored.parts()?.seq;
-    decode(stored)
-}
-
-fn export_events(file: &Path) -> anyhow::Result<Vec<StoredEvent>> {
+fn export_events(file: &Path) -> anyhow::Result<Vec<Result<StoredEvent, String>>> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     Ok(bytes
         .split(|b| *b == b'\n')
         .filter(|line| !line.is_empty())
-        .map(|line| StoredEvent { seq: 0, bytes: line.to_vec() })
+        .map(engine::envelope::from_json)
         .collect())
 }
 
@@ -135,7 +134,7 @@ pub fn verify(origin: Origin<'_>) -> anyhow::Result<ExitCode> {
     let log = Log::open(origin)?;
     let report = match &log {
         Log::Store(store) => store.verify(VerifyFrom::Genesis)?,
-        Log::Export(envelopes) => ledger::verify_envelopes(envelopes.iter().map(|e| e.bytes.clone())),
+        Log::Export(envelopes) => ledger::verify_events(envelopes.iter().cloned()),
     };
     let mut problems: Vec<String> = Vec::new();
     if let Some(broken) = &report.broken {
@@ -242,8 +241,7 @@ pub fn replay(origin: Origin<'_>, as_of: Option<&str>, as_of_seq: Option<u64>) -
 fn seq_at(reader: &Reader, head: u64, at: Timestamp) -> anyhow::Result<u64> {
     let recorded_at = |seq: u64| -> anyhow::Result<Timestamp> {
         let stored = reader.event(seq)?.with_context(|| format!("event {seq} is missing from the log"))?;
-        let text = stored.parts()?.recorded_at;
-        Timestamp::parse(&text).with_context(|| format!("event {seq}: recorded_at {text:?} is not a time"))
+        Ok(Timestamp::from_micros(stored.fields()?.recorded_at))
     };
     // Every seq ≤ `low` is at or before `at`; every seq > `high` is after it.
     let (mut low, mut high) = (0, head);
@@ -258,13 +256,13 @@ fn seq_at(reader: &Reader, head: u64, at: Timestamp) -> anyhow::Result<u64> {
     Ok(low)
 }
 
-/// `gongji export`: the stored envelopes as JSON lines, byte for byte.
+/// `gongji export`: the stored events as JSON lines, the envelopes `GET /v1/events` serves.
 pub fn export(data: &Path, from_seq: u64) -> anyhow::Result<ExitCode> {
     let store = open_read(data)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     for stored in store.events(from_seq) {
-        out.write_all(stored?.envelope())?;
+        out.write_all(&engine::envelope::to_json(&stored?)?)?;
         out.write_all(b"\n")?;
     }
     out.flush()?;
@@ -326,5 +324,81 @@ pub fn rebuild(data: &Path, projection: &str) -> anyhow::Result<ExitCode> {
     summary["rebuilt"] = json!(rebuilt);
     summary["seconds"] = json!(started.elapsed().as_secs_f64());
     println!("{}", serde_json::to_string_pretty(&summary)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `gongji migrate --from 1 --to 2`: re-records a stopped ledger's log in format 2 and proves
+/// it the same log. The old log's own hash chain is checked as it is read; the same events,
+/// in the same order with the same times and request ids, are written as format 2 segments
+/// beside it; the new chain is verified; both logs are replayed, each on its own, and the
+/// two states must be equal. Only then is the ledger switched over and the old log dropped.
+/// A migration stopped before the switch changes nothing and is run again. The ledger id
+/// changes (it is the first event's hash, and the hashes are now over the binary form).
+pub fn migrate(data: &Path, from: u32, to: u32) -> anyhow::Result<ExitCode> {
+    if (from, to) != (1, ledger::LOG_FORMAT) {
+        anyhow::bail!("this gongji migrates a log from format 1 to format {} only", ledger::LOG_FORMAT);
+    }
+    let legacy = ledger::LegacyLedger::open(data)?;
+    let mut old_state = Projections::new();
+    let mut failure: Option<anyhow::Error> = None;
+    let converted = legacy.events().map_while(|envelope| {
+        let converted = envelope.map_err(anyhow::Error::from).and_then(|envelope| {
+            let event = Event::from_json(&envelope.kind, envelope.version, envelope.payload.get().as_bytes())
+                .map_err(|e| anyhow::anyhow!("event {}: {e}", envelope.seq))?;
+            let recorded_at = Timestamp::parse(&envelope.recorded_at)
+                .with_context(|| format!("event {}: recorded_at is not a time", envelope.seq))?;
+            old_state.apply(envelope.seq, recorded_at, &event);
+            let request = match (envelope.request_id, envelope.request_digest) {
+                (Some(id), Some(digest)) => Some((
+                    id,
+                    engine::envelope::digest_bytes(&digest).with_context(|| {
+                        format!("event {}: request_digest is not 32 hex digits", envelope.seq)
+                    })?,
+                )),
+                _ => None,
+            };
+            Ok(ledger::NewEvent {
+                recorded_at: recorded_at.0,
+                kind: event.kind_code(),
+                version: u16::try_from(envelope.version).context("version out of range")?,
+                request,
+                payload: event.encode(),
+            })
+        });
+        match converted {
+            Ok(event) => Some(Ok(event)),
+            Err(error) => {
+                failure = Some(error);
+                None
+            }
+        }
+    });
+    let reader = legacy.write(converted)?;
+    if let Some(error) = failure {
+        return Err(error.context("the old log cannot be migrated; nothing was changed"));
+    }
+    let report = reader.verify(VerifyFrom::Genesis)?;
+    if !report.ok || report.head_seq != old_state.head_seq() {
+        anyhow::bail!("the new log does not verify ({report:?}); nothing was changed");
+    }
+    let new_state = engine::replay_from_genesis(&reader, None)?;
+    if new_state != old_state {
+        anyhow::bail!("the new log replays to another state than the old one; nothing was changed");
+    }
+    let digest = |state: &Projections| -> anyhow::Result<String> {
+        use sha2::Digest;
+        Ok(hex::encode(sha2::Sha256::digest(rmp_serde::to_vec_named(state)?)))
+    };
+    let summary = serde_json::json!({
+        "from": from,
+        "to": to,
+        "events": report.head_seq,
+        "head_hash": report.head_hash,
+        "ledger_id": report.ledger_id,
+        "state_equal": true,
+        "state_digest": digest(&new_state)?,
+    });
+    legacy.finish()?;
+    println!("{summary}");
     Ok(ExitCode::SUCCESS)
 }
