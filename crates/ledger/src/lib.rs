@@ -377,8 +377,7 @@ impl Reader {
         let Some((key, value)) = self.log.range(..=seq.to_be_bytes()).next_back().transpose()? else {
             return Ok(None);
         };
-        let events = log::decode_segment(key_seq(&key)?, &value)?;
-        Ok(events.into_iter().find(|event| event.seq == seq))
+        log::find_in_segment(key_seq(&key)?, &value, seq)
     }
 
     /// What the idempotency index holds for a request id. A committed record is written

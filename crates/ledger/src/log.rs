@@ -155,6 +155,31 @@ pub fn encode_segment(events: &[StoredEvent]) -> Vec<u8> {
 /// returned as they are: whether they hash to their stored hashes and say their seqs is for
 /// verification to judge (`Chain`).
 pub fn decode_segment(first_seq: u64, value: &[u8]) -> Result<Vec<StoredEvent>, StorageError> {
+    let mut events = Vec::new();
+    walk_segment(first_seq, value, |seq, bytes, prev_hash, hash| {
+        events.push(StoredEvent { seq, bytes: bytes.to_vec(), prev_hash, hash });
+    })?;
+    Ok(events)
+}
+
+/// Event `seq` of the segment stored under `first_seq`, copying no other event's bytes.
+pub fn find_in_segment(first_seq: u64, value: &[u8], seq: u64) -> Result<Option<StoredEvent>, StorageError> {
+    let mut found = None;
+    walk_segment(first_seq, value, |at, bytes, prev_hash, hash| {
+        if at == seq {
+            found = Some(StoredEvent { seq, bytes: bytes.to_vec(), prev_hash, hash });
+        }
+    })?;
+    Ok(found)
+}
+
+/// Calls `visit(seq, canonical bytes, prev_hash, hash)` for each event of a segment, after
+/// checking the segment's framing (its format, and lengths that end exactly at its end).
+fn walk_segment(
+    first_seq: u64,
+    value: &[u8],
+    mut visit: impl FnMut(u64, &[u8], [u8; 32], [u8; 32]),
+) -> Result<(), StorageError> {
     let corrupt =
         |reason: &str| StorageError::Corrupt { seq: first_seq, reason: format!("segment: {reason}") };
     if value.len() < SEGMENT_HEADER_BYTES {
@@ -165,7 +190,6 @@ pub fn decode_segment(first_seq: u64, value: &[u8]) -> Result<Vec<StoredEvent>, 
     }
     let mut prev: [u8; 32] = value[1..33].try_into().expect("32 bytes");
     let count = u32::from_le_bytes(value[33..37].try_into().expect("4 bytes")) as usize;
-    let mut events = Vec::with_capacity(count.min(value.len() / 36));
     let mut at = SEGMENT_HEADER_BYTES;
     for i in 0..count {
         let seq = first_seq + i as u64;
@@ -173,18 +197,18 @@ pub fn decode_segment(first_seq: u64, value: &[u8]) -> Result<Vec<StoredEvent>, 
         let length = value.get(at..at + 4).ok_or_else(|| cut("cut short before an event's length"))?;
         let length = u32::from_le_bytes(length.try_into().expect("4 bytes")) as usize;
         at += 4;
-        let bytes = value.get(at..at + length).ok_or_else(|| cut("cut short in an event"))?.to_vec();
+        let bytes = value.get(at..at + length).ok_or_else(|| cut("cut short in an event"))?;
         at += length;
         let hash: [u8; 32] =
             value.get(at..at + 32).ok_or_else(|| cut("cut short in a hash"))?.try_into().expect("32 bytes");
         at += 32;
-        events.push(StoredEvent { seq, bytes, prev_hash: prev, hash });
+        visit(seq, bytes, prev, hash);
         prev = hash;
     }
     if at != value.len() {
         return Err(corrupt("bytes after its last event"));
     }
-    Ok(events)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -244,6 +268,8 @@ mod tests {
             .collect();
         let value = encode_segment(&events);
         assert_eq!(decode_segment(10, &value).unwrap(), events);
+        assert_eq!(find_in_segment(10, &value, 11).unwrap().as_ref(), Some(&events[1]));
+        assert_eq!(find_in_segment(10, &value, 13).unwrap(), None);
         assert!(decode_segment(10, &value[..value.len() - 1]).is_err());
         let mut longer = value.clone();
         longer.push(0);
