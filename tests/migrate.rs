@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use support::{Service, AUDITOR};
+use support::{Service, AUDITOR, OPERATOR};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/format-1").join(name)
@@ -137,4 +137,10 @@ fn migration_keeps_every_event_and_the_state() {
     // Holds past their timeout may expire as the service starts, after the migrated events.
     assert!(verify["head_seq"].as_u64().unwrap() >= head, "{verify}");
     assert_eq!(verify["ledger_id"], summary["ledger_id"]);
+    // The old requests are still known: `b2` registered an institution; the same id with
+    // another body is a conflict, not a new institution.
+    let body = serde_json::json!({"request_id": "b2", "institution_id": "H999999", "region": "210100",
+        "kind": "pharmacy", "name": "Another"});
+    let (status, answer) = service.call("POST", Some(OPERATOR), "/v1/institutions", Some(&body));
+    assert_eq!((status, &answer["error"]["code"]), (409, &Value::from("idempotency_conflict")), "{answer}");
 }

@@ -14,9 +14,9 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::{
-    chain_hash, key_seq, log, open_db, stored_format, sync_dir, NewEvent, Reader, Sealer, StorageError,
-    Synced, CACHE_BYTES_DEFAULT, CHECKPOINT_KEY, LEGACY_LOG_TREE, LOG_FORMAT, LOG_FORMAT_KEY, SEGMENTS_TREE,
-    SNAPSHOTS_DIR, ZERO_HASH,
+    chain_hash, key_seq, log, open_db, stored_format, sync_dir, NewEvent, Reader, RequestRecord, Sealer,
+    StorageError, Synced, CACHE_BYTES_DEFAULT, CHECKPOINT_KEY, LEGACY_LOG_TREE, LOG_FORMAT, LOG_FORMAT_KEY,
+    SEGMENTS_TREE, SNAPSHOTS_DIR, ZERO_HASH,
 };
 
 /// Bytes of a format 1 envelope's tail: `,"prev_hash":"<64>","hash":"<64>"}`.
@@ -164,6 +164,22 @@ impl LegacyLedger {
     /// and drops the old log. The request index and the outbox cursor name seqs, which are
     /// unchanged, and stay.
     pub fn finish(self) -> Result<(), StorageError> {
+        // Format 1 stored request records as JSON; one already converted by a migration that
+        // stopped after this step reads as a record and stays.
+        let mut batch = sled::Batch::default();
+        for item in self.requests.iter() {
+            let (key, value) = item?;
+            if let Ok(record) = serde_json::from_slice::<RequestRecord>(&value) {
+                batch.insert(key, record.encode());
+            } else if RequestRecord::decode(&value).is_none() {
+                let id = String::from_utf8_lossy(&key).into_owned();
+                return Err(StorageError::Corrupt {
+                    seq: 0,
+                    reason: format!("request record {id} is unreadable"),
+                });
+            }
+        }
+        self.requests.apply_batch(batch)?;
         self.meta.remove(CHECKPOINT_KEY)?;
         self.meta.insert(LOG_FORMAT_KEY, &LOG_FORMAT.to_be_bytes())?;
         self.sync()?;

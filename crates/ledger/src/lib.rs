@@ -68,6 +68,54 @@ pub enum RequestRecord {
     Rejected { digest: String, rejection: Vec<u8> },
 }
 
+impl RequestRecord {
+    /// The stored form: `0 | digest (16 bytes) | first_seq u64 | last_seq u64` (33 bytes) for a
+    /// committed request, `1 | digest (16 bytes) | the rejection's bytes` for a refused one;
+    /// integers little-endian. Digests are the 32 hex digits the ledger computes, kept as their
+    /// 16 bytes.
+    ///
+    /// Panics on a digest that is not 32 hex digits: the ledger makes every one.
+    pub fn encode(&self) -> Vec<u8> {
+        let digest = |text: &str| {
+            let mut out = [0u8; DIGEST_BYTES];
+            hex::decode_to_slice(text, &mut out).expect("request digests are 32 hex digits");
+            out
+        };
+        match self {
+            RequestRecord::Committed { digest: text, first_seq, last_seq } => {
+                let mut out = Vec::with_capacity(1 + DIGEST_BYTES + 16);
+                out.push(0);
+                out.extend_from_slice(&digest(text));
+                out.extend_from_slice(&first_seq.to_le_bytes());
+                out.extend_from_slice(&last_seq.to_le_bytes());
+                out
+            }
+            RequestRecord::Rejected { digest: text, rejection } => {
+                let mut out = Vec::with_capacity(1 + DIGEST_BYTES + rejection.len());
+                out.push(1);
+                out.extend_from_slice(&digest(text));
+                out.extend_from_slice(rejection);
+                out
+            }
+        }
+    }
+
+    /// The record stored as `bytes`, or `None` if they are not one.
+    pub fn decode(bytes: &[u8]) -> Option<RequestRecord> {
+        let digest = hex::encode(bytes.get(1..1 + DIGEST_BYTES)?);
+        let rest = &bytes[1 + DIGEST_BYTES..];
+        match bytes[0] {
+            0 if rest.len() == 16 => Some(RequestRecord::Committed {
+                digest,
+                first_seq: u64::from_le_bytes(rest[..8].try_into().ok()?),
+                last_seq: u64::from_le_bytes(rest[8..].try_into().ok()?),
+            }),
+            1 => Some(RequestRecord::Rejected { digest, rejection: rest.to_vec() }),
+            _ => None,
+        }
+    }
+}
+
 /// `SHA-256(prev_hash ‖ canonical bytes)`.
 pub fn chain_hash(prev_hash: &[u8; 32], body: &[u8]) -> [u8; 32] {
     let mut hasher = Sha256::new();
@@ -112,7 +160,7 @@ fn insert_records<'a>(
     records: impl IntoIterator<Item = (&'a String, &'a RequestRecord)>,
 ) {
     for (request_id, record) in records {
-        batch.insert(request_id.as_bytes(), serde_json::to_vec(record).expect("request records serialize"));
+        batch.insert(request_id.as_bytes(), record.encode());
     }
 }
 
@@ -384,9 +432,9 @@ impl Reader {
     /// beside its batch and may name events a crash took back: the caller checks them.
     pub fn request(&self, request_id: &str) -> Result<Option<RequestRecord>, StorageError> {
         match self.requests.get(request_id.as_bytes())? {
-            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| StorageError::Corrupt {
+            Some(bytes) => RequestRecord::decode(&bytes).map(Some).ok_or_else(|| StorageError::Corrupt {
                 seq: 0,
-                reason: format!("request record {request_id}: {e}"),
+                reason: format!("request record {request_id}: not a record"),
             }),
             None => Ok(None),
         }
@@ -855,8 +903,7 @@ impl Store {
         let mut batch = sled::Batch::default();
         for item in self.reader.requests.iter() {
             let (key, value) = item?;
-            let keep =
-                matches!(serde_json::from_slice::<RequestRecord>(&value), Ok(RequestRecord::Rejected { .. }));
+            let keep = matches!(RequestRecord::decode(&value), Some(RequestRecord::Rejected { .. }));
             if !keep {
                 batch.remove(key);
             }

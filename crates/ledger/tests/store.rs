@@ -143,11 +143,14 @@ fn requests_index_rebuilds_from_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path()).unwrap();
     fill(&mut store, 3, 2);
-    let rejected =
-        RequestRecord::Rejected { digest: "x".into(), rejection: b"{\"code\":\"not_found\"}".to_vec() };
+    let rejected = RequestRecord::Rejected {
+        digest: hex::encode([0x0f; 16]),
+        rejection: b"{\"code\":\"not_found\"}".to_vec(),
+    };
     store.commit(Vec::new(), vec![("refused".into(), rejected.clone())]).unwrap();
     let committed = RequestRecord::Committed { digest: hex::encode(DIGEST), first_seq: 3, last_seq: 4 };
     assert_eq!(store.request("r1").unwrap(), Some(committed.clone()));
+    assert_eq!(store.raw_requests().get("r1").unwrap().unwrap().len(), 33, "tag, digest, two seqs");
     assert_eq!(store.rebuild_requests().unwrap(), 3);
     assert_eq!(store.request("r1").unwrap(), Some(committed));
     assert_eq!(store.request("refused").unwrap(), Some(rejected));
