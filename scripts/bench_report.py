@@ -123,26 +123,31 @@ mutating request waits for its fsync.
 - **Bulk** (batches of 8,190 in process, of 8,192 over `/v1/batch`): a batch is decided in
   one place in the queue and committed in group commits of up to 1,024 events, so the
   commits are full ({bulk['events_per_commit']:.0f} events, {bulk['commit_ms_mean']:.1f} ms each) and the pipeline never waits for
-  callers. What bounds it is CPU per event: in a `perf record -e cpu-clock` of an in-process
-  bulk run (20,000 persons, 300,000 settlements, 27,000 settlements/s) the writer thread took
-  29 % of the samples, the applier 19 %, the committer 15 %, sled's IO threads 11 %, and the
-  bench's own request building and reply channels 25 %. The top symbols are `memmove` (7 %),
-  `memcmp` (4 %, string-keyed maps), `Vec::clone` (4 %, `evolve`), sled dropping and copying
-  its leaf nodes (one sled value per event: every insert rewrites a leaf), `evolve`, JSON,
-  SHA-256 and hex. The answer is the data model, not a tweak: one sled value per group commit,
-  a compact binary event, integer-keyed state evolved once. Over HTTP the service also parses
-  and renders each item's JSON on the tokio workers beside the pipeline's threads.
+  callers. What bounds it is CPU per event. Since the log became one binary segment per group
+  commit (log format 2), writing is no longer it: in a `perf record -e cpu-clock` of an
+  in-process bulk run (20,000 persons, 200,000 settlements, 34,000 settlements/s) the
+  committer took 4.8 % of the samples (15 % plus 11 % in sled's IO threads before), the
+  writer 33.8 % (decide, `evolve`, borsh and SHA-256) and the applier 34.6 %
+  (`Projections::apply`, the same `evolve` again, `Vec` clones), the bench's own clients
+  18.9 %. The top symbols are `memcmp` (7.1 %) and `CompactString::cmp` (4.8 %), the
+  string-keyed maps, then `memmove`, `evolve` and `Vec::clone`. What is left is the state:
+  held and evolved twice, keyed by strings. Over HTTP the service also parses and renders
+  each item's JSON on the tokio workers beside the pipeline's threads.
 - **Tail latency** (wrk, 64 connections): snapshots once stalled everything behind them, first
   a deep copy of the projections under their write lock (p99 400 ms), then the snapshot's
   megabytes riding along with the next group commit's fsync (p99 100 ms). Snapshots are now
   built from the log on their own thread and stored as files outside sled: in one run each on
   the same machine, p99 went from 102 ms to 16 ms and the slowest request from 200 ms to 32 ms,
   at the same 10,200 settlements/s (no NATS). What is left of the tail is the round trip itself
-  (fsync, apply, wake-up) with two cores shared by the service, NATS and wrk.
-- **Replay**: events are JSON envelopes (≈ {inproc['disk']['bytes_per_event']:,} bytes per event on disk); reading
-  and decoding run in parallel a chunk ahead of the apply, which is serial; decoding the
-  JSON takes most of the two cores. A million events/s needs a compact binary event
-  encoding and an integer-keyed state.
+  (fsync, apply, wake-up) with two cores shared by the service, NATS and wrk. This run's p99
+  ({wrk['latency_ms']['p99']:.1f} ms) is to be set against 19.5 ms at 0550bb8, one run each: the publisher now renders
+  each envelope's JSON from the binary form on the tokio workers (it used to copy the stored
+  JSON), which is one candidate; this machine's run-to-run variation is the other.
+- **Replay**: events are binary (borsh payloads, ≈ {inproc['disk']['bytes_per_event']:,} bytes per event on disk with the
+  idempotency index); reading and decoding run in parallel a chunk ahead of the apply, which
+  is serial and is the same per-event code the applier runs (above). In the 20,000-person bulk
+  runs replay measured 280,000–380,000 events/s; here, at 100,000 persons, the apply's
+  string-keyed maps are larger. A million events/s needs the integer-keyed state.
 - **Memory**: the writer keeps its own decision state beside the readers' projections (the
   pipeline decides batch N+1 while the readers must not yet see batch N), so every person,
   binding and index entry is held twice; each is a `BTreeMap` entry keyed by its id (ids

@@ -90,7 +90,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         idle_timeout: std::time::Duration::from_secs(args.idle_timeout_secs),
         connections_max: crate::listen::connections_cap(asked, open_files),
     };
-    if limits.connections_max < asked {
+    if limits.connections_max > asked {
+        tracing::warn!(
+            asked,
+            connections_max = limits.connections_max,
+            "--max-connections is below the fewest connections the service allows; using the fewest"
+        );
+    } else if limits.connections_max < asked {
         tracing::warn!(
             open_files,
             connections_max = limits.connections_max,
