@@ -140,9 +140,16 @@ mutating request waits for its fsync.
   the same machine, p99 went from 102 ms to 16 ms and the slowest request from 200 ms to 32 ms,
   at the same 10,200 settlements/s (no NATS). What is left of the tail is the round trip itself
   (fsync, apply, wake-up) with two cores shared by the service, NATS and wrk. This run's p99
-  ({wrk['latency_ms']['p99']:.1f} ms) is to be set against 19.5 ms at 0550bb8, one run each: the publisher now renders
-  each envelope's JSON from the binary form on the tokio workers (it used to copy the stored
-  JSON), which is one candidate; this machine's run-to-run variation is the other.
+  ({wrk['latency_ms']['p99']:.1f} ms) is to be set against 19.5 ms at 0550bb8, one run each. The publisher's
+  rendering of each envelope's JSON from the binary form is not what moved it: on a fresh
+  ledger (1,000 persons, `wrk -t2 -c64 -d20s`), three runs with the publisher on gave p99
+  16.2–16.4 ms at 8,379–9,379 settlements/s, and one with it off p99 24.2 ms at 10,486/s. In
+  this script wrk runs on a ledger that already holds the HTTP mix, so it crosses snapshot
+  boundaries (every 100,000 events), and building a snapshot (read the previous one, apply
+  the events since, write the whole state) takes one of the two cores for a while: on the
+  same fresh ledger with `--snapshot-every 20000`, so that snapshots fall inside the 20 s,
+  two runs gave p99 37.3 and 44.6 ms at 6,154 and 6,385 settlements/s. A snapshot of one
+  shared state of fixed-size records is the fix to look for, with the state's redesign.
 - **Replay**: events are binary (borsh payloads, ≈ {inproc['disk']['bytes_per_event']:,} bytes per event on disk with the
   idempotency index); reading and decoding run in parallel a chunk ahead of the apply, which
   is serial and is the same per-event code the applier runs (above). In the 20,000-person bulk
