@@ -148,8 +148,12 @@ mutating request waits for its fsync.
   boundaries (every 100,000 events), and building a snapshot (read the previous one, apply
   the events since, write the whole state) takes one of the two cores for a while: on the
   same fresh ledger with `--snapshot-every 20000`, so that snapshots fall inside the 20 s,
-  two runs gave p99 37.3 and 44.6 ms at 6,154 and 6,385 settlements/s. A snapshot of one
-  shared state of fixed-size records is the fix to look for, with the state's redesign.
+  two runs gave p99 37.3 and 44.6 ms at 6,154 and 6,385 settlements/s. With the snapshot
+  work at nice 19 (tried, not kept) throughput came back (7,646 and 7,896/s) but p99 did not
+  (43.5 and 33.1 ms): the tail is most likely the snapshot file's megabytes of writeback
+  beside the ledger's fsync on the one disk, not CPU. A small snapshot of one state of
+  fixed-size records, written at a bounded rate, is the fix to look for, with the state's
+  redesign.
 - **Replay**: events are binary (borsh payloads, ≈ {inproc['disk']['bytes_per_event']:,} bytes per event on disk with the
   idempotency index); reading and decoding run in parallel a chunk ahead of the apply, which
   is serial and is the same per-event code the applier runs (above). In the 20,000-person bulk
