@@ -6,8 +6,8 @@
 //! the binary form, so an auditor turns an envelope back into its canonical bytes
 //! (`from_json`) to check them: the JSON form is a rendering, the bytes are the record.
 
-use domain::{Event, Timestamp};
-use ledger::{NewEvent, StoredEvent, DIGEST_BYTES};
+use domain::{Event, Timestamp, EVENT_VERSION};
+use ledger::{digest_bytes, NewEvent, StoredEvent};
 use serde::Deserialize;
 
 use crate::writer::decode;
@@ -69,20 +69,11 @@ pub fn from_json(line: &[u8]) -> Result<StoredEvent, String> {
     let recorded_at =
         Timestamp::parse(&envelope.recorded_at).ok_or_else(|| "recorded_at is not a time".to_owned())?;
     let request = match (envelope.request_id, envelope.request_digest) {
-        (Some(id), Some(digest)) => {
-            Some((id, digest_bytes(&digest).ok_or("request_digest is not 32 hex digits")?))
-        }
+        (Some(id), Some(digest)) => Some((id, digest)),
         (None, None) => None,
         _ => return Err("request_id and request_digest come together".into()),
     };
-    let version = u16::try_from(envelope.version).map_err(|_| "version is out of range".to_owned())?;
-    let new = NewEvent {
-        recorded_at: recorded_at.0,
-        kind: event.kind_code(),
-        version,
-        request,
-        payload: event.encode(),
-    };
+    let new = new_event(recorded_at, &event, request)?;
     let hash = |text: &str| {
         let mut out = [0u8; 32];
         hex::decode_to_slice(text, &mut out)
@@ -97,10 +88,25 @@ pub fn from_json(line: &[u8]) -> Result<StoredEvent, String> {
     })
 }
 
-/// The 16 bytes of a request digest written as 32 hex digits.
-pub fn digest_bytes(digest: &str) -> Option<[u8; DIGEST_BYTES]> {
-    let mut out = [0u8; DIGEST_BYTES];
-    hex::decode_to_slice(digest, &mut out).ok().map(|()| out)
+/// The stored form of `event`, recorded at `recorded_at` by `request` (its id, and its
+/// digest as 32 hex digits), at the schema version written today: what the writer seals, and
+/// what an export or a format 1 envelope is turned back into.
+pub fn new_event(
+    recorded_at: Timestamp,
+    event: &Event,
+    request: Option<(String, String)>,
+) -> Result<NewEvent, String> {
+    let request = match request {
+        Some((id, digest)) => Some((id, digest_bytes(&digest).ok_or("request_digest is not 32 hex digits")?)),
+        None => None,
+    };
+    Ok(NewEvent {
+        recorded_at: recorded_at.0,
+        kind: event.kind_code(),
+        version: EVENT_VERSION as u16,
+        request,
+        payload: event.encode(),
+    })
 }
 
 fn storage(error: impl std::fmt::Display) -> EngineError {

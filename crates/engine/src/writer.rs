@@ -18,8 +18,8 @@ use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
-use domain::{Code, Command, Event, Origin, Rejection, Request, SettlementId, Timestamp, EVENT_VERSION};
-use ledger::{NewEvent, RequestRecord, Sealer, Store, StoredEvent, VerifyFrom};
+use domain::{Code, Command, Event, Origin, Rejection, Request, SettlementId, Timestamp};
+use ledger::{RequestRecord, Sealer, Store, StoredEvent, VerifyFrom};
 use projection::Projections;
 
 use crate::{Clock, EngineConfig, EngineError, Job, Outcome, Recorded, Reply};
@@ -700,17 +700,13 @@ fn record(
         batch.next_seq += 1;
         batch.next_time += 1;
         state.evolve(&event, seq, recorded_at);
-        let sealed = sealer.seal(&NewEvent {
-            recorded_at: recorded_at.0,
-            kind: event.kind_code(),
-            version: EVENT_VERSION as u16,
-            request: request.map(|(id, digest)| {
-                let digest =
-                    crate::envelope::digest_bytes(digest).expect("request digests are 32 hex digits");
-                (id.to_owned(), digest)
-            }),
-            payload: event.encode(),
-        });
+        let new = crate::envelope::new_event(
+            recorded_at,
+            &event,
+            request.map(|(id, digest)| (id.to_owned(), digest.to_owned())),
+        )
+        .expect("request digests are 32 hex digits");
+        let sealed = sealer.seal(&new);
         debug_assert_eq!(sealed.seq, seq, "the sealer numbers events as the writer does");
         batch.events.push(sealed);
         recorded.push(Recorded { seq, recorded_at, event });

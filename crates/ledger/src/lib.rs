@@ -27,7 +27,7 @@ mod legacy;
 mod log;
 
 pub use legacy::{LegacyEnvelope, LegacyLedger};
-pub use log::{parse_fields, Fields, NewEvent, StoredEvent, DIGEST_BYTES, LOG_FORMAT};
+pub use log::{digest_bytes, parse_fields, Fields, NewEvent, StoredEvent, DIGEST_BYTES, LOG_FORMAT};
 
 const ZERO_HASH: [u8; 32] = [0; 32];
 const CHECKPOINT_KEY: &[u8] = b"checkpoint";
@@ -76,11 +76,7 @@ impl RequestRecord {
     ///
     /// Panics on a digest that is not 32 hex digits: the ledger makes every one.
     pub fn encode(&self) -> Vec<u8> {
-        let digest = |text: &str| {
-            let mut out = [0u8; DIGEST_BYTES];
-            hex::decode_to_slice(text, &mut out).expect("request digests are 32 hex digits");
-            out
-        };
+        let digest = |text: &str| digest_bytes(text).expect("request digests are 32 hex digits");
         match self {
             RequestRecord::Committed { digest: text, first_seq, last_seq } => {
                 let mut out = Vec::with_capacity(1 + DIGEST_BYTES + 16);

@@ -53,6 +53,12 @@ pub struct NewEvent {
     pub payload: Vec<u8>,
 }
 
+/// The 16 bytes of a request digest written as 32 hex digits; `None` if it is not that.
+pub fn digest_bytes(digest: &str) -> Option<[u8; DIGEST_BYTES]> {
+    let mut out = [0u8; DIGEST_BYTES];
+    hex::decode_to_slice(digest, &mut out).ok().map(|()| out)
+}
+
 /// A stored event: its canonical bytes and its place in the chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredEvent {

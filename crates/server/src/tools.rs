@@ -348,22 +348,8 @@ pub fn migrate(data: &Path, from: u32, to: u32) -> anyhow::Result<ExitCode> {
             let recorded_at = Timestamp::parse(&envelope.recorded_at)
                 .with_context(|| format!("event {}: recorded_at is not a time", envelope.seq))?;
             old_state.apply(envelope.seq, recorded_at, &event);
-            let request = match (envelope.request_id, envelope.request_digest) {
-                (Some(id), Some(digest)) => Some((
-                    id,
-                    engine::envelope::digest_bytes(&digest).with_context(|| {
-                        format!("event {}: request_digest is not 32 hex digits", envelope.seq)
-                    })?,
-                )),
-                _ => None,
-            };
-            Ok(ledger::NewEvent {
-                recorded_at: recorded_at.0,
-                kind: event.kind_code(),
-                version: u16::try_from(envelope.version).context("version out of range")?,
-                request,
-                payload: event.encode(),
-            })
+            engine::envelope::new_event(recorded_at, &event, envelope.request_id.zip(envelope.request_digest))
+                .map_err(|e| anyhow::anyhow!("event {}: {e}", envelope.seq))
         });
         match converted {
             Ok(event) => Some(Ok(event)),
