@@ -102,6 +102,10 @@ pub struct Person {
     pub account: Option<Account>,
     /// The seq of the event that registered the person.
     pub registered_seq: u64,
+    /// The seq of the last event that changed what the person view shows (registration,
+    /// status): a reader bounded by the durable head waits for it (see `projection::Durable`).
+    #[serde(default)]
+    pub changed_seq: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +134,12 @@ pub struct Binding {
     /// Family money drawn through this binding, keyed by (occurred_at, settlement number),
     /// net of releases and refunds: what counts against the limits.
     pub charges: BTreeMap<(Timestamp, u64), Money>,
+    /// The seq of the event that requested the binding.
+    #[serde(default)]
+    pub requested_seq: u64,
+    /// The seq of the last event that changed the binding or its charges.
+    #[serde(default)]
+    pub changed_seq: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -262,6 +272,9 @@ pub struct Settlement {
     pub refunded_out_of_pocket: Money,
     pub refunds: Vec<RefundRecord>,
     pub seq: u64,
+    /// The seq of the last event that changed the settlement.
+    #[serde(default)]
+    pub changed_seq: u64,
 }
 
 impl Settlement {
@@ -310,6 +323,9 @@ pub struct State {
     pub closed_years: BTreeMap<Region, i32>,
     /// Holds waiting to expire, by expiry time.
     pub hold_expiry: BTreeSet<(Timestamp, SettlementId)>,
+    /// The seq of the last rule set published per region.
+    #[serde(default)]
+    pub rules_published: BTreeMap<Region, u64>,
     activations: u64,
     endings: u64,
 }
@@ -330,9 +346,12 @@ impl State {
         self.bindings.get(index)
     }
 
-    fn binding_mut(&mut self, binding_id: &BindingId) -> &mut Binding {
+    /// The binding an event at `seq` changes, stamped with it.
+    fn binding_mut(&mut self, binding_id: &BindingId, seq: u64) -> &mut Binding {
         let index = binding_id.number().expect("stored binding ids are ledger-issued") as usize - 1;
-        &mut self.bindings[index]
+        let binding = &mut self.bindings[index];
+        binding.changed_seq = seq;
+        binding
     }
 
     pub fn bindings_of_beneficiary<'a>(
@@ -371,6 +390,7 @@ impl State {
                 let versions = self.rules.entry(e.region).or_default();
                 assert!(versions.last().is_none_or(|last| last.version < e.rules.version));
                 versions.push(e.rules.clone());
+                self.rules_published.insert(e.region, seq);
             }
             Event::InstitutionRegistered(e) => {
                 let institution = Institution {
@@ -391,16 +411,19 @@ impl State {
                     id_number_masked: e.id_number_masked.clone(),
                     account: (e.scheme == Scheme::Employee).then(Account::default),
                     registered_seq: seq,
+                    changed_seq: seq,
                 };
                 assert!(self.persons.insert(e.person_id.clone(), person).is_none());
             }
             Event::PersonStatusChanged(e) => {
-                self.persons.get_mut(&e.person_id).expect("status of a known person").status = e.status;
+                let person = self.persons.get_mut(&e.person_id).expect("status of a known person");
+                person.status = e.status;
+                person.changed_seq = seq;
             }
             Event::BindingEnded(e) => {
                 self.endings += 1;
                 let endings = self.endings;
-                let binding = self.binding_mut(&e.binding_id);
+                let binding = self.binding_mut(&e.binding_id, seq);
                 let reason = match e.cause {
                     EndCause::AuthorizerTerminated => EndReason::AuthorizerTerminated,
                     EndCause::BeneficiaryTerminated => EndReason::BeneficiaryTerminated,
@@ -415,7 +438,7 @@ impl State {
                 account.credit(e.bucket, e.amount);
                 assert_eq!(account.to_balance(), e.balance, "a credit's statement line matches the state");
             }
-            Event::YearClosed(e) => self.close_year(&e.region, e.year),
+            Event::YearClosed(e) => self.close_year(&e.region, e.year, seq),
             Event::BindingRequested(e) => {
                 let index = self.bindings.len();
                 assert_eq!(e.binding_id.number(), Some(index as u64 + 1), "binding ids are issued in order");
@@ -431,6 +454,8 @@ impl State {
                     activated: None,
                     ended: None,
                     charges: BTreeMap::new(),
+                    requested_seq: seq,
+                    changed_seq: seq,
                 };
                 if e.status == BindingStatus::Active {
                     self.activations += 1;
@@ -444,24 +469,24 @@ impl State {
             Event::BindingApproved(e) => {
                 self.activations += 1;
                 let activations = self.activations;
-                let binding = self.binding_mut(&e.binding_id);
+                let binding = self.binding_mut(&e.binding_id, seq);
                 binding.status = BindingStatus::Active;
                 binding.activated = Some(activations);
             }
             Event::BindingRejected(e) => {
-                self.binding_mut(&e.binding_id).status = BindingStatus::Rejected;
+                self.binding_mut(&e.binding_id, seq).status = BindingStatus::Rejected;
             }
             Event::BindingRevoked(e) => {
                 self.endings += 1;
                 let endings = self.endings;
-                let binding = self.binding_mut(&e.binding_id);
+                let binding = self.binding_mut(&e.binding_id, seq);
                 if binding.activated.is_some() {
                     binding.ended = Some((endings, EndReason::Revoked));
                 }
                 binding.status = BindingStatus::Revoked;
             }
             Event::AuthorizationSet(e) => {
-                let binding = self.binding_mut(&e.binding_id);
+                let binding = self.binding_mut(&e.binding_id, seq);
                 binding.priority = e.priority;
                 binding.monthly_limit = e.monthly_limit;
                 binding.annual_limit = e.annual_limit;
@@ -478,7 +503,7 @@ impl State {
                         account.debit(draw.bucket, draw.amount);
                     }
                     if let Some(binding_id) = &draw.binding_id {
-                        self.binding_mut(binding_id).add_charge(key, draw.amount);
+                        self.binding_mut(binding_id, seq).add_charge(key, draw.amount);
                     }
                 }
                 if let Some(expires_at) = c.expires_at {
@@ -504,6 +529,7 @@ impl State {
                     refunded_out_of_pocket: Money::ZERO,
                     refunds: Vec::new(),
                     seq,
+                    changed_seq: seq,
                 };
                 let total = Money::sum(c.draws.iter().map(|d| d.amount)).plus(c.out_of_pocket);
                 assert_eq!(total, c.amount, "a split adds up to the amount asked");
@@ -518,13 +544,13 @@ impl State {
                 for draw in &settlement.draws {
                     self.account_mut(&draw.account).release(draw.bucket, draw.amount);
                     if let Some(binding_id) = &draw.binding_id {
-                        self.binding_mut(binding_id).remove_charge(key, draw.amount);
+                        self.binding_mut(binding_id, seq).remove_charge(key, draw.amount);
                     }
                 }
                 for draw in &e.draws {
                     self.account_mut(&draw.account).debit(draw.bucket, draw.amount);
                     if let Some(binding_id) = &draw.binding_id {
-                        self.binding_mut(binding_id).add_charge(key, draw.amount);
+                        self.binding_mut(binding_id, seq).add_charge(key, draw.amount);
                     }
                 }
                 if let Some(expires_at) = settlement.expires_at {
@@ -535,6 +561,7 @@ impl State {
                 settlement.refunded_draws = vec![Money::ZERO; e.draws.len()];
                 settlement.draws = e.draws.clone();
                 settlement.out_of_pocket = e.out_of_pocket;
+                settlement.changed_seq = seq;
                 self.settlements.insert(e.settlement_id.clone(), settlement);
             }
             Event::Voided(e) | Event::Expired(e) => {
@@ -546,7 +573,7 @@ impl State {
                 for draw in &settlement.draws {
                     self.account_mut(&draw.account).release(draw.bucket, draw.amount);
                     if let Some(binding_id) = &draw.binding_id {
-                        self.binding_mut(binding_id).remove_charge(key, draw.amount);
+                        self.binding_mut(binding_id, seq).remove_charge(key, draw.amount);
                     }
                 }
                 if let Some(expires_at) = settlement.expires_at {
@@ -554,6 +581,7 @@ impl State {
                 }
                 settlement.status =
                     if expired { SettlementStatus::Expired } else { SettlementStatus::Voided };
+                settlement.changed_seq = seq;
                 self.settlements.insert(e.settlement_id.clone(), settlement);
             }
             Event::Refunded(e) => {
@@ -563,7 +591,7 @@ impl State {
                 for returned in &e.returns {
                     self.account_mut(&returned.account).credit(returned.bucket, returned.amount);
                     if let Some(binding_id) = &returned.binding_id {
-                        self.binding_mut(binding_id).remove_charge(key, returned.amount);
+                        self.binding_mut(binding_id, seq).remove_charge(key, returned.amount);
                     }
                     let index = settlement
                         .draws
@@ -594,6 +622,7 @@ impl State {
                     "refunds never exceed settled"
                 );
                 self.refund_ids.insert(e.refund_id.clone(), e.settlement_id.clone());
+                settlement.changed_seq = seq;
                 self.settlements.insert(e.settlement_id.clone(), settlement);
             }
             Event::PremiumPaid(e) => {
@@ -613,7 +642,7 @@ impl State {
     /// Year-end: every current balance of the region, held part included, becomes historic;
     /// holds and settled draws from those current buckets follow the money, so refunds of
     /// money from a closed year go back to historic.
-    fn close_year(&mut self, region: &Region, year: i32) {
+    fn close_year(&mut self, region: &Region, year: i32, seq: u64) {
         self.closed_years.insert(*region, year);
         for person in self.persons.values_mut().filter(|p| &p.region == region) {
             if let Some(account) = person.account.as_mut() {
@@ -630,6 +659,7 @@ impl State {
                     && persons.get(&draw.account).is_some_and(|p| &p.region == region)
                 {
                     draw.bucket = Bucket::Historic;
+                    settlement.changed_seq = seq;
                 }
             }
         }

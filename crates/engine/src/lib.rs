@@ -1,14 +1,15 @@
 //! The single writer of a ledger: it ties `decide`, the sled log and the projections together.
 //!
 //! Group commit as a pipeline of three threads (see `writer.rs`): the writer takes requests
-//! from a bounded queue and decides them in order against its own state (each sees the
-//! effects of the ones before), sealing their events into a batch; the committer writes a
-//! batch to the log, flushes and fsyncs once; the applier then shows it to the readers and
-//! answers every caller. While batch N is written, batch N+1 fills up and is decided, and it
-//! is handed over the moment the committer is free. The writer stamps `recorded_at` from its
-//! `Clock`, strictly increasing, and expires holds whose timeout has passed. Readers see only
-//! what is durable: a batch is applied to the projections only after its fsync returns, and
-//! the log's readers stop at the durable head.
+//! from a bounded queue and decides them in order against the one state (each sees the
+//! effects of the ones before), applying their events to it and sealing them into a batch;
+//! the committer writes a batch to the log, flushes and fsyncs once, and moves the durable
+//! head; the applier then answers every caller. While batch N is written, batch N+1 fills up
+//! and is decided, and it is handed over the moment the committer is free. The writer stamps
+//! `recorded_at` from its `Clock`, strictly increasing, and expires holds whose timeout has
+//! passed. Readers see only what is durable: they read the state through
+//! `projection::Durable` at the durable head (`Engine::read`), and the log's readers stop at
+//! that head too.
 //!
 //! A storage error is fail-stop: the engine answers `storage_failure` to everything from then
 //! on, because its memory may now be ahead of the disk; a restart recovers from the log.
@@ -29,7 +30,7 @@ use std::thread::JoinHandle;
 
 use domain::limits::{BATCH_COMMANDS_MAX, QUEUE_COMMANDS_MAX};
 use domain::{Charge, Event, Origin, Rejection, Request, Timestamp};
-use projection::Projections;
+use projection::{Durable, InFlight, Projections};
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use snapshot::{
@@ -203,10 +204,16 @@ pub(crate) enum Job {
     Shutdown,
 }
 
+/// Attempts of `Engine::read` that wait for the durable head without holding the projections.
+const READ_ATTEMPTS_UNLOCKED: usize = 2;
+
 /// A running ledger: submit requests, read projections, read the log.
 pub struct Engine {
     sender: Sender<Job>,
+    /// The one state, evolved by the writer as it decides; read through `read` (up to the
+    /// durable head) or `projections` (once all of it is durable).
     projections: Arc<RwLock<Projections>>,
+    durability: Arc<writer::Durability>,
     reader: ledger::Reader,
     writer: Option<JoinHandle<()>>,
     serving: Arc<AtomicBool>,
@@ -223,17 +230,15 @@ impl Engine {
     /// a broken one), rebuilds the projections by replay, and starts the writer.
     pub fn open(dir: &Path, clock: Box<dyn Clock>, config: EngineConfig) -> Result<Engine, EngineError> {
         let serving = Arc::new(AtomicBool::new(true));
-        let (writer, projections, reader) =
-            writer::Writer::recover(dir, clock, config.clone(), Arc::clone(&serving))?;
-        let projections = Arc::new(RwLock::new(projections));
+        let (writer, reader) = writer::Writer::recover(dir, clock, config.clone(), Arc::clone(&serving))?;
+        let (projections, durability) = writer.shared();
         let (sender, receiver): (Sender<Job>, Receiver<Job>) =
             crossbeam_channel::bounded(config.queue_commands_max);
-        let shared = Arc::clone(&projections);
         let handle = std::thread::Builder::new()
             .name("gongji-writer".into())
-            .spawn(move || writer.run(receiver, shared))
+            .spawn(move || writer.run(receiver))
             .map_err(|e| EngineError::Storage(e.to_string()))?;
-        Ok(Engine { sender, projections, reader, writer: Some(handle), serving })
+        Ok(Engine { sender, projections, durability, reader, writer: Some(handle), serving })
     }
 
     /// Whether the writer still accepts work: false after a storage failure (fail-stop) or
@@ -282,9 +287,41 @@ impl Engine {
         receiver.recv().unwrap_or(Err(EngineError::Stopped))
     }
 
-    /// Read access to the projections: every view of durable state.
-    pub fn projections(&self) -> RwLockReadGuard<'_, Projections> {
-        self.projections.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Reads the projections up to the durable head: `view` sees only what a crash cannot
+    /// take back. When it meets a record a batch in flight changed (`InFlight`), it is called
+    /// again once that batch is durable (at most an fsync later). The first attempts do not
+    /// hold the projections while they wait; the last does, so the writer cannot change the
+    /// record again meanwhile, and it then sees everything durable.
+    pub fn read<T>(
+        &self,
+        mut view: impl FnMut(Durable<'_>) -> Result<T, InFlight>,
+    ) -> Result<T, EngineError> {
+        for _ in 0..READ_ATTEMPTS_UNLOCKED {
+            let projections = writer::read_lock(&self.projections);
+            match view(projections.at(self.durability.head())) {
+                Ok(answer) => return Ok(answer),
+                Err(InFlight(seq)) => {
+                    drop(projections);
+                    self.durability.wait_for(seq)?;
+                }
+            }
+        }
+        let projections = self.projections()?;
+        Ok(view(projections.durable()).expect("every event applied is durable"))
+    }
+
+    /// The whole projections once every event applied to them is durable: the writer waits
+    /// while this is held. For a consistent look at everything (tests, the benchmark, a
+    /// rebuild's comparison); `read` is the reader's way, and does not stop the writer.
+    pub fn projections(&self) -> Result<RwLockReadGuard<'_, Projections>, EngineError> {
+        let projections = writer::read_lock(&self.projections);
+        self.durability.wait_for(projections.head_seq())?;
+        Ok(projections)
+    }
+
+    /// The last seq flushed and fsynced: what readers see.
+    pub fn durable_head(&self) -> u64 {
+        self.durability.head()
     }
 
     /// Read access to the log.
@@ -303,12 +340,14 @@ impl Engine {
     ) -> Result<RebuildReport, EngineError> {
         let started = std::time::Instant::now();
         let mut shadow = Projections::new();
-        // Never past the live head: a batch may be durable and not yet applied to the live
-        // projections, and the shadow must not get ahead of what it replaces.
-        let live_head = self.projections().head_seq();
+        // The bulk of the replay, up to what is durable now, while the engine serves.
+        let live_head = self.durable_head();
         snapshot::catch_up(&self.reader, &mut shadow, Some(live_head), progress)?;
+        // The writer waits while this is held: once what it decided is durable, the live
+        // projections are all on disk and the shadow can catch up with them exactly.
         let mut live = self.projections.write().unwrap_or_else(|p| p.into_inner());
         let head = live.head_seq();
+        self.durability.wait_for(head)?;
         snapshot::catch_up(&self.reader, &mut shadow, Some(head), progress)?;
         let now = live.head_time().unwrap_or_default();
         let diff = diff(&live, &shadow, now);

@@ -1,10 +1,10 @@
 //! The writer: recovery at start, then the group-commit pipeline.
 //!
 //! Three threads share the work, each on its own batch. The writer (`gongji-writer`) decides
-//! requests as they arrive against its own state and seals their events into batch N+1; the
-//! committer (`gongji-commit`) writes batch N to the log, flushes and fsyncs; the applier
-//! (`gongji-apply`) shows batch N−1 to the readers' projections, answers its callers and then
-//! writes its request records to the index. A batch is handed to the committer through a
+//! requests as they arrive against the one state, applies their events to it and seals them
+//! into batch N+1; the committer (`gongji-commit`) writes batch N to the log, flushes, fsyncs
+//! and moves the durable head, which shows it to the readers; the applier (`gongji-apply`)
+//! answers the callers of batch N−1 and then writes its request records to the index. A batch is handed to the committer through a
 //! rendezvous the moment the committer is free, and batches stay in order from stage to stage,
 //! so every answer, a rejection included, waits for its batch and all before it to be durable.
 //! A request id decided in a batch whose records are not yet in the index is found in the
@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use domain::{Code, Command, Event, Origin, Rejection, Request, SettlementId, Timestamp};
@@ -38,10 +38,11 @@ pub(crate) struct Writer {
     failed: Arc<OnceLock<String>>,
     /// Shared with the `Engine`: true while this writer accepts work (not failed, not stopped).
     serving: Arc<AtomicBool>,
-    /// The writer's own decision state, ahead of the shared projections by at most the
-    /// batches in flight: readers of the projections never wait for an fsync, and never see a
-    /// batch before it is durable.
-    state: command::State,
+    /// The one state: the writer evolves it as it decides, ahead of the disk by the batches
+    /// in flight; readers see it only up to the durable head (`projection::Durable`).
+    projections: Arc<RwLock<Projections>>,
+    /// The durable head, moved by the committer after each fsync.
+    durability: Arc<Durability>,
     /// The last seq decided (ahead of the store's head by the events in flight).
     head_seq: u64,
     /// Numbers and chains each decided event into its envelope, continuing the batches in
@@ -73,7 +74,6 @@ struct Building {
     events: Vec<StoredEvent>,
     records: BTreeMap<String, RequestRecord>,
     answers: Vec<(Reply, Pending)>,
-    expiries: Vec<Recorded>,
 }
 
 impl Building {
@@ -92,8 +92,6 @@ struct Decided {
     /// Records of the requests that wrote events: the log implies them, so they are written
     /// once the batch is durable.
     committed: Vec<(String, RequestRecord)>,
-    /// Hold expiries, in the log before the requests' events.
-    expiries: Vec<Recorded>,
     /// Every caller of the batch with what it will be told, in the order decided.
     answers: Vec<(Reply, Pending)>,
     /// The seq of the batch's last event (its first is the store's head + 1).
@@ -104,6 +102,7 @@ struct Decided {
 struct Committer {
     store: Store,
     config: EngineConfig,
+    durability: Arc<Durability>,
     failed: Arc<OnceLock<String>>,
     serving: Arc<AtomicBool>,
     /// Durable batches go on to be shown to the readers and answered.
@@ -116,12 +115,11 @@ struct Durable {
     committed: Vec<(String, RequestRecord)>,
     first_seq: u64,
     expected_head: u64,
-    expiries: Vec<Recorded>,
     answers: Vec<(Reply, Pending)>,
 }
 
-/// The last stage: applies durable batches to the projections, in log order, answers their
-/// callers, and takes the snapshots.
+/// The last stage: answers the callers of durable batches, in log order, writes their request
+/// records to the index and triggers the snapshots.
 struct Applier {
     reader: ledger::Reader,
     index: ledger::RequestIndex,
@@ -189,7 +187,7 @@ impl Writer {
         clock: Box<dyn Clock>,
         config: EngineConfig,
         serving: Arc<AtomicBool>,
-    ) -> Result<(Writer, Projections, ledger::Reader), EngineError> {
+    ) -> Result<(Writer, ledger::Reader), EngineError> {
         let store = Store::open_with_cache(dir, config.sled_cache_bytes).map_err(storage)?;
         let report = store.verify(VerifyFrom::Checkpoint).map_err(storage)?;
         if !report.ok {
@@ -220,8 +218,11 @@ impl Writer {
         store.set_checkpoint(store.head_seq(), store.head_hash()).map_err(storage)?;
         tracing::info!(head_seq = store.head_seq(), "ledger recovered");
         let (snapshots, snapshotter) = spawn_snapshotter(reader.clone());
-        let (state, head_time) = (projections.state().clone(), projections.head_time());
+        let head_time = projections.head_time();
         let (failed, settled) = (Arc::new(OnceLock::new()), Arc::new(AtomicU64::new(0)));
+        let durability =
+            Arc::new(Durability::new(store.head_seq(), Arc::clone(&failed), Arc::clone(&serving)));
+        let projections = Arc::new(RwLock::new(projections));
         let (head_seq, sealer) = (store.head_seq(), store.sealer());
         let applier = Applier {
             reader: reader.clone(),
@@ -241,7 +242,8 @@ impl Writer {
             config,
             failed,
             serving,
-            state,
+            projections,
+            durability,
             head_seq,
             sealer,
             head_time,
@@ -249,10 +251,15 @@ impl Writer {
             settled,
             in_flight: HashMap::new(),
         };
-        Ok((writer, projections, reader))
+        Ok((writer, reader))
     }
 
-    pub(crate) fn run(mut self, jobs: Receiver<Job>, projections: Arc<RwLock<Projections>>) {
+    /// The one state and the durable head, for the engine's readers.
+    pub(crate) fn shared(&self) -> (Arc<RwLock<Projections>>, Arc<Durability>) {
+        (Arc::clone(&self.projections), Arc::clone(&self.durability))
+    }
+
+    pub(crate) fn run(mut self, jobs: Receiver<Job>) {
         // A rendezvous: a batch is handed over the moment the committer is free, and until
         // then the writer keeps adding the requests that arrive to it. So a batch is as large
         // as the load while the one before it is written, with no waiting when idle.
@@ -262,13 +269,14 @@ impl Writer {
         let committer = Committer {
             store,
             config: self.config.clone(),
+            durability: Arc::clone(&self.durability),
             failed: Arc::clone(&self.failed),
             serving: Arc::clone(&self.serving),
             applier: to_applier,
         };
         let applier = std::thread::Builder::new()
             .name("gongji-apply".into())
-            .spawn(move || applier.run(durable, projections))
+            .spawn(move || applier.run(durable))
             .expect("the applier thread starts");
         let committer = std::thread::Builder::new()
             .name("gongji-commit".into())
@@ -283,7 +291,9 @@ impl Writer {
                 // Idle: a fresh batch holds the holds that are now due, if any (an empty one
                 // has changed nothing and is dropped).
                 if building.as_ref().is_none_or(Building::is_empty) {
-                    building = Some(self.open());
+                    let shared = Arc::clone(&self.projections);
+                    let mut projections = write_lock(&shared);
+                    building = Some(self.open(&mut projections));
                 }
                 continue;
             };
@@ -366,8 +376,25 @@ impl Writer {
         origin: Origin,
         reply: Reply,
     ) -> bool {
-        let batch = building.get_or_insert_with(|| self.open());
-        self.add(batch, request, origin, reply);
+        let shared = Arc::clone(&self.projections);
+        // Never wait for a reader while this batch holds events no committer has: a reader
+        // may hold the lock until they are durable (`Engine::projections`). Hand it over first.
+        let mut projections = match shared.try_write() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                if let Some(batch) = building.take().filter(|b| !b.is_empty()) {
+                    if !self.hand_over(to_committer, batch) {
+                        reply(Err(EngineError::Stopped));
+                        return false;
+                    }
+                }
+                write_lock(&shared)
+            }
+        };
+        let batch = building.get_or_insert_with(|| self.open(&mut projections));
+        self.add(&mut projections, batch, request, origin, reply);
+        drop(projections);
         if batch.answers.len() < self.config.batch_commands_max {
             return true;
         }
@@ -389,7 +416,11 @@ impl Writer {
     }
 
     fn idle_wait(&self) -> Duration {
-        let next_expiry = self.state.hold_expiry.first().map(|(at, _)| *at);
+        // Never block on the lock here: the batch being built may hold events that a reader
+        // holding it waits for (see `take`). Look again shortly instead.
+        let Ok(projections) = self.projections.try_read() else { return Duration::from_millis(1) };
+        let next_expiry = projections.state().hold_expiry.first().map(|(at, _)| *at);
+        drop(projections);
         let max = Duration::from_millis(IDLE_WAIT_MILLIS_MAX);
         match next_expiry {
             Some(at) => {
@@ -402,7 +433,7 @@ impl Writer {
 
     /// Starts a batch: the holds past their timeout are released first, by the clock, with
     /// no request id.
-    fn open(&mut self) -> Building {
+    fn open(&mut self, projections: &mut Projections) -> Building {
         let settled = self.settled.load(Ordering::Acquire);
         self.in_flight.retain(|_, (number, _)| *number > settled);
         let head_time = self.head_time.map_or(i64::MIN, |t| t.micros());
@@ -412,13 +443,12 @@ impl Writer {
             events: Vec::new(),
             records: BTreeMap::new(),
             answers: Vec::new(),
-            expiries: Vec::new(),
         };
         if self.failed.get().is_some() {
             return batch;
         }
-        let due: Vec<SettlementId> = self
-            .state
+        let due: Vec<SettlementId> = projections
+            .state()
             .hold_expiry
             .iter()
             .take_while(|(at, _)| at.micros() <= batch.next_time)
@@ -428,16 +458,22 @@ impl Writer {
         for settlement_id in due {
             let command = Command::Expire { settlement_id };
             let now = Timestamp::from_micros(batch.next_time);
-            if let Ok(decided) = command::decide(&self.state, &command, now) {
-                let recorded = record(&mut self.state, &mut self.sealer, decided, None, &mut batch);
-                batch.expiries.extend(recorded);
+            if let Ok(decided) = command::decide(projections.state(), &command, now) {
+                record(projections, &mut self.sealer, decided, None, &mut batch);
             }
         }
         batch
     }
 
     /// Decides one request against the writer's state, after every one before it.
-    fn add(&mut self, batch: &mut Building, request: Request, origin: Origin, reply: Reply) {
+    fn add(
+        &mut self,
+        projections: &mut Projections,
+        batch: &mut Building,
+        request: Request,
+        origin: Origin,
+        reply: Reply,
+    ) {
         if let Some(failure) = self.failed.get() {
             reply(Err(EngineError::Storage(failure.clone())));
             return;
@@ -447,14 +483,14 @@ impl Writer {
         // The role and shape checks come before the request id is looked up, and their
         // refusals are not remembered (api.md §2's order of checks); those against the
         // clock come after it (see `command::check_shape`).
-        if let Err(rejection) = check_origin(&self.state, &request.command, &origin)
+        if let Err(rejection) = check_origin(projections.state(), &request.command, &origin)
             .and_then(|()| command::check_shape(&request.command))
         {
             batch.answers.push((reply, Pending::Rejected(rejection, false)));
             return;
         }
         if request.command.is_preview() {
-            let pending = match command::decide(&self.state, &request.command, now) {
+            let pending = match command::decide(projections.state(), &request.command, now) {
                 Ok(mut decided) => match decided.pop() {
                     Some(Event::Settled(charge)) => Pending::Preview(charge),
                     _ => unreachable!("a preview decides one settlement"),
@@ -491,16 +527,11 @@ impl Writer {
                     Err(error) => Pending::Rejected(storage_rejection(&error), false),
                 }
             }
-            None => match command::decide(&self.state, &request.command, now) {
+            None => match command::decide(projections.state(), &request.command, now) {
                 Ok(decided) => {
                     let first_seq = batch.next_seq;
-                    let recorded = record(
-                        &mut self.state,
-                        &mut self.sealer,
-                        decided,
-                        Some((&request_id, &digest)),
-                        batch,
-                    );
+                    let recorded =
+                        record(projections, &mut self.sealer, decided, Some((&request_id, &digest)), batch);
                     let last_seq = batch.next_seq - 1;
                     batch
                         .records
@@ -524,11 +555,11 @@ impl Writer {
     /// Ends a batch. After a storage failure its callers are answered so and what is handed
     /// over is empty.
     fn close(&mut self, batch: Building) -> Decided {
-        let Building { next_seq, next_time, mut events, records, mut answers, mut expiries } = batch;
+        let Building { next_seq, next_time, mut events, records, mut answers } = batch;
         let mut records: Vec<(String, RequestRecord)> = records.into_iter().collect();
         if let Some(failure) = self.failed.get() {
             refuse(std::mem::take(&mut answers), &EngineError::Storage(failure.clone()));
-            (events, expiries, records) = (Vec::new(), Vec::new(), Vec::new());
+            (events, records) = (Vec::new(), Vec::new());
         }
         self.batches += 1;
         let number = self.batches;
@@ -541,7 +572,7 @@ impl Writer {
         }
         let (committed, rejections) =
             records.into_iter().partition(|(_, record)| matches!(record, RequestRecord::Committed { .. }));
-        Decided { number, events, rejections, committed, expiries, answers, expected_head: self.head_seq }
+        Decided { number, events, rejections, committed, answers, expected_head: self.head_seq }
     }
 
     /// The stored record of a request id, ignoring one whose events the log does not hold
@@ -571,7 +602,7 @@ impl Committer {
 
     /// Writes one batch, flushes and fsyncs once, then hands it on to be shown and answered.
     fn commit(&mut self, batch: Decided) {
-        let Decided { number, events, rejections, committed, expiries, answers, expected_head } = batch;
+        let Decided { number, events, rejections, committed, answers, expected_head } = batch;
         if let Some(failure) = self.failed.get() {
             // Decided on top of a batch that never became durable.
             refuse(answers, &EngineError::Storage(failure.clone()));
@@ -590,8 +621,10 @@ impl Committer {
                 let seconds = started.elapsed().as_secs_f64();
                 observer.committed(answers.len(), event_count, seconds, expected_head);
             }
+            // From here readers see the batch.
+            self.durability.advance(expected_head);
         }
-        let durable = Durable { number, committed, first_seq, expected_head, expiries, answers };
+        let durable = Durable { number, committed, first_seq, expected_head, answers };
         if let Err(unsent) = self.applier.send(durable) {
             refuse(unsent.into_inner().answers, &EngineError::Stopped);
         }
@@ -620,27 +653,20 @@ fn refuse(answers: Vec<(Reply, Pending)>, error: &EngineError) {
 }
 
 impl Applier {
-    fn run(self, batches: Receiver<Durable>, projections: Arc<RwLock<Projections>>) {
+    fn run(self, batches: Receiver<Durable>) {
         for batch in batches {
-            self.apply(batch, &projections);
+            self.apply(batch);
         }
         // Let a snapshot in progress finish before the store closes.
         drop(self.snapshots);
         let _ = self.snapshotter.join();
     }
 
-    /// Shows a durable batch to the readers, in log order, then answers its callers.
-    fn apply(&self, batch: Durable, projections: &RwLock<Projections>) {
-        let Durable { number, committed, first_seq, expected_head, expiries, answers } = batch;
+    /// Answers the callers of a durable batch (the readers already see it), then writes its
+    /// request records.
+    fn apply(&self, batch: Durable) {
+        let Durable { number, committed, first_seq, expected_head, answers } = batch;
         if expected_head >= first_seq {
-            let mut guard = projections.write().unwrap_or_else(|p| p.into_inner());
-            let committed = answers.iter().filter_map(|(_, pending)| match pending {
-                Pending::Committed(recorded) => Some(recorded.iter()),
-                _ => None,
-            });
-            for recorded in expiries.iter().chain(committed.flatten()) {
-                guard.apply(recorded.seq, recorded.recorded_at, &recorded.event);
-            }
             if let Some(every) = self.snapshot_every_events {
                 // A multiple of `every` fell inside this batch: snapshot the state after it.
                 if every > 0 && expected_head / every > (first_seq - 1) / every {
@@ -685,9 +711,9 @@ impl Applier {
     }
 }
 
-/// Folds decided events into the writer's state and seals them into the batch.
+/// Folds decided events into the one state (once each) and seals them into the batch.
 fn record(
-    state: &mut command::State,
+    projections: &mut Projections,
     sealer: &mut Sealer,
     decided: Vec<Event>,
     request: Option<(&str, &str)>,
@@ -699,7 +725,7 @@ fn record(
         let recorded_at = Timestamp::from_micros(batch.next_time);
         batch.next_seq += 1;
         batch.next_time += 1;
-        state.evolve(&event, seq, recorded_at);
+        projections.apply(seq, recorded_at, &event);
         let new = crate::envelope::new_event(
             recorded_at,
             &event,
@@ -760,5 +786,56 @@ fn check_origin(state: &command::State, command: &Command, origin: &Origin) -> R
             Err(Rejection::new(Code::Forbidden, "this token may not do this"))
         }
         _ => Ok(()),
+    }
+}
+
+fn write_lock(projections: &RwLock<Projections>) -> std::sync::RwLockWriteGuard<'_, Projections> {
+    projections.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+pub(crate) fn read_lock(projections: &RwLock<Projections>) -> std::sync::RwLockReadGuard<'_, Projections> {
+    projections.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The durable head: the last seq flushed and fsynced. The committer moves it; readers wait
+/// on it for a record a batch in flight changed.
+pub(crate) struct Durability {
+    head: Mutex<u64>,
+    moved: Condvar,
+    failed: Arc<OnceLock<String>>,
+    serving: Arc<AtomicBool>,
+}
+
+/// How often a reader waiting for the durable head looks whether the writer has stopped.
+const DURABLE_WAIT_POLL: Duration = Duration::from_millis(50);
+
+impl Durability {
+    fn new(head: u64, failed: Arc<OnceLock<String>>, serving: Arc<AtomicBool>) -> Durability {
+        Durability { head: Mutex::new(head), moved: Condvar::new(), failed, serving }
+    }
+
+    pub(crate) fn head(&self) -> u64 {
+        *self.head.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn advance(&self, head: u64) {
+        *self.head.lock().unwrap_or_else(|p| p.into_inner()) = head;
+        self.moved.notify_all();
+    }
+
+    /// Waits until `seq` is durable. Fails once the writer has stopped short of it (a storage
+    /// failure, or a shutdown): what it decided beyond the durable head will never be.
+    pub(crate) fn wait_for(&self, seq: u64) -> Result<u64, EngineError> {
+        let mut head = self.head.lock().unwrap_or_else(|p| p.into_inner());
+        while *head < seq {
+            if !self.serving.load(Ordering::Acquire) {
+                return Err(match self.failed.get() {
+                    Some(failure) => EngineError::Storage(failure.clone()),
+                    None => EngineError::Stopped,
+                });
+            }
+            head = self.moved.wait_timeout(head, DURABLE_WAIT_POLL).unwrap_or_else(|p| p.into_inner()).0;
+        }
+        Ok(*head)
     }
 }

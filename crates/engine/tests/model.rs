@@ -197,7 +197,7 @@ fn catch_up<'a>(
     seen: &mut u64,
     settlements: &mut Vec<SettlementId>,
 ) -> std::sync::RwLockReadGuard<'a, projection::Projections> {
-    let projections = engine.projections();
+    let projections = engine.projections().unwrap();
     let head = projections.head_seq();
     for stored in engine.log().events(*seen).take((head - *seen) as usize) {
         let recorded = engine::decode(&stored.unwrap()).unwrap().0;
@@ -269,7 +269,7 @@ impl Harness {
         drop(catch_up(engine, &mut self.model, &mut self.seen, &mut self.settlements));
         if let Outcome::Committed { events, .. } = &outcome {
             // The same request again answers the same, and writes nothing.
-            let head = self.engine().projections().head_seq();
+            let head = self.engine().projections().unwrap().head_seq();
             match self.engine().execute(request).unwrap() {
                 Outcome::Committed { events: again, replayed } => {
                     assert!(replayed);
@@ -432,7 +432,7 @@ impl Harness {
             Engine::open(self.dir.path(), Box::new(self.clock.clone()), EngineConfig::default()).unwrap();
         {
             // The reopened writer may expire a due hold at once; everything before it is as it was.
-            let after = engine.projections();
+            let after = engine.projections().unwrap();
             let extra: Vec<String> = engine
                 .log()
                 .events(before.head_seq())

@@ -72,7 +72,7 @@ fn a_request_id_in_flight_is_never_decided_twice() {
     assert_eq!(replayed, CREDITS - 5);
     assert_eq!(conflicts, burst.len() - CREDITS - replayed);
     // One event per distinct request, and the balance counts each credit once.
-    let projections = engine.projections();
+    let projections = engine.projections().unwrap();
     assert_eq!(projections.head_seq(), 1 + CREDITS as u64);
     let account = projections.state().account(&PersonId::new("P1").unwrap()).unwrap();
     assert_eq!(account.current, Money::from_fen(1000 * CREDITS as u64));
@@ -140,7 +140,7 @@ fn a_batch_is_decided_in_order_each_as_if_alone() {
     for single in singles {
         assert!(matches!(single.unwrap(), Outcome::Committed { replayed: false, .. }));
     }
-    let projections = engine.projections();
+    let projections = engine.projections().unwrap();
     let account = projections.state().account(&PersonId::new("P1").unwrap()).unwrap();
     assert_eq!(account.current, Money::from_fen(40 * 100 + 10));
     assert_eq!(projections.head_seq(), 1 + 40 + 10);

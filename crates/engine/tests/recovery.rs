@@ -58,7 +58,7 @@ fn lost_request_record_is_restored() {
         }
         other => panic!("retry refused: {other:?}"),
     }
-    let balance = engine.projections().account_view(&PersonId::new("P1").unwrap(), None).unwrap();
+    let balance = engine.projections().unwrap().account_view(&PersonId::new("P1").unwrap(), None).unwrap();
     assert_eq!(balance.current.to_string(), "20.00", "credited once per request");
 }
 

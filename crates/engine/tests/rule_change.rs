@@ -117,7 +117,7 @@ fn calendar_to_rolling() {
     );
 
     // The March settlement is as it was decided.
-    let projections = ledger.engine.projections();
+    let projections = ledger.engine.projections().unwrap();
     let stored = projections.settlement_view(&SettlementId::new("S-march").unwrap()).unwrap();
     assert_eq!(stored.rule_version, 1);
     assert_eq!(stored.explain, march.explain);
@@ -139,12 +139,12 @@ fn rule_changes_are_recorded_per_view() {
     rules.version = 2;
     rules.hold_timeout_minutes = 45;
     ledger.run(Command::PublishRules { region, rules: rules.clone() });
-    assert!(ledger.engine.projections().rule_changes().is_empty(), "no declared parameter changed");
+    assert!(ledger.engine.projections().unwrap().rule_changes().is_empty(), "no declared parameter changed");
     rules.version = 3;
     rules.limit_window = LimitWindow::Rolling;
     let events = ledger.run(Command::PublishRules { region, rules });
     assert_eq!(events.len(), 1);
-    let projections = ledger.engine.projections();
+    let projections = ledger.engine.projections().unwrap();
     let changes = projections.rule_changes();
     assert_eq!(changes.len(), 1, "{changes:?}");
     assert_eq!((changes[0].view.as_str(), changes[0].version), ("bindings", 3));

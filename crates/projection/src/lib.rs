@@ -7,6 +7,7 @@
 //! views built incrementally. Does no IO and reads no clock: the caller hands it envelopes'
 //! `seq`, `recorded_at` and decoded `Event`. Depends on `domain` and `command`.
 
+mod durable;
 mod views;
 
 use std::collections::BTreeMap;
@@ -14,6 +15,7 @@ use std::collections::BTreeMap;
 use command::State;
 use domain::{Balance, Event, PersonId, Timestamp};
 
+pub use durable::{Durable, InFlight};
 pub use views::{AccountView, BindingView, BindingsView, RefundView, ReplayLine, SettlementView, SplitView};
 
 /// The rule parameters each view depends on. None caches an aggregate of them: binding usage
@@ -78,6 +80,17 @@ impl Projections {
     /// The decision state, for `decide`.
     pub fn state(&self) -> &State {
         &self.state
+    }
+
+    /// The projections as a reader may see them when `head` is the durable head.
+    pub fn at(&self, head: u64) -> Durable<'_> {
+        Durable::new(self, head)
+    }
+
+    /// The projections as a reader sees them when every event applied is durable (a ledger
+    /// read offline, a replay).
+    pub fn durable(&self) -> Durable<'_> {
+        Durable::new(self, self.head_seq())
     }
 
     /// The seq of the last event applied.

@@ -132,14 +132,24 @@ impl Projections {
 
     /// A person's bindings in the order requested; `None` for an unknown person.
     pub fn bindings_view(&self, person: &PersonId, now: Timestamp) -> Option<BindingsView> {
+        self.bindings_view_where(person, now, |_| true)
+    }
+
+    /// A person's bindings that pass `keep`, in the order requested.
+    pub(crate) fn bindings_view_where(
+        &self,
+        person: &PersonId,
+        now: Timestamp,
+        keep: impl Fn(&Binding) -> bool,
+    ) -> Option<BindingsView> {
         let state = self.state();
         state.persons.get(person)?;
+        let view = |bindings: &mut dyn Iterator<Item = &Binding>| {
+            bindings.filter(|b| keep(b)).map(|b| self.binding_view(b, now)).collect()
+        };
         Some(BindingsView {
-            as_authorizer: state.bindings_of_authorizer(person).map(|b| self.binding_view(b, now)).collect(),
-            as_beneficiary: state
-                .bindings_of_beneficiary(person)
-                .map(|b| self.binding_view(b, now))
-                .collect(),
+            as_authorizer: view(&mut state.bindings_of_authorizer(person)),
+            as_beneficiary: view(&mut state.bindings_of_beneficiary(person)),
         })
     }
 

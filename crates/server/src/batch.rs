@@ -112,10 +112,9 @@ pub async fn post_batch(State(app): State<Shared>, headers: HeaderMap, body: Bod
         let outcome = (&mut item.outcome).await.unwrap_or(Err(EngineError::Stopped));
         outcomes.push((item, outcome));
     }
-    // Each committed item takes the projections' read lock for its own rendering only, so the
-    // applier is never held up behind a whole batch's.
+    // An item's answer reads the projections only to name a binding's parties, each on its own.
     for (item, outcome) in outcomes {
-        let answer = http::answer(&app, || app.engine.projections(), item.kind, item.created, outcome);
+        let answer = http::answer(&app, item.kind, item.created, outcome);
         results[item.index] = Some(answer);
     }
     let results: Vec<Value> = results

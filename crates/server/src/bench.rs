@@ -357,10 +357,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let bindings = Arc::new(build_population(&engine, args.persons, &ids)?);
     let population_seconds = started.elapsed().as_secs_f64();
-    let population_events = engine.projections().head_seq();
+    let population_events = engine.durable_head();
     bar.finish_and_clear();
 
-    let head_before = engine.projections().head_seq();
+    let head_before = engine.durable_head();
     let commits_before = commits.read();
     let started = Instant::now();
     let (phase, (mut latencies, settlements, reads)) = match args.batch {
@@ -369,7 +369,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     };
     let seconds = started.elapsed().as_secs_f64();
     latencies.sort_unstable();
-    let head = engine.projections().head_seq();
+    let head = engine.durable_head();
     let events = head - head_before;
     let commits_after = commits.read();
     let (batches, batch_events, write_micros) = (
@@ -391,7 +391,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let mut random = XorShift(7);
     let mut as_of = Vec::with_capacity(args.as_of_lookups as usize);
     {
-        let projections = engine.projections();
+        let projections = engine.projections()?;
         for _ in 0..args.as_of_lookups {
             let who = person(random.below(args.persons / 3) * 9);
             let seq = 1 + random.below(head);
@@ -485,7 +485,8 @@ fn run_mix(
                 let mut held: Vec<String> = Vec::new();
                 for _ in 0..per_client {
                     // Balance reads ride along: one per operation, from the projections.
-                    let _ = engine.projections().account_view(&person(random.below(persons)), None);
+                    let who = person(random.below(persons));
+                    let _ = engine.read(|view| Ok(view.account_view(&who, None)));
                     reads += 1;
                     let Some(request) = next_op(&mut random, persons, &bindings, &ids, &settled) else {
                         continue;

@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 use domain::limits::{BODY_BYTES_MAX, EVENTS_PAGE_MAX};
 use domain::{BindingId, Code, Command, Origin, PersonId, Rejection, Request, SettlementId, Timestamp};
 use engine::{Engine, EngineError, Outcome};
+use projection::{Durable, InFlight};
 
 use crate::auth::{require, require_institution, Denied, Principal, Role, Tokens};
 use crate::metrics::Metrics;
@@ -244,9 +245,8 @@ pub(crate) async fn read_body_within(
 /// What a mutating request's outcome answers: its status and JSON body. `projections` gives
 /// read access to them, taken only to render a committed request (a batch takes its guard
 /// once for all its items).
-pub(crate) fn answer<P: std::ops::Deref<Target = projection::Projections>>(
+pub(crate) fn answer(
     app: &App,
-    projections: impl FnOnce() -> P,
     kind: &'static str,
     created: bool,
     outcome: Result<Outcome, EngineError>,
@@ -254,7 +254,12 @@ pub(crate) fn answer<P: std::ops::Deref<Target = projection::Projections>>(
     match outcome {
         Ok(Outcome::Committed { events, replayed }) => {
             app.metrics.command(kind, if replayed { "replayed" } else { "committed" });
-            let body = render::committed(&events, &projections());
+            let body = render::committed(&events, |binding| {
+                let parties = |view: Durable<'_>| {
+                    Ok(view.binding_parties(binding).map(|(a, b, r)| (a.clone(), b.clone(), r)))
+                };
+                app.engine.read(parties).ok().flatten()
+            });
             (if created { StatusCode::CREATED } else { StatusCode::OK }, body)
         }
         Ok(Outcome::Rejected { rejection, replayed }) => {
@@ -493,7 +498,7 @@ async fn write(app: Shared, headers: HeaderMap, body: Body, mutation: &Mutation,
         }),
     );
     let outcome = receiver.await.unwrap_or(Err(EngineError::Stopped));
-    let (status, body) = answer(&app, || app.engine.projections(), kind, mutation.created, outcome);
+    let (status, body) = answer(&app, kind, mutation.created, outcome);
     json_response(status, &body)
 }
 
@@ -521,11 +526,17 @@ where
 /// An institution may act on a settlement only if it is its own (or it does not exist yet:
 /// the engine then answers `not_found`).
 fn own_settlement(app: &App, principal: &Principal, settlement_id: &SettlementId) -> Result<(), Rejection> {
-    let projections = app.engine.projections();
-    match projections.state().settlements.get(settlement_id) {
-        Some(settlement) => require_institution(principal, settlement.institution.as_str()).map_err(denied),
+    let owner = durable(app, |view| Ok(view.settlement_institution(settlement_id).cloned()))?;
+    match owner {
+        Some(institution) => require_institution(principal, institution.as_str()).map_err(denied),
         None => Ok(()),
     }
+}
+
+/// Reads the projections up to the durable head (`engine::Engine::read`); an engine that
+/// stopped short of the record read answers as a command would (503).
+fn durable<T>(app: &App, view: impl FnMut(Durable<'_>) -> Result<T, InFlight>) -> Result<T, Rejection> {
+    app.engine.read(view).map_err(engine_error)
 }
 
 const OPERATOR: &[Role] = &[Role::Operator];
@@ -591,21 +602,24 @@ async fn get_rules(
         if seq.is_some() {
             return Err(Rejection::invalid("as_of_seq", "is not supported here; use as_of"));
         }
-        let projections = app.engine.projections();
-        let now = at.unwrap_or_else(|| engine_now(&projections));
-        let rules = projections.state().rules_at(&region, now).ok_or_else(|| {
+        let rules = durable(&app, |view| {
+            let now = at.unwrap_or_else(|| engine_now(&view));
+            Ok(view
+                .rules_at(&region, now)?
+                .map(|rules| serde_json::to_value(rules).expect("rules serialize")))
+        })?;
+        let mut body = rules.ok_or_else(|| {
             Rejection::new(Code::NotFound, "the region has no rule set in force").with("region", region)
         })?;
-        let mut body = serde_json::to_value(rules).expect("rules serialize");
         body["region"] = json!(region);
         Ok(body)
     })
 }
 
 /// The time reads are answered at: the wall clock, never before the log's last event.
-fn engine_now(projections: &projection::Projections) -> Timestamp {
+fn engine_now(view: &Durable<'_>) -> Timestamp {
     let wall = engine::Clock::now(&engine::SystemClock);
-    projections.head_time().map_or(wall, |head| wall.max(head))
+    view.head_time().map_or(wall, |head| wall.max(head))
 }
 
 fn build_year_end(item: &Item<'_>) -> Result<Request, Rejection> {
@@ -647,19 +661,19 @@ fn build_person(item: &Item<'_>) -> Result<Request, Rejection> {
 async fn get_person(State(app): State<Shared>, Segment(person_id): Segment, headers: HeaderMap) -> Response {
     read(&app, &headers, PERSON_READ, |_| {
         let person_id = path_id("person_id", &person_id, PersonId::new)?;
-        let projections = app.engine.projections();
-        let person =
-            projections.state().persons.get(&person_id).ok_or_else(|| {
-                Rejection::new(Code::NotFound, "no such person").with("person_id", &person_id)
-            })?;
-        Ok(json!({
-            "person_id": person.person_id,
-            "region": person.region,
-            "scheme": person.scheme,
-            "status": person.status,
-            "name": person.name,
-            "id_number": person.id_number_masked,
-        }))
+        let person = durable(&app, |view| {
+            Ok(view.person(&person_id)?.map(|person| {
+                json!({
+                    "person_id": person.person_id,
+                    "region": person.region,
+                    "scheme": person.scheme,
+                    "status": person.status,
+                    "name": person.name,
+                    "id_number": person.id_number_masked,
+                })
+            }))
+        })?;
+        person.ok_or_else(|| Rejection::new(Code::NotFound, "no such person").with("person_id", &person_id))
     })
 }
 
@@ -693,12 +707,14 @@ async fn get_account(
         let person_id = path_id("person_id", &person_id, PersonId::new)?;
         let query: AsOfQuery = query(uri.query())?;
         let (at, seq) = parse_as_of(&query)?;
-        let projections = app.engine.projections();
-        let seq = match (at, seq) {
-            (Some(at), _) => Some(projections.seq_at(at)),
-            (None, seq) => seq,
-        };
-        let view = projections.account_view(&person_id, seq).ok_or_else(|| {
+        let view = durable(&app, |view| {
+            let seq = match (at, seq) {
+                (Some(at), _) => Some(view.seq_at(at)),
+                (None, seq) => seq,
+            };
+            Ok(view.account_view(&person_id, seq))
+        })?;
+        let view = view.ok_or_else(|| {
             Rejection::new(Code::NotFound, "no personal account (a resident has none)")
                 .with("person_id", &person_id)
         })?;
@@ -763,10 +779,7 @@ async fn get_bindings(
 ) -> Response {
     read(&app, &headers, PERSON_READ, |_| {
         let person_id = path_id("person_id", &person_id, PersonId::new)?;
-        let projections = app.engine.projections();
-        let now = engine_now(&projections);
-        let view = projections
-            .bindings_view(&person_id, now)
+        let view = durable(&app, |view| view.bindings_view(&person_id, engine_now(&view)))?
             .ok_or_else(|| Rejection::new(Code::NotFound, "no such person").with("person_id", &person_id))?;
         Ok(serde_json::to_value(view).expect("views serialize"))
     })
@@ -835,8 +848,7 @@ fn build_refund(item: &Item<'_>) -> Result<Request, Rejection> {
 async fn get_settlement(State(app): State<Shared>, Segment(id): Segment, headers: HeaderMap) -> Response {
     read(&app, &headers, &[Role::Institution, Role::Operator, Role::Auditor], |principal| {
         let settlement_id = path_id("settlement_id", &id, SettlementId::new)?;
-        let projections = app.engine.projections();
-        let view = projections.settlement_view(&settlement_id).ok_or_else(|| {
+        let view = durable(&app, |view| view.settlement_view(&settlement_id))?.ok_or_else(|| {
             Rejection::new(Code::NotFound, "no such settlement").with("settlement_id", &settlement_id)
         })?;
         require_institution(principal, view.institution.as_str()).map_err(denied)?;
@@ -1026,10 +1038,11 @@ async fn get_rebuild(State(app): State<Shared>, Segment(name): Segment, headers:
         status["depends_on"] = json!(depends_on);
         // Rule-dependent figures are computed under the rules in force when read: never stale.
         status["stale"] = json!(false);
-        let projections = app.engine.projections();
-        let changes: Vec<&projection::RuleChange> =
-            projections.rule_changes().iter().filter(|c| name == "all" || c.view == name).collect();
-        status["rule_changes"] = json!(changes);
+        status["rule_changes"] = durable(&app, |view| {
+            let changes: Vec<&projection::RuleChange> =
+                view.rule_changes().filter(|c| name == "all" || c.view == name).collect();
+            Ok(json!(changes))
+        })?;
         Ok(status)
     })
 }
@@ -1037,7 +1050,7 @@ async fn get_rebuild(State(app): State<Shared>, Segment(name): Segment, headers:
 /// Ready once the log is verified and projected (the service listens only then), and for as
 /// long as the writer accepts work: after a storage failure it is not.
 async fn readyz(State(app): State<Shared>) -> Response {
-    let head_seq = app.engine.projections().head_seq();
+    let head_seq = app.engine.durable_head();
     if !app.engine.is_serving() {
         return json_response(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -1048,7 +1061,7 @@ async fn readyz(State(app): State<Shared>) -> Response {
 }
 
 async fn metrics(State(app): State<Shared>) -> Response {
-    app.metrics.set_head_seq(app.engine.projections().head_seq());
+    app.metrics.set_head_seq(app.engine.durable_head());
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],

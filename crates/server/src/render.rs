@@ -4,12 +4,16 @@
 
 use serde_json::{json, Value};
 
-use domain::{Charge, Event};
+use domain::{BindingId, Charge, Event, PersonId, Relation};
 use engine::Recorded;
-use projection::{Projections, SplitView};
+use projection::SplitView;
 
-/// The body of a committed request's answer.
-pub fn committed(events: &[Recorded], projections: &Projections) -> Value {
+/// Whom a binding joins and how: (authorizer, beneficiary, relation).
+pub type Parties = (PersonId, PersonId, Relation);
+
+/// The body of a committed request's answer. `parties` names whom a binding joins (it never
+/// changes once requested).
+pub fn committed(events: &[Recorded], parties: impl FnOnce(&BindingId) -> Option<Parties>) -> Value {
     let first = events.first().expect("a committed request wrote at least one event");
     let seq = events.last().map_or(0, |e| e.seq);
     match &first.event {
@@ -49,12 +53,13 @@ pub fn committed(events: &[Recorded], projections: &Projections) -> Value {
         Event::BindingRevoked(e) => json!({"binding_id": e.binding_id, "status": "revoked", "seq": seq}),
         Event::AuthorizationSet(e) => {
             // Who the binding joins never changes; at the time of authorization it was active.
-            let binding = projections.state().binding(&e.binding_id).expect("an authorized binding exists");
+            let (authorizer, beneficiary, relation) =
+                parties(&e.binding_id).expect("an authorized binding exists");
             json!({
                 "binding_id": e.binding_id,
-                "authorizer": binding.authorizer,
-                "beneficiary": binding.beneficiary,
-                "relation": binding.relation,
+                "authorizer": authorizer,
+                "beneficiary": beneficiary,
+                "relation": relation,
                 "status": "active",
                 "priority": e.priority,
                 "monthly_limit": e.monthly_limit,

@@ -129,7 +129,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let engine = Engine::open(&args.data, Box::new(SystemClock), config)
         .with_context(|| format!("cannot open the ledger in {}", args.data.display()))?;
     publish_startup_rules(&engine, startup_rules)?;
-    metrics.set_head_seq(engine.projections().head_seq());
+    metrics.set_head_seq(engine.durable_head());
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let body_deadline = limits.idle_timeout;
@@ -209,7 +209,7 @@ fn read_rules(path: &std::path::Path) -> anyhow::Result<Vec<(Region, RuleSet)>> 
 /// Publishes each start-up rule set whose version the log does not hold yet.
 fn publish_startup_rules(engine: &Engine, rules: Vec<(Region, RuleSet)>) -> anyhow::Result<()> {
     for (region, rules) in rules {
-        let known = engine.projections().state().rules_version(&region, rules.version).is_some();
+        let known = engine.read(|view| Ok(view.rules_version(&region, rules.version)?.is_some()))?;
         if known {
             continue;
         }

@@ -1,0 +1,193 @@
+//! `Durable`: the one state, read only as far as the durable head.
+//!
+//! The writer evolves the projections as it decides, ahead of the disk by the batches in
+//! flight; nothing may leave the ledger that a crash could take back. So every reader goes
+//! through `Durable`, which knows the durable head and answers exactly what the state held
+//! after it:
+//!
+//! - what is only ever appended — an account's balance history, `recorded_at`, rule changes,
+//!   persons, bindings and settlements as they are created — carries its seq and is cut at
+//!   the head: a thing created after it does not exist yet;
+//! - a record changed in place (a person's status, a binding and its charges, a settlement,
+//!   a region's rules) carries the seq of its last change; reading one changed after the head
+//!   is `InFlight(seq)`, and the caller reads again once `seq` is durable (at most one fsync
+//!   away; `engine::Engine::read` does this).
+//!
+//! A read that meets no `InFlight` saw only records unchanged since the head: exactly the
+//! state after the head, consistent across every record it read.
+
+use domain::{BindingId, PersonId, Region, Relation, RuleSet, SettlementId, Timestamp};
+
+use crate::{AccountView, BindingsView, Projections, RuleChange, SettlementView};
+
+/// A record the read needs was changed by the event at this seq, not yet durable: read again
+/// once it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InFlight(pub u64);
+
+/// The projections as of a durable head (see the module's doc).
+#[derive(Clone, Copy)]
+pub struct Durable<'a> {
+    projections: &'a Projections,
+    head: u64,
+}
+
+impl<'a> Durable<'a> {
+    pub(crate) fn new(projections: &'a Projections, head: u64) -> Durable<'a> {
+        Durable { projections, head: head.min(projections.head_seq()) }
+    }
+
+    /// The durable head: the last seq this read may see.
+    pub fn head_seq(&self) -> u64 {
+        self.head
+    }
+
+    /// The `recorded_at` of the durable head.
+    pub fn head_time(&self) -> Option<Timestamp> {
+        self.head.checked_sub(1).and_then(|index| self.projections.recorded_at.get(index as usize)).copied()
+    }
+
+    /// The last seq recorded at or before `at`, at most the head (0 when none).
+    pub fn seq_at(&self, at: Timestamp) -> u64 {
+        self.projections.seq_at(at).min(self.head)
+    }
+
+    fn unchanged_since(&self, changed_seq: u64) -> Result<(), InFlight> {
+        if changed_seq > self.head {
+            return Err(InFlight(changed_seq));
+        }
+        Ok(())
+    }
+
+    /// An employee's account after `as_of_seq` (at most the head; default the head). Balances
+    /// are kept by seq, so this never waits.
+    pub fn account_view(&self, person: &PersonId, as_of_seq: Option<u64>) -> Option<AccountView> {
+        let seq = as_of_seq.unwrap_or(self.head).min(self.head);
+        self.projections.account_view(person, Some(seq))
+    }
+
+    /// A person registered by the head.
+    pub fn person(&self, person: &PersonId) -> Result<Option<&'a command::Person>, InFlight> {
+        match self.projections.state().persons.get(person) {
+            Some(p) if p.registered_seq <= self.head => {
+                self.unchanged_since(p.changed_seq)?;
+                Ok(Some(p))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// A region's rule set in force at `at`.
+    pub fn rules_at(&self, region: &Region, at: Timestamp) -> Result<Option<&'a RuleSet>, InFlight> {
+        self.region_rules_unchanged(region)?;
+        Ok(self.projections.state().rules_at(region, at))
+    }
+
+    /// A region's rule set by version.
+    pub fn rules_version(&self, region: &Region, version: u64) -> Result<Option<&'a RuleSet>, InFlight> {
+        self.region_rules_unchanged(region)?;
+        Ok(self.projections.state().rules_version(region, version))
+    }
+
+    fn region_rules_unchanged(&self, region: &Region) -> Result<(), InFlight> {
+        self.unchanged_since(self.projections.state().rules_published.get(region).copied().unwrap_or(0))
+    }
+
+    /// Every rule version up to the head that changed a parameter a view depends on.
+    pub fn rule_changes(&self) -> impl Iterator<Item = &'a RuleChange> + 'a {
+        let head = self.head;
+        self.projections.rule_changes().iter().take_while(move |change| change.seq <= head)
+    }
+
+    /// A person's bindings requested by the head, with their usage in the windows of `now`.
+    pub fn bindings_view(&self, person: &PersonId, now: Timestamp) -> Result<Option<BindingsView>, InFlight> {
+        if self.person(person)?.is_none() {
+            return Ok(None);
+        }
+        let state = self.projections.state();
+        let durable = state
+            .bindings_of_authorizer(person)
+            .chain(state.bindings_of_beneficiary(person))
+            .filter(|b| b.requested_seq <= self.head);
+        for binding in durable {
+            self.unchanged_since(binding.changed_seq)?;
+            // Usage is counted under the rules of the beneficiary's region in force at `now`.
+            if let Some(beneficiary) = state.persons.get(&binding.beneficiary) {
+                self.region_rules_unchanged(&beneficiary.region)?;
+            }
+        }
+        let head = self.head;
+        Ok(self.projections.bindings_view_where(person, now, |b| b.requested_seq <= head))
+    }
+
+    /// A settlement created by the head.
+    pub fn settlement_view(&self, settlement: &SettlementId) -> Result<Option<SettlementView>, InFlight> {
+        match self.projections.state().settlements.get(settlement) {
+            Some(s) if s.seq <= self.head => {
+                self.unchanged_since(s.changed_seq)?;
+                Ok(self.projections.settlement_view(settlement))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The institution a settlement created by the head belongs to (it never changes).
+    pub fn settlement_institution(&self, settlement: &SettlementId) -> Option<&'a domain::InstitutionId> {
+        let s = self.projections.state().settlements.get(settlement)?;
+        (s.seq <= self.head).then_some(&s.institution)
+    }
+
+    /// Whom a binding requested by the head joins, and how (they never change).
+    pub fn binding_parties(&self, binding: &BindingId) -> Option<(&'a PersonId, &'a PersonId, Relation)> {
+        let b = self.projections.state().binding(binding)?;
+        (b.requested_seq <= self.head).then_some((&b.authorizer, &b.beneficiary, b.relation))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::{Event, PersonRegistered, PersonStatus, PersonStatusChanged, Region, Scheme};
+
+    use super::*;
+
+    fn at(seq: u64) -> Timestamp {
+        Timestamp::from_micros(seq as i64)
+    }
+
+    // Proves the two rules of a bounded read: what was created after the head does not exist,
+    // and what was changed after it is `InFlight` with the seq to wait for.
+    #[test]
+    fn a_read_is_cut_at_the_head() {
+        let person = |id: &str| PersonId::new(id).unwrap();
+        let registered = |id: &str| {
+            Event::PersonRegistered(PersonRegistered {
+                person_id: person(id),
+                region: Region::new("210100").unwrap(),
+                scheme: Scheme::Employee,
+                name: None,
+                id_number_masked: None,
+            })
+        };
+        let mut projections = Projections::new();
+        projections.apply(1, at(1), &registered("P1"));
+        let suspended = PersonStatusChanged {
+            person_id: person("P1"),
+            status: PersonStatus::Suspended,
+            reason: "review".into(),
+        };
+        projections.apply(2, at(2), &Event::PersonStatusChanged(suspended));
+        projections.apply(3, at(3), &registered("P2"));
+
+        let status =
+            |head: u64, id: &str| projections.at(head).person(&person(id)).map(|p| p.map(|p| p.status));
+        assert_eq!(status(0, "P1"), Ok(None));
+        assert_eq!(status(1, "P1"), Err(InFlight(2)));
+        assert_eq!(status(2, "P1"), Ok(Some(PersonStatus::Suspended)));
+        assert_eq!(status(2, "P2"), Ok(None));
+        assert_eq!(status(3, "P2"), Ok(Some(PersonStatus::Active)));
+        assert_eq!(projections.at(1).head_time(), Some(at(1)));
+        assert_eq!(projections.at(9).head_seq(), 3, "the head is never past what was applied");
+        assert_eq!(projections.at(1).account_view(&person("P1"), None).map(|a| a.as_of_seq), Some(1));
+        assert_eq!(projections.at(2).seq_at(at(3)), 2);
+    }
+}
