@@ -3,8 +3,8 @@
 //!
 //! Owns the types every other crate speaks in and their wire forms: JSON (serde) and the
 //! binary form of events (borsh). Does no IO, reads no clock, holds no state. Depends on
-//! serde, borsh, rust_decimal, chrono (parsing and +08:00 calendars only) and sha2 (command
-//! digests).
+//! serde, borsh, rust_decimal (reading amounts only), chrono (parsing and +08:00 calendars
+//! only) and sha2 (command digests).
 
 pub mod command;
 pub mod event;

@@ -1,17 +1,12 @@
 //! Every bound of the system in one place, units last.
 
-use rust_decimal::Decimal;
+/// The largest amount one operation may carry: 1,000,000.00 yuan, in fen.
+pub const AMOUNT_PER_OPERATION_FEN_MAX: u64 = 100_000_000;
 
-/// The largest amount one operation may carry: 1,000,000.00 yuan.
-pub fn amount_per_operation_max() -> Decimal {
-    Decimal::new(100_000_000, 2)
-}
-
-/// The largest balance the ledger will hold in one bucket: 10^13 yuan, far above any real
-/// account, so sums can be checked without overflow anywhere.
-pub fn money_stored_max() -> Decimal {
-    Decimal::new(1_000_000_000_000_000, 2)
-}
+/// The largest balance the ledger will hold in one bucket: 10^13 yuan (10^15 fen), far above
+/// any real account, so sums can be checked without overflow anywhere (and it fits the `i64`
+/// fen of the binary form).
+pub const MONEY_STORED_FEN_MAX: u64 = 1_000_000_000_000_000;
 
 /// Request bodies above this size are refused (`payload_too_large`).
 pub const BODY_BYTES_MAX: usize = 64 * 1024;

@@ -1,7 +1,9 @@
 //! `Money`: an amount in yuan with exactly two decimal places, never negative.
 //!
-//! Backed by `rust_decimal::Decimal`; every operation is checked. Parsing and rendering happen
-//! here and only here, so the rest of the code never sees a string or a float.
+//! Held as a whole number of fen (0.01 yuan) in a `u64`, so arithmetic and comparisons are
+//! integer operations; every operation is checked. `rust_decimal` is used only at the edge, to
+//! read a string in `Money::parse`; rendering is by hand. Parsing and rendering happen here and
+//! only here, so the rest of the code never sees a string or a float.
 
 use std::fmt;
 use std::io;
@@ -11,9 +13,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::limits;
 
-/// A non-negative amount with exactly two decimal places (fen precision).
+/// A non-negative amount with exactly two decimal places (fen precision), held in fen.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Money(Decimal);
+pub struct Money(u64);
 
 /// Why a money string was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,20 +38,16 @@ impl fmt::Display for MoneyError {
 }
 
 impl Money {
-    pub const ZERO: Money = Money(Decimal::from_parts(0, 0, 0, false, 2));
+    pub const ZERO: Money = Money(0);
 
     /// An amount from a whole number of fen (0.01 yuan).
-    pub fn from_fen(fen: u64) -> Money {
-        let mut d = Decimal::from(fen);
-        d.set_scale(2).expect("scale 2 is valid");
-        Money(d)
+    pub const fn from_fen(fen: u64) -> Money {
+        Money(fen)
     }
 
     /// The amount in fen.
-    pub fn fen(self) -> u64 {
-        let mut d = self.0;
-        d.rescale(2);
-        u64::try_from(d.mantissa()).expect("money is non-negative and fits u64 fen")
+    pub const fn fen(self) -> u64 {
+        self.0
     }
 
     /// Parses an amount in the contract's form (api.md §2), `^(0|[1-9][0-9]*)(\.[0-9]{1,2})?$`:
@@ -80,37 +78,39 @@ impl Money {
         if negative {
             return Err(MoneyError::Negative);
         }
+        // rust_decimal reads the digits: a whole part too long for it (above about 7.9 * 10^28)
+        // is refused by it as malformed, which is part of this function's contract.
         let mut d: Decimal = text.parse().map_err(|_| MoneyError::Malformed)?;
         d.rescale(2);
-        if d > limits::money_stored_max() {
-            return Err(MoneyError::TooLarge);
+        // At scale 2 the mantissa is the amount in fen. An amount too large to be held at scale
+        // 2 keeps a smaller scale, and is far above the stored maximum anyway.
+        match u64::try_from(d.mantissa()) {
+            Ok(fen) if d.scale() == 2 && fen <= limits::MONEY_STORED_FEN_MAX => Ok(Money(fen)),
+            _ => Err(MoneyError::TooLarge),
         }
-        Ok(Money(d))
     }
 
     /// Parses an amount of one operation: as `parse`, and at most `1000000.00`.
     pub fn parse_amount(text: &str) -> Result<Money, MoneyError> {
         let money = Money::parse(text)?;
-        if money.0 > limits::amount_per_operation_max() {
+        if money.0 > limits::AMOUNT_PER_OPERATION_FEN_MAX {
             return Err(MoneyError::TooLarge);
         }
         Ok(money)
     }
 
     pub fn is_zero(self) -> bool {
-        self.0.is_zero()
+        self.0 == 0
     }
 
+    /// `self + other`, or `None` where that would go above the stored maximum.
     pub fn checked_add(self, other: Money) -> Option<Money> {
         let sum = self.0.checked_add(other.0)?;
-        (sum <= limits::money_stored_max()).then_some(Money(sum))
+        (sum <= limits::MONEY_STORED_FEN_MAX).then_some(Money(sum))
     }
 
     /// `self - other`, or `None` where that would go below zero.
     pub fn checked_sub(self, other: Money) -> Option<Money> {
-        if other.0 > self.0 {
-            return None;
-        }
         self.0.checked_sub(other.0).map(Money)
     }
 
@@ -136,9 +136,7 @@ impl Money {
 
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = self.0;
-        d.rescale(2);
-        write!(f, "{d}")
+        write!(f, "{}.{:02}", self.0 / 100, self.0 % 100)
     }
 }
 
@@ -162,16 +160,15 @@ impl<'de> Deserialize<'de> for Money {
 }
 
 /// The binary form (docs/events.md "Binary form"): the amount in fen as an `i64`,
-/// little-endian. Fixed width and one encoding per amount, which the hash chain needs; a
-/// decimal's own bytes would not do (scale and mantissa can spell one amount several ways).
+/// little-endian. Fixed width and one encoding per amount, which the hash chain needs.
 /// An amount above the stored maximum is refused here as it is when read back, so the ledger
 /// never writes bytes it could not read.
 impl borsh::BorshSerialize for Money {
     fn serialize<W: io::Write>(&self, writer: &mut W) -> io::Result<()> {
-        if self.0 > limits::money_stored_max() {
+        if self.0 > limits::MONEY_STORED_FEN_MAX {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "amount is above the stored maximum"));
         }
-        let fen = i64::try_from(self.fen()).expect("the stored maximum fits i64 fen");
+        let fen = i64::try_from(self.0).expect("the stored maximum fits i64 fen");
         borsh::BorshSerialize::serialize(&fen, writer)
     }
 }
@@ -181,13 +178,9 @@ impl borsh::BorshSerialize for Money {
 impl borsh::BorshDeserialize for Money {
     fn deserialize_reader<R: io::Read>(reader: &mut R) -> io::Result<Money> {
         let fen: i64 = borsh::BorshDeserialize::deserialize_reader(reader)?;
-        u64::try_from(fen)
-            .ok()
-            .map(Money::from_fen)
-            .filter(|money| money.0 <= limits::money_stored_max())
-            .ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidData, "amount is negative or above the stored maximum")
-            })
+        u64::try_from(fen).ok().filter(|&fen| fen <= limits::MONEY_STORED_FEN_MAX).map(Money).ok_or_else(
+            || io::Error::new(io::ErrorKind::InvalidData, "amount is negative or above the stored maximum"),
+        )
     }
 }
 
@@ -237,5 +230,83 @@ mod tests {
         assert_eq!(b.checked_sub(a).unwrap().to_string(), "0.90");
         assert_eq!(a.saturating_sub(b), Money::ZERO);
         assert_eq!(a.plus(b).to_string(), "3.10");
+    }
+
+    // Proves the edge values read and render back exactly, in fen and as text.
+    #[test]
+    fn edge_values_round_trip() {
+        for (text, fen, rendered) in [
+            ("0", 0, "0.00"),
+            ("0.01", 1, "0.01"),
+            ("0.1", 10, "0.10"),
+            ("1.5", 150, "1.50"),
+            ("1000000", limits::AMOUNT_PER_OPERATION_FEN_MAX, "1000000.00"),
+            ("10000000000000", limits::MONEY_STORED_FEN_MAX, "10000000000000.00"),
+            ("9999999999999.99", limits::MONEY_STORED_FEN_MAX - 1, "9999999999999.99"),
+        ] {
+            let money = Money::parse(text).unwrap();
+            assert_eq!(money.fen(), fen, "{text:?}");
+            assert_eq!(money.to_string(), rendered, "{text:?}");
+            assert_eq!(Money::parse(rendered), Ok(money), "{rendered:?}");
+            assert_eq!(Money::from_fen(fen), money, "{text:?}");
+        }
+        assert_eq!(Money::ZERO, Money::default());
+        assert_eq!(Money::ZERO.to_string(), "0.00");
+        assert!(Money::ZERO.is_zero() && !Money::from_fen(1).is_zero());
+        assert_eq!(Money::parse_amount("1000000.00").unwrap().fen(), limits::AMOUNT_PER_OPERATION_FEN_MAX);
+        assert_eq!(Money::parse("10000000000000.01"), Err(MoneyError::TooLarge));
+        // A whole part too long for rust_decimal (above about 7.9 * 10^28) is malformed, not too
+        // large, as it was when Money held a Decimal.
+        assert_eq!(Money::parse("79228162514264337593543950335"), Err(MoneyError::TooLarge));
+        assert_eq!(Money::parse("79228162514264337593543950336"), Err(MoneyError::Malformed));
+        assert_eq!(Money::parse(&"9".repeat(40)), Err(MoneyError::Malformed));
+        assert_eq!(Money::parse(&format!("{}.999", "9".repeat(40))), Err(MoneyError::TooManyDecimals));
+        // Rendering by hand matches rust_decimal's rendering of the same amount at two places,
+        // including amounts no ledger would hold.
+        for fen in (0..=2_000).chain([
+            limits::AMOUNT_PER_OPERATION_FEN_MAX,
+            limits::MONEY_STORED_FEN_MAX,
+            i64::MAX as u64,
+            u64::MAX,
+        ]) {
+            let mut decimal = Decimal::from(fen);
+            decimal.set_scale(2).unwrap();
+            assert_eq!(Money::from_fen(fen).to_string(), decimal.to_string(), "{fen}");
+        }
+    }
+
+    // Proves addition refuses to go above the stored maximum and subtraction below zero.
+    #[test]
+    fn checked_bounds() {
+        let max = Money::from_fen(limits::MONEY_STORED_FEN_MAX);
+        let fen = Money::from_fen(1);
+        assert_eq!(max.checked_add(Money::ZERO), Some(max));
+        assert_eq!(max.checked_add(fen), None);
+        assert_eq!(fen.checked_add(max), None);
+        assert_eq!(Money::from_fen(u64::MAX).checked_add(fen), None);
+        assert_eq!(max.minus(fen).checked_add(fen), Some(max));
+        assert_eq!(Money::ZERO.checked_sub(fen), None);
+        assert_eq!(fen.checked_sub(fen), Some(Money::ZERO));
+        assert_eq!(Money::from_fen(5).checked_sub(Money::from_fen(6)), None);
+        assert_eq!(Money::from_fen(5).saturating_sub(Money::from_fen(6)), Money::ZERO);
+        assert_eq!(Money::sum([fen, fen, Money::from_fen(98)]).to_string(), "1.00");
+        assert_eq!(Money::sum([]), Money::ZERO);
+    }
+
+    // Proves amounts order by value, whatever text they were read from.
+    #[test]
+    fn ordering() {
+        let read = |text| Money::parse(text).unwrap();
+        assert_eq!(read("1.5"), read("1.50"));
+        assert!(read("0") < read("0.01"));
+        assert!(read("0.99") < read("1"));
+        assert!(read("2") > read("1.99"));
+        assert!(read("10") > read("9.99"));
+        assert!(read("100.00") > read("99.9"));
+        let mut amounts = [read("12.3"), read("0.05"), read("100"), read("0"), read("12.29")];
+        amounts.sort();
+        let rendered: Vec<String> = amounts.iter().map(Money::to_string).collect();
+        assert_eq!(rendered, ["0.00", "0.05", "12.29", "12.30", "100.00"]);
+        assert_eq!(amounts.iter().max(), Some(&read("100")));
     }
 }
