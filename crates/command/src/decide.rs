@@ -8,14 +8,15 @@ use domain::limits::{
 };
 use domain::time::MICROS_PER_MINUTE;
 use domain::{
-    AuthorizationSet, BindingEnded, BindingId, BindingRequested, BindingReviewed, BindingStatus, Captured,
-    Charge, Code, Command, Credited, CrossRegion, Draw, EndCause, Event, InstitutionRegistered, Money,
-    PersonId, PersonRegistered, PersonStatus, PersonStatusChanged, PremiumPaid, Refunded, Region, Rejection,
-    Relation, Released, RuleSet, RulesPublished, Scheme, SettleMode, Source, Timestamp, YearClosed,
+    AuthorizationSet, BindingEnded, BindingId, BindingRequested, BindingReviewed, BindingStatus, Bucket,
+    Captured, Category, Charge, Code, Command, Credited, CrossRegion, Draw, EndCause, Event, IdNumber,
+    InstitutionId, InstitutionKind, InstitutionRegistered, Money, PersonId, PersonRegistered, PersonStatus,
+    PersonStatusChanged, PremiumPaid, RefundId, Refunded, Region, Rejection, Relation, Released, RuleSet,
+    RulesPublished, Scheme, SettleMode, SettlementId, Source, Timestamp, YearClosed,
 };
 
 use crate::split::{allocate_capture, allocate_refund, split};
-use crate::state::{family_available, Person, Settlement, SettlementStatus, State};
+use crate::state::{family_available, Binding, Person, Settlement, SettlementStatus, State};
 
 /// The shape checks of a command (`invalid_request`): what its fields must be whatever the
 /// state and the time. They come before anything else — before the `request_id` is looked
@@ -68,256 +69,58 @@ pub fn check_shape(command: &Command) -> Result<(), Rejection> {
     }
 }
 
-/// Decides `command` at ledger time `now`: the events to record, or why not.
+/// Decides `command` at ledger time `now`: the events to record, or why not. A dispatch table:
+/// after the shape checks, each command is decided by its own `decide_*` function below, which
+/// runs that command's checks in the contract's order.
 pub fn decide(state: &State, command: &Command, now: Timestamp) -> Result<Vec<Event>, Rejection> {
     check_shape(command)?;
     match command {
-        Command::PublishRules { region, rules } => publish_rules(state, region, rules, now),
+        Command::PublishRules { region, rules } => decide_publish_rules(state, region, rules, now),
         Command::RegisterInstitution { institution_id, region, kind, name } => {
-            if state.institutions.contains_key(institution_id) {
-                return Err(already_exists("institution", institution_id.as_str()));
-            }
-            Ok(vec![Event::InstitutionRegistered(InstitutionRegistered {
-                institution_id: institution_id.clone(),
-                region: *region,
-                kind: *kind,
-                name: name.clone(),
-            })])
+            decide_register_institution(state, institution_id, region, *kind, name)
         }
         Command::RegisterPerson { person_id, region, scheme, name, id_number } => {
-            if state.persons.contains_key(person_id) {
-                return Err(already_exists("person", person_id.as_str()));
-            }
-            Ok(vec![Event::PersonRegistered(PersonRegistered {
-                person_id: person_id.clone(),
-                region: *region,
-                scheme: *scheme,
-                name: name.clone(),
-                id_number_masked: id_number.as_ref().map(|n| n.masked()),
-            })])
+            decide_register_person(state, person_id, region, *scheme, name.as_deref(), id_number.as_ref())
         }
-        Command::SetStatus { person_id, status, reason } => set_status(state, person_id, *status, reason),
+        Command::SetStatus { person_id, status, reason } => {
+            decide_set_status(state, person_id, *status, reason)
+        }
         Command::Credit { person_id, amount, bucket, reason } => {
-            let person = person(state, person_id)?;
-            let Some(account) = &person.account else {
-                return Err(Rejection::new(Code::NoPersonalAccount, "a resident has no personal account")
-                    .with("person_id", person_id));
-            };
-            if person.status == PersonStatus::Terminated {
-                return Err(not_active(person_id));
-            }
-            let mut after = account.to_balance();
-            match bucket {
-                domain::Bucket::Current => after.current = add(after.current, *amount)?,
-                domain::Bucket::Historic => after.historic = add(after.historic, *amount)?,
-            }
-            Ok(vec![Event::Credited(Credited {
-                person_id: person_id.clone(),
-                bucket: *bucket,
-                amount: *amount,
-                reason: reason.clone(),
-                balance: after,
-            })])
+            decide_credit(state, person_id, *amount, *bucket, reason)
         }
-        Command::CloseYear { region, year } => {
-            if *year > now.cst_year() {
-                return Err(Rejection::invalid("year", "must be a year up to the current one (+08:00)"));
-            }
-            if state.closed_years.get(region).is_some_and(|closed| closed >= year) {
-                return Err(Rejection::new(
-                    Code::YearAlreadyClosed,
-                    format!("year {year} is already closed"),
-                )
-                .with("region", region)
-                .with("year", year));
-            }
-            let accounts: Vec<Money> = state
-                .persons
-                .values()
-                .filter(|p| &p.region == region)
-                .filter_map(|p| p.account.as_ref())
-                .map(|a| a.current)
-                .filter(|current| !current.is_zero())
-                .collect();
-            Ok(vec![Event::YearClosed(YearClosed {
-                region: *region,
-                year: *year,
-                accounts: accounts.len() as u64,
-                moved: Money::sum(accounts),
-            })])
-        }
+        Command::CloseYear { region, year } => decide_close_year(state, region, *year, now),
         Command::RequestBinding { authorizer, beneficiary, relation } => {
-            request_binding(state, authorizer, beneficiary, relation, now)
+            decide_request_binding(state, authorizer, beneficiary, relation, now)
         }
-        Command::ApproveBinding { binding_id } => {
-            let binding =
-                state.binding(binding_id).ok_or_else(|| not_found("binding", binding_id.as_str()))?;
-            if binding.status != BindingStatus::Pending {
-                return Err(Rejection::new(Code::BindingNotPending, "the binding is not pending review")
-                    .with("status", status_name(binding.status)));
-            }
-            Ok(vec![Event::BindingApproved(BindingReviewed { binding_id: binding_id.clone(), reason: None })])
-        }
-        Command::RejectBinding { binding_id, reason } => {
-            let binding =
-                state.binding(binding_id).ok_or_else(|| not_found("binding", binding_id.as_str()))?;
-            if binding.status != BindingStatus::Pending {
-                return Err(Rejection::new(Code::BindingNotPending, "the binding is not pending review")
-                    .with("status", status_name(binding.status)));
-            }
-            Ok(vec![Event::BindingRejected(BindingReviewed {
-                binding_id: binding_id.clone(),
-                reason: Some(reason.clone()),
-            })])
-        }
-        Command::RevokeBinding { binding_id } => {
-            let binding =
-                state.binding(binding_id).ok_or_else(|| not_found("binding", binding_id.as_str()))?;
-            if !binding.is_live() {
-                return Err(binding_not_active(binding_id, binding.status));
-            }
-            Ok(vec![Event::BindingRevoked(BindingReviewed { binding_id: binding_id.clone(), reason: None })])
-        }
+        Command::ApproveBinding { binding_id } => decide_approve_binding(state, binding_id),
+        Command::RejectBinding { binding_id, reason } => decide_reject_binding(state, binding_id, reason),
+        Command::RevokeBinding { binding_id } => decide_revoke_binding(state, binding_id),
         Command::Authorize { binding_id, priority, monthly_limit, annual_limit } => {
-            let binding =
-                state.binding(binding_id).ok_or_else(|| not_found("binding", binding_id.as_str()))?;
-            if binding.status != BindingStatus::Active {
-                return Err(binding_not_active(binding_id, binding.status));
-            }
-            let (used_month, used_year) = binding_usage(state, binding_id, now);
-            Ok(vec![Event::AuthorizationSet(AuthorizationSet {
-                binding_id: binding_id.clone(),
-                priority: *priority,
-                monthly_limit: *monthly_limit,
-                annual_limit: *annual_limit,
-                used_month,
-                used_year,
-            })])
+            decide_authorize(state, binding_id, *priority, *monthly_limit, *annual_limit, now)
         }
         Command::Settle { settlement_id, institution, beneficiary, category, amount, occurred_at, mode } => {
-            let occurred_at = occurred_at.unwrap_or(now);
-            if occurred_at > now.plus_micros(OCCURRED_AHEAD_MICROS_MAX)
-                || occurred_at < now.plus_micros(-OCCURRED_BEHIND_MICROS_MAX)
-            {
-                return Err(Rejection::invalid(
-                    "occurred_at",
-                    "must lie between 30 days before and 5 minutes after the ledger clock",
-                ));
-            }
-            if state.settlements.contains_key(settlement_id) {
-                return Err(already_exists("settlement", settlement_id.as_str()));
-            }
-            let institution_record = state.institutions.get(institution).ok_or_else(|| {
-                Rejection::new(Code::InstitutionUnknown, "the institution is not registered")
-                    .with("institution", institution)
-            })?;
-            let person = person(state, beneficiary)?;
-            let region = &institution_record.region;
-            let rules = rules_in_force(state, region, now)?;
-            if &person.region != region {
-                return Err(Rejection::new(
-                    Code::InstitutionRegionMismatch,
-                    "the institution is not in the beneficiary's region",
-                )
-                .with("institution_region", region)
-                .with("beneficiary_region", person.region));
-            }
-            if person.status != PersonStatus::Active {
-                return Err(not_active(beneficiary));
-            }
-            if !rules.lists_category(*category) {
-                return Err(Rejection::new(
-                    Code::CategoryNotAllowed,
-                    "the region's rules do not list this category",
-                )
-                .with("category", serde_name(category)));
-            }
-            let split = split(state, rules, beneficiary, *category, *amount, occurred_at);
-            let hold = *mode == SettleMode::Hold;
-            let charge = Charge {
-                settlement_id: settlement_id.clone(),
-                institution: institution.clone(),
-                region: *region,
-                beneficiary: beneficiary.clone(),
-                category: *category,
-                amount: *amount,
-                occurred_at,
-                rule_version: rules.version,
-                draws: split.draws,
-                out_of_pocket: split.out_of_pocket,
-                explain: split.explain,
-                expires_at: hold
-                    .then(|| now.plus_micros(i64::from(rules.hold_timeout_minutes) * MICROS_PER_MINUTE)),
-            };
-            Ok(vec![if hold { Event::Held(charge) } else { Event::Settled(charge) }])
+            decide_settle(
+                state,
+                Settle { settlement_id, institution, beneficiary, category, amount, occurred_at, mode },
+                now,
+            )
         }
-        Command::Capture { settlement_id, amount } => {
-            let settlement = held(state, settlement_id)?;
-            let amount = amount.unwrap_or(settlement.amount);
-            if amount > settlement.amount {
-                return Err(Rejection::new(Code::CaptureExceedsHeld, "the capture is more than was held")
-                    .with("held", settlement.amount)
-                    .with("amount", amount));
-            }
-            let (draws, released, out_of_pocket) = allocate_capture(settlement, amount);
-            Ok(vec![Event::Captured(Captured {
-                settlement_id: settlement_id.clone(),
-                institution: settlement.institution.clone(),
-                region: settlement.region,
-                amount,
-                draws,
-                out_of_pocket,
-                released,
-            })])
-        }
-        Command::Void { settlement_id } => Ok(vec![Event::Voided(release(held(state, settlement_id)?))]),
-        Command::Expire { settlement_id } => {
-            let settlement = held(state, settlement_id)?;
-            if settlement.expires_at.is_none_or(|at| at > now) {
-                return Err(Rejection::new(Code::SettlementNotHeld, "the hold has not expired"));
-            }
-            Ok(vec![Event::Expired(release(settlement))])
-        }
+        Command::Capture { settlement_id, amount } => decide_capture(state, settlement_id, *amount),
+        Command::Void { settlement_id } => decide_void(state, settlement_id),
+        Command::Expire { settlement_id } => decide_expire(state, settlement_id, now),
         Command::Refund { settlement_id, refund_id, amount, reason } => {
-            if state.refund_ids.contains_key(refund_id) {
-                return Err(already_exists("refund", refund_id.as_str()));
-            }
-            let settlement = state
-                .settlements
-                .get(settlement_id)
-                .ok_or_else(|| not_found("settlement", settlement_id.as_str()))?;
-            let refundable = settlement.settled_amount().minus(settlement.refunded_total());
-            if *amount > refundable {
-                return Err(Rejection::new(
-                    Code::RefundExceedsSettled,
-                    "the refund is more than remains settled",
-                )
-                .with("refundable", refundable)
-                .with("amount", amount));
-            }
-            let order = state
-                .rules_version(&settlement.region, settlement.rule_version)
-                .expect("a settlement's rule version is in the log")
-                .refund_order;
-            let (returns, out_of_pocket) = allocate_refund(settlement, order, *amount);
-            Ok(vec![Event::Refunded(Refunded {
-                refund_id: refund_id.clone(),
-                settlement_id: settlement_id.clone(),
-                institution: settlement.institution.clone(),
-                region: settlement.region,
-                amount: *amount,
-                reason: reason.clone(),
-                returns,
-                out_of_pocket,
-            })])
+            decide_refund(state, settlement_id, refund_id, *amount, reason)
         }
         Command::PayPremium { payer, beneficiary, year, amount } => {
-            pay_premium(state, payer, beneficiary, *year, *amount, now)
+            decide_pay_premium(state, payer, beneficiary, *year, *amount, now)
         }
     }
 }
 
-fn publish_rules(
+/// A region's new rule set: its version must be higher than the region's last and it must take
+/// effect no earlier than the last (`rule_version_not_newer`). An `effective_from` already past
+/// is recorded as `now`.
+fn decide_publish_rules(
     state: &State,
     region: &Region,
     rules: &RuleSet,
@@ -339,7 +142,50 @@ fn publish_rules(
     Ok(vec![Event::RulesPublished(RulesPublished { region: *region, rules: resolved })])
 }
 
-fn set_status(
+/// Registers an institution in a region; its id must be new (`already_exists`).
+fn decide_register_institution(
+    state: &State,
+    institution_id: &InstitutionId,
+    region: &Region,
+    kind: InstitutionKind,
+    name: &str,
+) -> Result<Vec<Event>, Rejection> {
+    if state.institutions.contains_key(institution_id) {
+        return Err(already_exists("institution", institution_id.as_str()));
+    }
+    Ok(vec![Event::InstitutionRegistered(InstitutionRegistered {
+        institution_id: institution_id.clone(),
+        region: *region,
+        kind,
+        name: name.to_owned(),
+    })])
+}
+
+/// Registers a person under a scheme in a region; the id must be new (`already_exists`). Only
+/// the masked form of an ID number is recorded.
+fn decide_register_person(
+    state: &State,
+    person_id: &PersonId,
+    region: &Region,
+    scheme: Scheme,
+    name: Option<&str>,
+    id_number: Option<&IdNumber>,
+) -> Result<Vec<Event>, Rejection> {
+    if state.persons.contains_key(person_id) {
+        return Err(already_exists("person", person_id.as_str()));
+    }
+    Ok(vec![Event::PersonRegistered(PersonRegistered {
+        person_id: person_id.clone(),
+        region: *region,
+        scheme,
+        name: name.map(str::to_owned),
+        id_number_masked: id_number.map(IdNumber::masked),
+    })])
+}
+
+/// A person's status change: it must change the status (`status_unchanged`), and termination is
+/// final (`person_not_active`). A termination also ends the person's live bindings.
+fn decide_set_status(
     state: &State,
     person_id: &PersonId,
     status: PersonStatus,
@@ -383,7 +229,78 @@ fn set_status(
     Ok(events)
 }
 
-fn request_binding(
+/// Credits one bucket of a person's personal account: a resident has none
+/// (`no_personal_account`), a terminated person is credited nothing (`person_not_active`), and
+/// the balance may not pass what the ledger holds. The event carries the balance after.
+fn decide_credit(
+    state: &State,
+    person_id: &PersonId,
+    amount: Money,
+    bucket: Bucket,
+    reason: &str,
+) -> Result<Vec<Event>, Rejection> {
+    let person = person(state, person_id)?;
+    let Some(account) = &person.account else {
+        return Err(Rejection::new(Code::NoPersonalAccount, "a resident has no personal account")
+            .with("person_id", person_id));
+    };
+    if person.status == PersonStatus::Terminated {
+        return Err(not_active(person_id));
+    }
+    let mut after = account.to_balance();
+    match bucket {
+        Bucket::Current => after.current = add(after.current, amount)?,
+        Bucket::Historic => after.historic = add(after.historic, amount)?,
+    }
+    Ok(vec![Event::Credited(Credited {
+        person_id: person_id.clone(),
+        bucket,
+        amount,
+        reason: reason.to_owned(),
+        balance: after,
+    })])
+}
+
+/// Year-end of a region: every account's current bucket moves to historic. The year may not be
+/// after the current one (+08:00) by the ledger clock (`invalid_request`), and a year up to one
+/// already closed for the region is `year_already_closed`. Year-end needs no rule set.
+fn decide_close_year(
+    state: &State,
+    region: &Region,
+    year: i32,
+    now: Timestamp,
+) -> Result<Vec<Event>, Rejection> {
+    if year > now.cst_year() {
+        return Err(Rejection::invalid("year", "must be a year up to the current one (+08:00)"));
+    }
+    if state.closed_years.get(region).is_some_and(|closed| *closed >= year) {
+        return Err(Rejection::new(Code::YearAlreadyClosed, format!("year {year} is already closed"))
+            .with("region", region)
+            .with("year", year));
+    }
+    let accounts: Vec<Money> = state
+        .persons
+        .values()
+        .filter(|p| &p.region == region)
+        .filter_map(|p| p.account.as_ref())
+        .map(|a| a.current)
+        .filter(|current| !current.is_zero())
+        .collect();
+    Ok(vec![Event::YearClosed(YearClosed {
+        region: *region,
+        year,
+        accounts: accounts.len() as u64,
+        moved: Money::sum(accounts),
+    })])
+}
+
+/// A family binding request, checked in this order: both persons exist; the authorizer's region
+/// has a rule set in force; the authorizer is an employee with a personal account, and both are
+/// active; nobody binds themselves; the rules allow the relation and, across regions, the
+/// binding; the authorizer has family-bucket balance where the rules require it; no live binding
+/// joins the two already; neither side has reached its limit of live bindings. Binding ids are
+/// issued in request order; the binding is pending unless the rules approve automatically.
+fn decide_request_binding(
     state: &State,
     authorizer_id: &PersonId,
     beneficiary_id: &PersonId,
@@ -470,7 +387,221 @@ fn request_binding(
     })])
 }
 
-fn pay_premium(
+/// Approves a binding pending review (`binding_not_pending` otherwise).
+fn decide_approve_binding(state: &State, binding_id: &BindingId) -> Result<Vec<Event>, Rejection> {
+    pending_binding(state, binding_id)?;
+    Ok(vec![Event::BindingApproved(BindingReviewed { binding_id: binding_id.clone(), reason: None })])
+}
+
+/// Rejects a binding pending review, with a reason (`binding_not_pending` otherwise).
+fn decide_reject_binding(
+    state: &State,
+    binding_id: &BindingId,
+    reason: &str,
+) -> Result<Vec<Event>, Rejection> {
+    pending_binding(state, binding_id)?;
+    Ok(vec![Event::BindingRejected(BindingReviewed {
+        binding_id: binding_id.clone(),
+        reason: Some(reason.to_owned()),
+    })])
+}
+
+/// Revokes a live binding, pending or active (`binding_not_active` otherwise).
+fn decide_revoke_binding(state: &State, binding_id: &BindingId) -> Result<Vec<Event>, Rejection> {
+    let binding = binding(state, binding_id)?;
+    if !binding.is_live() {
+        return Err(binding_not_active(binding_id, binding.status));
+    }
+    Ok(vec![Event::BindingRevoked(BindingReviewed { binding_id: binding_id.clone(), reason: None })])
+}
+
+/// Sets an active binding's priority and limits (`binding_not_active` otherwise); the event
+/// carries the binding's usage in the windows of `now`, under the rules then in force.
+fn decide_authorize(
+    state: &State,
+    binding_id: &BindingId,
+    priority: Option<u32>,
+    monthly_limit: Option<Money>,
+    annual_limit: Option<Money>,
+    now: Timestamp,
+) -> Result<Vec<Event>, Rejection> {
+    let binding = binding(state, binding_id)?;
+    if binding.status != BindingStatus::Active {
+        return Err(binding_not_active(binding_id, binding.status));
+    }
+    let (used_month, used_year) = binding_usage(state, binding_id, now);
+    Ok(vec![Event::AuthorizationSet(AuthorizationSet {
+        binding_id: binding_id.clone(),
+        priority,
+        monthly_limit,
+        annual_limit,
+        used_month,
+        used_year,
+    })])
+}
+
+/// The fields of a `Command::Settle`, borrowed.
+struct Settle<'a> {
+    settlement_id: &'a SettlementId,
+    institution: &'a InstitutionId,
+    beneficiary: &'a PersonId,
+    category: &'a Category,
+    amount: &'a Money,
+    occurred_at: &'a Option<Timestamp>,
+    mode: &'a SettleMode,
+}
+
+/// A charge at an institution, settled at once or held, checked in this order: `occurred_at`
+/// (`now` when absent) lies between 30 days before and 5 minutes after the ledger clock
+/// (`invalid_request`, checked here, after the request lookup); the settlement id is new; the
+/// institution is registered; the beneficiary exists; the institution's region has a rule set
+/// in force; the beneficiary is in that region and active; the rules list the category. The
+/// split over the beneficiary's bindings is `split`'s; a hold expires after the rules' timeout.
+fn decide_settle(state: &State, settle: Settle<'_>, now: Timestamp) -> Result<Vec<Event>, Rejection> {
+    let Settle { settlement_id, institution, beneficiary, category, amount, occurred_at, mode } = settle;
+    let occurred_at = occurred_at.unwrap_or(now);
+    if occurred_at > now.plus_micros(OCCURRED_AHEAD_MICROS_MAX)
+        || occurred_at < now.plus_micros(-OCCURRED_BEHIND_MICROS_MAX)
+    {
+        return Err(Rejection::invalid(
+            "occurred_at",
+            "must lie between 30 days before and 5 minutes after the ledger clock",
+        ));
+    }
+    if state.settlements.contains_key(settlement_id) {
+        return Err(already_exists("settlement", settlement_id.as_str()));
+    }
+    let institution_record = state.institutions.get(institution).ok_or_else(|| {
+        Rejection::new(Code::InstitutionUnknown, "the institution is not registered")
+            .with("institution", institution)
+    })?;
+    let person = person(state, beneficiary)?;
+    let region = &institution_record.region;
+    let rules = rules_in_force(state, region, now)?;
+    if &person.region != region {
+        return Err(Rejection::new(
+            Code::InstitutionRegionMismatch,
+            "the institution is not in the beneficiary's region",
+        )
+        .with("institution_region", region)
+        .with("beneficiary_region", person.region));
+    }
+    if person.status != PersonStatus::Active {
+        return Err(not_active(beneficiary));
+    }
+    if !rules.lists_category(*category) {
+        return Err(Rejection::new(Code::CategoryNotAllowed, "the region's rules do not list this category")
+            .with("category", serde_name(category)));
+    }
+    let split = split(state, rules, beneficiary, *category, *amount, occurred_at);
+    let hold = *mode == SettleMode::Hold;
+    let charge = Charge {
+        settlement_id: settlement_id.clone(),
+        institution: institution.clone(),
+        region: *region,
+        beneficiary: beneficiary.clone(),
+        category: *category,
+        amount: *amount,
+        occurred_at,
+        rule_version: rules.version,
+        draws: split.draws,
+        out_of_pocket: split.out_of_pocket,
+        explain: split.explain,
+        expires_at: hold.then(|| now.plus_micros(i64::from(rules.hold_timeout_minutes) * MICROS_PER_MINUTE)),
+    };
+    Ok(vec![if hold { Event::Held(charge) } else { Event::Settled(charge) }])
+}
+
+/// Captures a held settlement, all of it or less (`capture_exceeds_held` beyond what was held);
+/// what is not captured is released.
+fn decide_capture(
+    state: &State,
+    settlement_id: &SettlementId,
+    amount: Option<Money>,
+) -> Result<Vec<Event>, Rejection> {
+    let settlement = held(state, settlement_id)?;
+    let amount = amount.unwrap_or(settlement.amount);
+    if amount > settlement.amount {
+        return Err(Rejection::new(Code::CaptureExceedsHeld, "the capture is more than was held")
+            .with("held", settlement.amount)
+            .with("amount", amount));
+    }
+    let (draws, released, out_of_pocket) = allocate_capture(settlement, amount);
+    Ok(vec![Event::Captured(Captured {
+        settlement_id: settlement_id.clone(),
+        institution: settlement.institution.clone(),
+        region: settlement.region,
+        amount,
+        draws,
+        out_of_pocket,
+        released,
+    })])
+}
+
+/// Releases a held settlement in full (`settlement_not_held` if it is not held).
+fn decide_void(state: &State, settlement_id: &SettlementId) -> Result<Vec<Event>, Rejection> {
+    Ok(vec![Event::Voided(release(held(state, settlement_id)?))])
+}
+
+/// The engine's clock releases a hold past its timeout (`settlement_not_held` if the settlement
+/// is not held or its hold has not expired by `now`).
+fn decide_expire(
+    state: &State,
+    settlement_id: &SettlementId,
+    now: Timestamp,
+) -> Result<Vec<Event>, Rejection> {
+    let settlement = held(state, settlement_id)?;
+    if settlement.expires_at.is_none_or(|at| at > now) {
+        return Err(Rejection::new(Code::SettlementNotHeld, "the hold has not expired"));
+    }
+    Ok(vec![Event::Expired(release(settlement))])
+}
+
+/// Refunds a settlement, in part or in full: the refund id is new, the settlement exists, and
+/// the amount is no more than remains settled (`refund_exceeds_settled`: a held, voided or
+/// expired settlement has nothing settled). The money goes back in the refund order of the
+/// rule version the settlement was decided under.
+fn decide_refund(
+    state: &State,
+    settlement_id: &SettlementId,
+    refund_id: &RefundId,
+    amount: Money,
+    reason: &str,
+) -> Result<Vec<Event>, Rejection> {
+    if state.refund_ids.contains_key(refund_id) {
+        return Err(already_exists("refund", refund_id.as_str()));
+    }
+    let settlement = settlement(state, settlement_id)?;
+    let refundable = settlement.settled_amount().minus(settlement.refunded_total());
+    if amount > refundable {
+        return Err(Rejection::new(Code::RefundExceedsSettled, "the refund is more than remains settled")
+            .with("refundable", refundable)
+            .with("amount", amount));
+    }
+    let order = state
+        .rules_version(&settlement.region, settlement.rule_version)
+        .expect("a settlement's rule version is in the log")
+        .refund_order;
+    let (returns, out_of_pocket) = allocate_refund(settlement, order, amount);
+    Ok(vec![Event::Refunded(Refunded {
+        refund_id: refund_id.clone(),
+        settlement_id: settlement_id.clone(),
+        institution: settlement.institution.clone(),
+        region: settlement.region,
+        amount,
+        reason: reason.to_owned(),
+        returns,
+        out_of_pocket,
+    })])
+}
+
+/// A resident's premium paid from a payer's account, checked in this order: both persons exist;
+/// the payer's region has a rule set in force; the payer has a personal account and is active;
+/// an active binding joins payer and beneficiary; the beneficiary is a resident; the year is the
+/// current or the next; the amount is the beneficiary's region premium for the year, where its
+/// rules name one; the year is not paid already; the payer stays within the relatives per year
+/// the rules allow; the family buckets cover the amount, which is drawn from them in order.
+fn decide_pay_premium(
     state: &State,
     payer_id: &PersonId,
     beneficiary_id: &PersonId,
@@ -588,16 +719,31 @@ fn release(settlement: &Settlement) -> Released {
     }
 }
 
-fn held<'a>(state: &'a State, settlement_id: &domain::SettlementId) -> Result<&'a Settlement, Rejection> {
-    let settlement = state
-        .settlements
-        .get(settlement_id)
-        .ok_or_else(|| not_found("settlement", settlement_id.as_str()))?;
+fn settlement<'a>(state: &'a State, settlement_id: &SettlementId) -> Result<&'a Settlement, Rejection> {
+    state.settlements.get(settlement_id).ok_or_else(|| not_found("settlement", settlement_id.as_str()))
+}
+
+fn held<'a>(state: &'a State, settlement_id: &SettlementId) -> Result<&'a Settlement, Rejection> {
+    let settlement = settlement(state, settlement_id)?;
     if settlement.status != SettlementStatus::Held {
         return Err(Rejection::new(Code::SettlementNotHeld, "the settlement is not held")
             .with("status", settlement.status.as_str()));
     }
     Ok(settlement)
+}
+
+fn binding<'a>(state: &'a State, binding_id: &BindingId) -> Result<&'a Binding, Rejection> {
+    state.binding(binding_id).ok_or_else(|| not_found("binding", binding_id.as_str()))
+}
+
+/// A binding that is pending review: what approving and rejecting one both require.
+fn pending_binding<'a>(state: &'a State, binding_id: &BindingId) -> Result<&'a Binding, Rejection> {
+    let binding = binding(state, binding_id)?;
+    if binding.status != BindingStatus::Pending {
+        return Err(Rejection::new(Code::BindingNotPending, "the binding is not pending review")
+            .with("status", status_name(binding.status)));
+    }
+    Ok(binding)
 }
 
 fn person<'a>(state: &'a State, person_id: &PersonId) -> Result<&'a Person, Rejection> {
