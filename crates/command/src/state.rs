@@ -1,4 +1,5 @@
-//! `State`: everything `decide` needs to know, and `evolve`, which folds one event into it.
+//! `State`: everything `decide` needs to know, and `evolve`, which folds one event into it:
+//! a dispatch table over one `apply_*` function per event.
 //!
 //! `evolve` cannot fail: events are facts already decided. It asserts what must hold (money is
 //! conserved, nothing goes negative) and panics if a stored event contradicts the state, which
@@ -9,9 +10,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use domain::{
-    Balance, BindingId, BindingStatus, Bucket, Category, Draw, EndCause, Event, Explain, InstitutionId,
-    InstitutionKind, LimitWindow, Money, PersonId, PersonStatus, RefundId, Region, Relation, RuleSet, Scheme,
-    SettlementId, Source, Timestamp,
+    AuthorizationSet, Balance, BindingEnded, BindingId, BindingRequested, BindingReviewed, BindingStatus,
+    Bucket, Captured, Category, Charge, Credited, Draw, EndCause, Event, Explain, InstitutionId,
+    InstitutionKind, InstitutionRegistered, LimitWindow, Money, PersonId, PersonRegistered, PersonStatus,
+    PersonStatusChanged, PremiumPaid, RefundId, Refunded, Region, Relation, Released, RuleSet,
+    RulesPublished, Scheme, SettlementId, Source, Timestamp,
 };
 
 use domain::time::MICROS_PER_DAY;
@@ -386,263 +389,302 @@ impl State {
     /// Folds one recorded event into the state. `seq` and `recorded_at` are the envelope's.
     pub fn evolve(&mut self, event: &Event, seq: u64, recorded_at: Timestamp) {
         match event {
-            Event::RulesPublished(e) => {
-                let versions = self.rules.entry(e.region).or_default();
-                assert!(versions.last().is_none_or(|last| last.version < e.rules.version));
-                versions.push(e.rules.clone());
-                self.rules_published.insert(e.region, seq);
+            Event::RulesPublished(e) => self.apply_rules_published(e, seq),
+            Event::InstitutionRegistered(e) => self.apply_institution_registered(e),
+            Event::PersonRegistered(e) => self.apply_person_registered(e, seq),
+            Event::PersonStatusChanged(e) => self.apply_person_status_changed(e, seq),
+            Event::BindingEnded(e) => self.apply_binding_ended(e, seq),
+            Event::Credited(e) => self.apply_credited(e),
+            Event::YearClosed(e) => self.apply_year_closed(&e.region, e.year, seq),
+            Event::BindingRequested(e) => self.apply_binding_requested(e, seq),
+            Event::BindingApproved(e) => self.apply_binding_approved(e, seq),
+            Event::BindingRejected(e) => self.apply_binding_rejected(e, seq),
+            Event::BindingRevoked(e) => self.apply_binding_revoked(e, seq),
+            Event::AuthorizationSet(e) => self.apply_authorization_set(e, seq),
+            Event::Settled(c) => self.apply_charge(c, false, seq),
+            Event::Held(c) => self.apply_charge(c, true, seq),
+            Event::Captured(e) => self.apply_captured(e, seq),
+            Event::Voided(e) => self.apply_released(e, false, seq),
+            Event::Expired(e) => self.apply_released(e, true, seq),
+            Event::Refunded(e) => self.apply_refunded(e, seq),
+            Event::PremiumPaid(e) => self.apply_premium_paid(e, seq, recorded_at),
+        }
+    }
+
+    /// A region's next rule-set version.
+    fn apply_rules_published(&mut self, e: &RulesPublished, seq: u64) {
+        let versions = self.rules.entry(e.region).or_default();
+        assert!(versions.last().is_none_or(|last| last.version < e.rules.version));
+        versions.push(e.rules.clone());
+        self.rules_published.insert(e.region, seq);
+    }
+
+    /// A new institution.
+    fn apply_institution_registered(&mut self, e: &InstitutionRegistered) {
+        let institution = Institution {
+            institution_id: e.institution_id.clone(),
+            region: e.region,
+            kind: e.kind,
+            name: e.name.clone(),
+        };
+        assert!(self.institutions.insert(e.institution_id.clone(), institution).is_none());
+    }
+
+    /// A new person; an employee with an empty account.
+    fn apply_person_registered(&mut self, e: &PersonRegistered, seq: u64) {
+        let person = Person {
+            person_id: e.person_id.clone(),
+            region: e.region,
+            scheme: e.scheme,
+            status: PersonStatus::Active,
+            name: e.name.clone(),
+            id_number_masked: e.id_number_masked.clone(),
+            account: (e.scheme == Scheme::Employee).then(Account::default),
+            registered_seq: seq,
+            changed_seq: seq,
+        };
+        assert!(self.persons.insert(e.person_id.clone(), person).is_none());
+    }
+
+    /// A person's status.
+    fn apply_person_status_changed(&mut self, e: &PersonStatusChanged, seq: u64) {
+        let person = self.persons.get_mut(&e.person_id).expect("status of a known person");
+        person.status = e.status;
+        person.changed_seq = seq;
+    }
+
+    /// A binding ended by its authorizer's or beneficiary's termination.
+    fn apply_binding_ended(&mut self, e: &BindingEnded, seq: u64) {
+        self.endings += 1;
+        let endings = self.endings;
+        let binding = self.binding_mut(&e.binding_id, seq);
+        let reason = match e.cause {
+            EndCause::AuthorizerTerminated => EndReason::AuthorizerTerminated,
+            EndCause::BeneficiaryTerminated => EndReason::BeneficiaryTerminated,
+        };
+        if binding.activated.is_some() {
+            binding.ended = Some((endings, reason));
+        }
+        binding.status = BindingStatus::Ended;
+    }
+
+    /// Money into an account's bucket; the event carries the balance after, checked here.
+    fn apply_credited(&mut self, e: &Credited) {
+        let account = self.account_mut(&e.person_id);
+        account.credit(e.bucket, e.amount);
+        assert_eq!(account.to_balance(), e.balance, "a credit's statement line matches the state");
+    }
+
+    /// A new binding, pending review or active at once.
+    fn apply_binding_requested(&mut self, e: &BindingRequested, seq: u64) {
+        let index = self.bindings.len();
+        assert_eq!(e.binding_id.number(), Some(index as u64 + 1), "binding ids are issued in order");
+        let mut binding = Binding {
+            binding_id: e.binding_id.clone(),
+            authorizer: e.authorizer.clone(),
+            beneficiary: e.beneficiary.clone(),
+            relation: e.relation,
+            status: BindingStatus::Pending,
+            priority: None,
+            monthly_limit: None,
+            annual_limit: None,
+            activated: None,
+            ended: None,
+            charges: BTreeMap::new(),
+            requested_seq: seq,
+            changed_seq: seq,
+        };
+        if e.status == BindingStatus::Active {
+            self.activations += 1;
+            binding.status = BindingStatus::Active;
+            binding.activated = Some(self.activations);
+        }
+        self.bindings.push(binding);
+        self.bindings_by_authorizer.entry(e.authorizer.clone()).or_default().push(index);
+        self.bindings_by_beneficiary.entry(e.beneficiary.clone()).or_default().push(index);
+    }
+
+    /// A pending binding becomes active: next in the default drawing order.
+    fn apply_binding_approved(&mut self, e: &BindingReviewed, seq: u64) {
+        self.activations += 1;
+        let activations = self.activations;
+        let binding = self.binding_mut(&e.binding_id, seq);
+        binding.status = BindingStatus::Active;
+        binding.activated = Some(activations);
+    }
+
+    /// A pending binding is rejected.
+    fn apply_binding_rejected(&mut self, e: &BindingReviewed, seq: u64) {
+        self.binding_mut(&e.binding_id, seq).status = BindingStatus::Rejected;
+    }
+
+    /// A live binding is revoked.
+    fn apply_binding_revoked(&mut self, e: &BindingReviewed, seq: u64) {
+        self.endings += 1;
+        let endings = self.endings;
+        let binding = self.binding_mut(&e.binding_id, seq);
+        if binding.activated.is_some() {
+            binding.ended = Some((endings, EndReason::Revoked));
+        }
+        binding.status = BindingStatus::Revoked;
+    }
+
+    /// A binding's priority and limits.
+    fn apply_authorization_set(&mut self, e: &AuthorizationSet, seq: u64) {
+        let binding = self.binding_mut(&e.binding_id, seq);
+        binding.priority = e.priority;
+        binding.monthly_limit = e.monthly_limit;
+        binding.annual_limit = e.annual_limit;
+    }
+
+    /// A settlement (`held`: a hold): its draws taken or reserved, charged to the bindings they went through.
+    fn apply_charge(&mut self, c: &Charge, held: bool, seq: u64) {
+        let number = self.settlements.len() as u64 + 1;
+        let key = (c.occurred_at, number);
+        for draw in &c.draws {
+            let account = self.account_mut(&draw.account);
+            if held {
+                account.hold(draw.bucket, draw.amount);
+            } else {
+                account.debit(draw.bucket, draw.amount);
             }
-            Event::InstitutionRegistered(e) => {
-                let institution = Institution {
-                    institution_id: e.institution_id.clone(),
-                    region: e.region,
-                    kind: e.kind,
-                    name: e.name.clone(),
-                };
-                assert!(self.institutions.insert(e.institution_id.clone(), institution).is_none());
-            }
-            Event::PersonRegistered(e) => {
-                let person = Person {
-                    person_id: e.person_id.clone(),
-                    region: e.region,
-                    scheme: e.scheme,
-                    status: PersonStatus::Active,
-                    name: e.name.clone(),
-                    id_number_masked: e.id_number_masked.clone(),
-                    account: (e.scheme == Scheme::Employee).then(Account::default),
-                    registered_seq: seq,
-                    changed_seq: seq,
-                };
-                assert!(self.persons.insert(e.person_id.clone(), person).is_none());
-            }
-            Event::PersonStatusChanged(e) => {
-                let person = self.persons.get_mut(&e.person_id).expect("status of a known person");
-                person.status = e.status;
-                person.changed_seq = seq;
-            }
-            Event::BindingEnded(e) => {
-                self.endings += 1;
-                let endings = self.endings;
-                let binding = self.binding_mut(&e.binding_id, seq);
-                let reason = match e.cause {
-                    EndCause::AuthorizerTerminated => EndReason::AuthorizerTerminated,
-                    EndCause::BeneficiaryTerminated => EndReason::BeneficiaryTerminated,
-                };
-                if binding.activated.is_some() {
-                    binding.ended = Some((endings, reason));
-                }
-                binding.status = BindingStatus::Ended;
-            }
-            Event::Credited(e) => {
-                let account = self.account_mut(&e.person_id);
-                account.credit(e.bucket, e.amount);
-                assert_eq!(account.to_balance(), e.balance, "a credit's statement line matches the state");
-            }
-            Event::YearClosed(e) => self.close_year(&e.region, e.year, seq),
-            Event::BindingRequested(e) => {
-                let index = self.bindings.len();
-                assert_eq!(e.binding_id.number(), Some(index as u64 + 1), "binding ids are issued in order");
-                let mut binding = Binding {
-                    binding_id: e.binding_id.clone(),
-                    authorizer: e.authorizer.clone(),
-                    beneficiary: e.beneficiary.clone(),
-                    relation: e.relation,
-                    status: BindingStatus::Pending,
-                    priority: None,
-                    monthly_limit: None,
-                    annual_limit: None,
-                    activated: None,
-                    ended: None,
-                    charges: BTreeMap::new(),
-                    requested_seq: seq,
-                    changed_seq: seq,
-                };
-                if e.status == BindingStatus::Active {
-                    self.activations += 1;
-                    binding.status = BindingStatus::Active;
-                    binding.activated = Some(self.activations);
-                }
-                self.bindings.push(binding);
-                self.bindings_by_authorizer.entry(e.authorizer.clone()).or_default().push(index);
-                self.bindings_by_beneficiary.entry(e.beneficiary.clone()).or_default().push(index);
-            }
-            Event::BindingApproved(e) => {
-                self.activations += 1;
-                let activations = self.activations;
-                let binding = self.binding_mut(&e.binding_id, seq);
-                binding.status = BindingStatus::Active;
-                binding.activated = Some(activations);
-            }
-            Event::BindingRejected(e) => {
-                self.binding_mut(&e.binding_id, seq).status = BindingStatus::Rejected;
-            }
-            Event::BindingRevoked(e) => {
-                self.endings += 1;
-                let endings = self.endings;
-                let binding = self.binding_mut(&e.binding_id, seq);
-                if binding.activated.is_some() {
-                    binding.ended = Some((endings, EndReason::Revoked));
-                }
-                binding.status = BindingStatus::Revoked;
-            }
-            Event::AuthorizationSet(e) => {
-                let binding = self.binding_mut(&e.binding_id, seq);
-                binding.priority = e.priority;
-                binding.monthly_limit = e.monthly_limit;
-                binding.annual_limit = e.annual_limit;
-            }
-            Event::Settled(c) | Event::Held(c) => {
-                let held = matches!(event, Event::Held(_));
-                let number = self.settlements.len() as u64 + 1;
-                let key = (c.occurred_at, number);
-                for draw in &c.draws {
-                    let account = self.account_mut(&draw.account);
-                    if held {
-                        account.hold(draw.bucket, draw.amount);
-                    } else {
-                        account.debit(draw.bucket, draw.amount);
-                    }
-                    if let Some(binding_id) = &draw.binding_id {
-                        self.binding_mut(binding_id, seq).add_charge(key, draw.amount);
-                    }
-                }
-                if let Some(expires_at) = c.expires_at {
-                    self.hold_expiry.insert((expires_at, c.settlement_id.clone()));
-                }
-                let settlement = Settlement {
-                    settlement_id: c.settlement_id.clone(),
-                    number,
-                    institution: c.institution.clone(),
-                    region: c.region,
-                    beneficiary: c.beneficiary.clone(),
-                    category: c.category,
-                    amount: c.amount,
-                    occurred_at: c.occurred_at,
-                    rule_version: c.rule_version,
-                    status: if held { SettlementStatus::Held } else { SettlementStatus::Settled },
-                    draws: c.draws.clone(),
-                    out_of_pocket: c.out_of_pocket,
-                    explain: c.explain.clone(),
-                    captured: None,
-                    expires_at: c.expires_at,
-                    refunded_draws: vec![Money::ZERO; c.draws.len()],
-                    refunded_out_of_pocket: Money::ZERO,
-                    refunds: Vec::new(),
-                    seq,
-                    changed_seq: seq,
-                };
-                let total = Money::sum(c.draws.iter().map(|d| d.amount)).plus(c.out_of_pocket);
-                assert_eq!(total, c.amount, "a split adds up to the amount asked");
-                assert!(self.settlements.insert(c.settlement_id.clone(), settlement).is_none());
-            }
-            Event::Captured(e) => {
-                let mut settlement =
-                    self.settlements.remove(&e.settlement_id).expect("capture of a known hold");
-                assert_eq!(settlement.status, SettlementStatus::Held);
-                let key = settlement.charge_key();
-                // Release every held draw, then take what was captured.
-                for draw in &settlement.draws {
-                    self.account_mut(&draw.account).release(draw.bucket, draw.amount);
-                    if let Some(binding_id) = &draw.binding_id {
-                        self.binding_mut(binding_id, seq).remove_charge(key, draw.amount);
-                    }
-                }
-                for draw in &e.draws {
-                    self.account_mut(&draw.account).debit(draw.bucket, draw.amount);
-                    if let Some(binding_id) = &draw.binding_id {
-                        self.binding_mut(binding_id, seq).add_charge(key, draw.amount);
-                    }
-                }
-                if let Some(expires_at) = settlement.expires_at {
-                    self.hold_expiry.remove(&(expires_at, settlement.settlement_id.clone()));
-                }
-                settlement.status = SettlementStatus::Settled;
-                settlement.captured = Some(e.amount);
-                settlement.refunded_draws = vec![Money::ZERO; e.draws.len()];
-                settlement.draws = e.draws.clone();
-                settlement.out_of_pocket = e.out_of_pocket;
-                settlement.changed_seq = seq;
-                self.settlements.insert(e.settlement_id.clone(), settlement);
-            }
-            Event::Voided(e) | Event::Expired(e) => {
-                let expired = matches!(event, Event::Expired(_));
-                let mut settlement =
-                    self.settlements.remove(&e.settlement_id).expect("release of a known hold");
-                assert_eq!(settlement.status, SettlementStatus::Held);
-                let key = settlement.charge_key();
-                for draw in &settlement.draws {
-                    self.account_mut(&draw.account).release(draw.bucket, draw.amount);
-                    if let Some(binding_id) = &draw.binding_id {
-                        self.binding_mut(binding_id, seq).remove_charge(key, draw.amount);
-                    }
-                }
-                if let Some(expires_at) = settlement.expires_at {
-                    self.hold_expiry.remove(&(expires_at, settlement.settlement_id.clone()));
-                }
-                settlement.status =
-                    if expired { SettlementStatus::Expired } else { SettlementStatus::Voided };
-                settlement.changed_seq = seq;
-                self.settlements.insert(e.settlement_id.clone(), settlement);
-            }
-            Event::Refunded(e) => {
-                let mut settlement =
-                    self.settlements.remove(&e.settlement_id).expect("refund of a known settlement");
-                let key = settlement.charge_key();
-                for returned in &e.returns {
-                    self.account_mut(&returned.account).credit(returned.bucket, returned.amount);
-                    if let Some(binding_id) = &returned.binding_id {
-                        self.binding_mut(binding_id, seq).remove_charge(key, returned.amount);
-                    }
-                    let index = settlement
-                        .draws
-                        .iter()
-                        .zip(&settlement.refunded_draws)
-                        .position(|(d, refunded)| {
-                            d.account == returned.account
-                                && d.source == returned.source
-                                && d.bucket == returned.bucket
-                                && d.binding_id == returned.binding_id
-                                && d.amount.minus(*refunded) >= returned.amount
-                        })
-                        .expect("a refund returns to a draw that paid at least that much");
-                    settlement.refunded_draws[index] = settlement.refunded_draws[index].plus(returned.amount);
-                }
-                settlement.refunded_out_of_pocket = settlement.refunded_out_of_pocket.plus(e.out_of_pocket);
-                assert!(settlement.refunded_out_of_pocket <= settlement.out_of_pocket);
-                settlement.refunds.push(RefundRecord {
-                    refund_id: e.refund_id.clone(),
-                    amount: e.amount,
-                    reason: e.reason.clone(),
-                    returns: e.returns.clone(),
-                    out_of_pocket: e.out_of_pocket,
-                    seq,
-                });
-                assert!(
-                    settlement.refunded_total() <= settlement.settled_amount(),
-                    "refunds never exceed settled"
-                );
-                self.refund_ids.insert(e.refund_id.clone(), e.settlement_id.clone());
-                settlement.changed_seq = seq;
-                self.settlements.insert(e.settlement_id.clone(), settlement);
-            }
-            Event::PremiumPaid(e) => {
-                for draw in &e.draws {
-                    self.account_mut(&draw.account).debit(draw.bucket, draw.amount);
-                }
-                let record = PremiumRecord { payer: e.payer.clone(), amount: e.amount, seq };
-                assert!(self.premiums.insert((e.beneficiary.clone(), e.year), record).is_none());
-                self.premium_beneficiaries
-                    .entry((e.payer.clone(), recorded_at.cst_year()))
-                    .or_default()
-                    .insert(e.beneficiary.clone());
+            if let Some(binding_id) = &draw.binding_id {
+                self.binding_mut(binding_id, seq).add_charge(key, draw.amount);
             }
         }
+        if let Some(expires_at) = c.expires_at {
+            self.hold_expiry.insert((expires_at, c.settlement_id.clone()));
+        }
+        let settlement = Settlement {
+            settlement_id: c.settlement_id.clone(),
+            number,
+            institution: c.institution.clone(),
+            region: c.region,
+            beneficiary: c.beneficiary.clone(),
+            category: c.category,
+            amount: c.amount,
+            occurred_at: c.occurred_at,
+            rule_version: c.rule_version,
+            status: if held { SettlementStatus::Held } else { SettlementStatus::Settled },
+            draws: c.draws.clone(),
+            out_of_pocket: c.out_of_pocket,
+            explain: c.explain.clone(),
+            captured: None,
+            expires_at: c.expires_at,
+            refunded_draws: vec![Money::ZERO; c.draws.len()],
+            refunded_out_of_pocket: Money::ZERO,
+            refunds: Vec::new(),
+            seq,
+            changed_seq: seq,
+        };
+        let total = Money::sum(c.draws.iter().map(|d| d.amount)).plus(c.out_of_pocket);
+        assert_eq!(total, c.amount, "a split adds up to the amount asked");
+        assert!(self.settlements.insert(c.settlement_id.clone(), settlement).is_none());
+    }
+
+    /// A hold captured: every held draw released, the captured draws taken.
+    fn apply_captured(&mut self, e: &Captured, seq: u64) {
+        // Release every held draw, then take what was captured.
+        let mut settlement = self.release_hold(&e.settlement_id, seq);
+        let key = settlement.charge_key();
+        for draw in &e.draws {
+            self.account_mut(&draw.account).debit(draw.bucket, draw.amount);
+            if let Some(binding_id) = &draw.binding_id {
+                self.binding_mut(binding_id, seq).add_charge(key, draw.amount);
+            }
+        }
+        settlement.status = SettlementStatus::Settled;
+        settlement.captured = Some(e.amount);
+        settlement.refunded_draws = vec![Money::ZERO; e.draws.len()];
+        settlement.draws = e.draws.clone();
+        settlement.out_of_pocket = e.out_of_pocket;
+        settlement.changed_seq = seq;
+        self.settlements.insert(e.settlement_id.clone(), settlement);
+    }
+
+    /// Takes a hold out of the settlements to end it: every held draw released (from its
+    /// account and from the limits of the binding it went through), its expiry forgotten. The
+    /// caller sets its new status and puts it back.
+    fn release_hold(&mut self, settlement_id: &SettlementId, seq: u64) -> Settlement {
+        let settlement = self.settlements.remove(settlement_id).expect("the end of a known hold");
+        assert_eq!(settlement.status, SettlementStatus::Held);
+        let key = settlement.charge_key();
+        for draw in &settlement.draws {
+            self.account_mut(&draw.account).release(draw.bucket, draw.amount);
+            if let Some(binding_id) = &draw.binding_id {
+                self.binding_mut(binding_id, seq).remove_charge(key, draw.amount);
+            }
+        }
+        if let Some(expires_at) = settlement.expires_at {
+            self.hold_expiry.remove(&(expires_at, settlement.settlement_id.clone()));
+        }
+        settlement
+    }
+
+    /// A hold voided (or, `expired`, timed out): every held draw released.
+    fn apply_released(&mut self, e: &Released, expired: bool, seq: u64) {
+        let mut settlement = self.release_hold(&e.settlement_id, seq);
+        settlement.status = if expired { SettlementStatus::Expired } else { SettlementStatus::Voided };
+        settlement.changed_seq = seq;
+        self.settlements.insert(e.settlement_id.clone(), settlement);
+    }
+
+    /// A refund: money back to the draws that paid it, as decided.
+    fn apply_refunded(&mut self, e: &Refunded, seq: u64) {
+        let mut settlement = self.settlements.remove(&e.settlement_id).expect("refund of a known settlement");
+        let key = settlement.charge_key();
+        for returned in &e.returns {
+            self.account_mut(&returned.account).credit(returned.bucket, returned.amount);
+            if let Some(binding_id) = &returned.binding_id {
+                self.binding_mut(binding_id, seq).remove_charge(key, returned.amount);
+            }
+            let index = settlement
+                .draws
+                .iter()
+                .zip(&settlement.refunded_draws)
+                .position(|(d, refunded)| {
+                    d.account == returned.account
+                        && d.source == returned.source
+                        && d.bucket == returned.bucket
+                        && d.binding_id == returned.binding_id
+                        && d.amount.minus(*refunded) >= returned.amount
+                })
+                .expect("a refund returns to a draw that paid at least that much");
+            settlement.refunded_draws[index] = settlement.refunded_draws[index].plus(returned.amount);
+        }
+        settlement.refunded_out_of_pocket = settlement.refunded_out_of_pocket.plus(e.out_of_pocket);
+        assert!(settlement.refunded_out_of_pocket <= settlement.out_of_pocket);
+        settlement.refunds.push(RefundRecord {
+            refund_id: e.refund_id.clone(),
+            amount: e.amount,
+            reason: e.reason.clone(),
+            returns: e.returns.clone(),
+            out_of_pocket: e.out_of_pocket,
+            seq,
+        });
+        assert!(settlement.refunded_total() <= settlement.settled_amount(), "refunds never exceed settled");
+        self.refund_ids.insert(e.refund_id.clone(), e.settlement_id.clone());
+        settlement.changed_seq = seq;
+        self.settlements.insert(e.settlement_id.clone(), settlement);
+    }
+
+    /// A resident's premium paid from an account; one per beneficiary and year.
+    fn apply_premium_paid(&mut self, e: &PremiumPaid, seq: u64, recorded_at: Timestamp) {
+        for draw in &e.draws {
+            self.account_mut(&draw.account).debit(draw.bucket, draw.amount);
+        }
+        let record = PremiumRecord { payer: e.payer.clone(), amount: e.amount, seq };
+        assert!(self.premiums.insert((e.beneficiary.clone(), e.year), record).is_none());
+        self.premium_beneficiaries
+            .entry((e.payer.clone(), recorded_at.cst_year()))
+            .or_default()
+            .insert(e.beneficiary.clone());
     }
 
     /// Year-end: every current balance of the region, held part included, becomes historic;
     /// holds and settled draws from those current buckets follow the money, so refunds of
     /// money from a closed year go back to historic.
-    fn close_year(&mut self, region: &Region, year: i32, seq: u64) {
+    fn apply_year_closed(&mut self, region: &Region, year: i32, seq: u64) {
         self.closed_years.insert(*region, year);
         for person in self.persons.values_mut().filter(|p| &p.region == region) {
             if let Some(account) = person.account.as_mut() {
