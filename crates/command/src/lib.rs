@@ -13,6 +13,6 @@ mod state;
 pub use decide::{binding_usage, check_shape, decide};
 pub use split::{pro_rata_fen, split, Split};
 pub use state::{
-    family_available, splits_of, Account, Binding, EndReason, Institution, Person, PremiumRecord,
+    family_available, splits_of, Account, Binding, EndReason, Institution, Map, Person, PremiumRecord,
     RefundRecord, Settlement, SettlementStatus, State,
 };

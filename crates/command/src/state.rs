@@ -305,19 +305,25 @@ pub struct PremiumRecord {
     pub seq: u64,
 }
 
+/// The state's maps from an id: a hash index over entries kept in the order inserted, so that
+/// a lookup hashes the id once instead of comparing it with a dozen others, and iteration is
+/// still the same on every run (the hasher's random seed only places the index's slots).
+pub type Map<K, V> = indexmap::IndexMap<K, V, foldhash::fast::RandomState>;
+
 /// The decision state: a fold of every event so far.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
     /// Rule sets per region, ascending by version (and so by `effective_from`).
     pub rules: BTreeMap<Region, Vec<RuleSet>>,
-    pub institutions: BTreeMap<InstitutionId, Institution>,
-    pub persons: BTreeMap<PersonId, Person>,
+    pub institutions: Map<InstitutionId, Institution>,
+    pub persons: Map<PersonId, Person>,
     /// Every binding ever requested; `BindingId` `Bn` is at index n − 1.
     pub bindings: Vec<Binding>,
-    pub bindings_by_authorizer: BTreeMap<PersonId, Vec<usize>>,
-    pub bindings_by_beneficiary: BTreeMap<PersonId, Vec<usize>>,
-    pub settlements: BTreeMap<SettlementId, Settlement>,
-    pub refund_ids: BTreeMap<RefundId, SettlementId>,
+    pub bindings_by_authorizer: Map<PersonId, Vec<usize>>,
+    pub bindings_by_beneficiary: Map<PersonId, Vec<usize>>,
+    /// In the order created (never removed, so a settlement's place never changes).
+    pub settlements: Map<SettlementId, Settlement>,
+    pub refund_ids: Map<RefundId, SettlementId>,
     /// One premium per beneficiary and year.
     pub premiums: BTreeMap<(PersonId, i32), PremiumRecord>,
     /// Distinct beneficiaries each payer paid for, per natural year of payment (+08:00).
@@ -351,10 +357,7 @@ impl State {
 
     /// The binding an event at `seq` changes, stamped with it.
     fn binding_mut(&mut self, binding_id: &BindingId, seq: u64) -> &mut Binding {
-        let index = binding_id.number().expect("stored binding ids are ledger-issued") as usize - 1;
-        let binding = &mut self.bindings[index];
-        binding.changed_seq = seq;
-        binding
+        binding_in(&mut self.bindings, binding_id, seq)
     }
 
     pub fn bindings_of_beneficiary<'a>(
@@ -373,10 +376,7 @@ impl State {
     }
 
     fn account_mut(&mut self, person: &PersonId) -> &mut Account {
-        self.persons
-            .get_mut(person)
-            .and_then(|p| p.account.as_mut())
-            .expect("money moves only in employees' accounts")
+        account_in(&mut self.persons, person)
     }
 
     /// The sum of every account's buckets: what `verify` and the tests conserve.
@@ -585,12 +585,13 @@ impl State {
     /// A hold captured: every held draw released, the captured draws taken.
     fn apply_captured(&mut self, e: &Captured, seq: u64) {
         // Release every held draw, then take what was captured.
-        let mut settlement = self.release_hold(&e.settlement_id, seq);
+        self.release_hold(&e.settlement_id, seq);
+        let settlement = self.settlements.get_mut(&e.settlement_id).expect("capture of a known hold");
         let key = settlement.charge_key();
         for draw in &e.draws {
-            self.account_mut(&draw.account).debit(draw.bucket, draw.amount);
+            account_in(&mut self.persons, &draw.account).debit(draw.bucket, draw.amount);
             if let Some(binding_id) = &draw.binding_id {
-                self.binding_mut(binding_id, seq).add_charge(key, draw.amount);
+                binding_in(&mut self.bindings, binding_id, seq).add_charge(key, draw.amount);
             }
         }
         settlement.status = SettlementStatus::Settled;
@@ -598,45 +599,42 @@ impl State {
         settlement.refunded_draws = vec![Money::ZERO; e.draws.len()];
         settlement.draws = e.draws.clone();
         settlement.out_of_pocket = e.out_of_pocket;
-        settlement.changed_seq = seq;
-        self.settlements.insert(e.settlement_id.clone(), settlement);
     }
 
-    /// Takes a hold out of the settlements to end it: every held draw released (from its
-    /// account and from the limits of the binding it went through), its expiry forgotten. The
-    /// caller sets its new status and puts it back.
-    fn release_hold(&mut self, settlement_id: &SettlementId, seq: u64) -> Settlement {
-        let settlement = self.settlements.remove(settlement_id).expect("the end of a known hold");
+    /// Ends a hold: every held draw released (from its account and from the limits of the
+    /// binding it went through), its expiry forgotten, the settlement stamped with `seq`. The
+    /// caller sets its new status.
+    fn release_hold(&mut self, settlement_id: &SettlementId, seq: u64) -> &mut Settlement {
+        let settlement = self.settlements.get_mut(settlement_id).expect("the end of a known hold");
         assert_eq!(settlement.status, SettlementStatus::Held);
         let key = settlement.charge_key();
         for draw in &settlement.draws {
-            self.account_mut(&draw.account).release(draw.bucket, draw.amount);
+            account_in(&mut self.persons, &draw.account).release(draw.bucket, draw.amount);
             if let Some(binding_id) = &draw.binding_id {
-                self.binding_mut(binding_id, seq).remove_charge(key, draw.amount);
+                binding_in(&mut self.bindings, binding_id, seq).remove_charge(key, draw.amount);
             }
         }
         if let Some(expires_at) = settlement.expires_at {
             self.hold_expiry.remove(&(expires_at, settlement.settlement_id.clone()));
         }
+        settlement.changed_seq = seq;
         settlement
     }
 
     /// A hold voided (or, `expired`, timed out): every held draw released.
     fn apply_released(&mut self, e: &Released, expired: bool, seq: u64) {
-        let mut settlement = self.release_hold(&e.settlement_id, seq);
+        let settlement = self.release_hold(&e.settlement_id, seq);
         settlement.status = if expired { SettlementStatus::Expired } else { SettlementStatus::Voided };
-        settlement.changed_seq = seq;
-        self.settlements.insert(e.settlement_id.clone(), settlement);
     }
 
     /// A refund: money back to the draws that paid it, as decided.
     fn apply_refunded(&mut self, e: &Refunded, seq: u64) {
-        let mut settlement = self.settlements.remove(&e.settlement_id).expect("refund of a known settlement");
+        let settlement = self.settlements.get_mut(&e.settlement_id).expect("refund of a known settlement");
         let key = settlement.charge_key();
         for returned in &e.returns {
-            self.account_mut(&returned.account).credit(returned.bucket, returned.amount);
+            account_in(&mut self.persons, &returned.account).credit(returned.bucket, returned.amount);
             if let Some(binding_id) = &returned.binding_id {
-                self.binding_mut(binding_id, seq).remove_charge(key, returned.amount);
+                binding_in(&mut self.bindings, binding_id, seq).remove_charge(key, returned.amount);
             }
             let index = settlement
                 .draws
@@ -663,9 +661,8 @@ impl State {
             seq,
         });
         assert!(settlement.refunded_total() <= settlement.settled_amount(), "refunds never exceed settled");
-        self.refund_ids.insert(e.refund_id.clone(), e.settlement_id.clone());
         settlement.changed_seq = seq;
-        self.settlements.insert(e.settlement_id.clone(), settlement);
+        self.refund_ids.insert(e.refund_id.clone(), e.settlement_id.clone());
     }
 
     /// A resident's premium paid from an account; one per beneficiary and year.
@@ -706,6 +703,19 @@ impl State {
             }
         }
     }
+}
+
+/// The account of an employee, in `persons` (a field of `State`, borrowed apart from the others).
+fn account_in<'a>(persons: &'a mut Map<PersonId, Person>, person: &PersonId) -> &'a mut Account {
+    persons.get_mut(person).and_then(|p| p.account.as_mut()).expect("money moves only in employees' accounts")
+}
+
+/// The binding an event at `seq` changes, in `bindings`, stamped with it.
+fn binding_in<'a>(bindings: &'a mut [Binding], binding_id: &BindingId, seq: u64) -> &'a mut Binding {
+    let index = binding_id.number().expect("stored binding ids are ledger-issued") as usize - 1;
+    let binding = &mut bindings[index];
+    binding.changed_seq = seq;
+    binding
 }
 
 /// The family buckets' available money of an account, in the rules' order.

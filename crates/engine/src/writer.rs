@@ -171,6 +171,12 @@ fn snapshot_at(reader: &ledger::Reader, seq: u64) -> Result<u64, EngineError> {
     crate::take_snapshot(reader, &projections).map_err(|error| EngineError::Storage(error.to_string()))
 }
 
+/// A request's digest and what its request id's record says, if there is one.
+struct Known {
+    digest: String,
+    record: Result<Option<RequestRecord>, Rejection>,
+}
+
 /// What a request will be answered once the batch is durable.
 enum Pending {
     Committed(Vec<Recorded>),
@@ -376,6 +382,12 @@ impl Writer {
         origin: Origin,
         reply: Reply,
     ) -> bool {
+        // What needs no state is done before the lock, so that readers wait only for the
+        // decision itself.
+        let known = building.as_ref().map_or_else(
+            || self.known(None, &request, &origin),
+            |batch| self.known(Some(batch), &request, &origin),
+        );
         let shared = Arc::clone(&self.projections);
         // Never wait for a reader while this batch holds events no committer has: a reader
         // may hold the lock until they are durable (`Engine::projections`). Hand it over first.
@@ -393,7 +405,7 @@ impl Writer {
             }
         };
         let batch = building.get_or_insert_with(|| self.open(&mut projections));
-        self.add(&mut projections, batch, request, origin, reply);
+        self.add(&mut projections, batch, request, origin, reply, known);
         drop(projections);
         if batch.answers.len() < self.config.batch_commands_max {
             return true;
@@ -466,6 +478,26 @@ impl Writer {
     }
 
     /// Decides one request against the writer's state, after every one before it.
+    /// What is known of a request before it is decided: its digest, and the record of its
+    /// request id if it was seen (in this batch, in one in flight, or in the index). `None`
+    /// for a preview, which has neither.
+    fn known(&self, batch: Option<&Building>, request: &Request, origin: &Origin) -> Option<Known> {
+        if request.command.is_preview() {
+            return None;
+        }
+        let digest = origin.digest.clone().unwrap_or_else(|| request.digest());
+        let request_id = request.request_id.as_str();
+        let seen = batch
+            .and_then(|b| b.records.get(request_id))
+            .or(self.in_flight.get(request_id).map(|(_, r)| r))
+            .cloned();
+        let record = match seen {
+            Some(record) => Ok(Some(record)),
+            None => self.lookup(request_id).map_err(|error| storage_rejection(&error)),
+        };
+        Some(Known { digest, record })
+    }
+
     fn add(
         &mut self,
         projections: &mut Projections,
@@ -473,6 +505,7 @@ impl Writer {
         request: Request,
         origin: Origin,
         reply: Reply,
+        known: Option<Known>,
     ) {
         if let Some(failure) = self.failed.get() {
             reply(Err(EngineError::Storage(failure.clone())));
@@ -489,7 +522,7 @@ impl Writer {
             batch.answers.push((reply, Pending::Rejected(rejection, false)));
             return;
         }
-        if request.command.is_preview() {
+        let Some(Known { digest, record: seen }) = known else {
             let pending = match command::decide(projections.state(), &request.command, now) {
                 Ok(mut decided) => match decided.pop() {
                     Some(Event::Settled(charge)) => Pending::Preview(charge),
@@ -499,18 +532,14 @@ impl Writer {
             };
             batch.answers.push((reply, pending));
             return;
-        }
-        let digest = origin.digest.clone().unwrap_or_else(|| request.digest());
+        };
         let request_id = request.request_id.as_str().to_owned();
-        let known = match batch.records.get(&request_id).or(self.in_flight.get(&request_id).map(|(_, r)| r)) {
-            Some(record) => Some(record.clone()),
-            None => match self.lookup(&request_id) {
-                Ok(known) => known,
-                Err(error) => {
-                    batch.answers.push((reply, Pending::Rejected(storage_rejection(&error), false)));
-                    return;
-                }
-            },
+        let known = match seen {
+            Ok(known) => known,
+            Err(rejection) => {
+                batch.answers.push((reply, Pending::Rejected(rejection, false)));
+                return;
+            }
         };
         let pending = match known {
             Some(record) if record_digest(&record) != digest => Pending::Rejected(

@@ -10,8 +10,6 @@
 mod durable;
 mod views;
 
-use std::collections::BTreeMap;
-
 use command::State;
 use domain::{Balance, Event, PersonId, Timestamp};
 
@@ -65,7 +63,7 @@ pub struct Projections {
     state: State,
     /// Per account, `(seq, balance after)` for every event that changed it, ascending by seq:
     /// the balance as of any seq is one binary search.
-    history: BTreeMap<PersonId, Vec<(u64, Balance)>>,
+    history: command::Map<PersonId, Vec<(u64, Balance)>>,
     /// `recorded_at` of every event, indexed by seq − 1 (strictly increasing).
     recorded_at: Vec<Timestamp>,
     /// Every rule version that changed a parameter a view declares, in log order.
