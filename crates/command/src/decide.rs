@@ -720,7 +720,11 @@ fn release(settlement: &Settlement) -> Released {
 }
 
 fn settlement<'a>(state: &'a State, settlement_id: &SettlementId) -> Result<&'a Settlement, Rejection> {
-    state.settlements.get(settlement_id).ok_or_else(|| not_found("settlement", settlement_id.as_str()))
+    state
+        .settlements
+        .get(settlement_id)
+        .map(|s| &**s)
+        .ok_or_else(|| not_found("settlement", settlement_id.as_str()))
 }
 
 fn held<'a>(state: &'a State, settlement_id: &SettlementId) -> Result<&'a Settlement, Rejection> {
@@ -747,7 +751,7 @@ fn pending_binding<'a>(state: &'a State, binding_id: &BindingId) -> Result<&'a B
 }
 
 fn person<'a>(state: &'a State, person_id: &PersonId) -> Result<&'a Person, Rejection> {
-    state.persons.get(person_id).ok_or_else(|| not_found("person", person_id.as_str()))
+    state.persons.get(person_id).map(|p| &**p).ok_or_else(|| not_found("person", person_id.as_str()))
 }
 
 fn rules_in_force<'a>(state: &'a State, region: &Region, now: Timestamp) -> Result<&'a RuleSet, Rejection> {

@@ -6,6 +6,7 @@
 //! can only mean a corrupt log or a bug — never a business outcome.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -316,13 +317,13 @@ pub struct State {
     /// Rule sets per region, ascending by version (and so by `effective_from`).
     pub rules: BTreeMap<Region, Vec<RuleSet>>,
     pub institutions: Map<InstitutionId, Institution>,
-    pub persons: Map<PersonId, Person>,
+    pub persons: Map<PersonId, Arc<Person>>,
     /// Every binding ever requested; `BindingId` `Bn` is at index n − 1.
-    pub bindings: Vec<Binding>,
+    pub bindings: Vec<Arc<Binding>>,
     pub bindings_by_authorizer: Map<PersonId, Vec<usize>>,
     pub bindings_by_beneficiary: Map<PersonId, Vec<usize>>,
     /// In the order created (never removed, so a settlement's place never changes).
-    pub settlements: Map<SettlementId, Settlement>,
+    pub settlements: Map<SettlementId, Arc<Settlement>>,
     pub refund_ids: Map<RefundId, SettlementId>,
     /// One premium per beneficiary and year.
     pub premiums: BTreeMap<(PersonId, i32), PremiumRecord>,
@@ -352,7 +353,7 @@ impl State {
 
     pub fn binding(&self, binding_id: &BindingId) -> Option<&Binding> {
         let index = usize::try_from(binding_id.number()?).ok()? - 1;
-        self.bindings.get(index)
+        self.bindings.get(index).map(|b| &**b)
     }
 
     /// The binding an event at `seq` changes, stamped with it.
@@ -364,11 +365,11 @@ impl State {
         &'a self,
         person: &PersonId,
     ) -> impl Iterator<Item = &'a Binding> + 'a {
-        self.bindings_by_beneficiary.get(person).into_iter().flatten().map(|i| &self.bindings[*i])
+        self.bindings_by_beneficiary.get(person).into_iter().flatten().map(|i| &*self.bindings[*i])
     }
 
     pub fn bindings_of_authorizer<'a>(&'a self, person: &PersonId) -> impl Iterator<Item = &'a Binding> + 'a {
-        self.bindings_by_authorizer.get(person).into_iter().flatten().map(|i| &self.bindings[*i])
+        self.bindings_by_authorizer.get(person).into_iter().flatten().map(|i| &*self.bindings[*i])
     }
 
     pub fn account(&self, person: &PersonId) -> Option<&Account> {
@@ -443,12 +444,12 @@ impl State {
             registered_seq: seq,
             changed_seq: seq,
         };
-        assert!(self.persons.insert(e.person_id.clone(), person).is_none());
+        assert!(self.persons.insert(e.person_id.clone(), Arc::new(person)).is_none());
     }
 
     /// A person's status.
     fn apply_person_status_changed(&mut self, e: &PersonStatusChanged, seq: u64) {
-        let person = self.persons.get_mut(&e.person_id).expect("status of a known person");
+        let person = Arc::make_mut(self.persons.get_mut(&e.person_id).expect("status of a known person"));
         person.status = e.status;
         person.changed_seq = seq;
     }
@@ -499,7 +500,7 @@ impl State {
             binding.status = BindingStatus::Active;
             binding.activated = Some(self.activations);
         }
-        self.bindings.push(binding);
+        self.bindings.push(Arc::new(binding));
         self.bindings_by_authorizer.entry(e.authorizer.clone()).or_default().push(index);
         self.bindings_by_beneficiary.entry(e.beneficiary.clone()).or_default().push(index);
     }
@@ -579,14 +580,15 @@ impl State {
         };
         let total = Money::sum(c.draws.iter().map(|d| d.amount)).plus(c.out_of_pocket);
         assert_eq!(total, c.amount, "a split adds up to the amount asked");
-        assert!(self.settlements.insert(c.settlement_id.clone(), settlement).is_none());
+        assert!(self.settlements.insert(c.settlement_id.clone(), Arc::new(settlement)).is_none());
     }
 
     /// A hold captured: every held draw released, the captured draws taken.
     fn apply_captured(&mut self, e: &Captured, seq: u64) {
         // Release every held draw, then take what was captured.
         self.release_hold(&e.settlement_id, seq);
-        let settlement = self.settlements.get_mut(&e.settlement_id).expect("capture of a known hold");
+        let settlement =
+            Arc::make_mut(self.settlements.get_mut(&e.settlement_id).expect("capture of a known hold"));
         let key = settlement.charge_key();
         for draw in &e.draws {
             account_in(&mut self.persons, &draw.account).debit(draw.bucket, draw.amount);
@@ -605,7 +607,8 @@ impl State {
     /// binding it went through), its expiry forgotten, the settlement stamped with `seq`. The
     /// caller sets its new status.
     fn release_hold(&mut self, settlement_id: &SettlementId, seq: u64) -> &mut Settlement {
-        let settlement = self.settlements.get_mut(settlement_id).expect("the end of a known hold");
+        let settlement =
+            Arc::make_mut(self.settlements.get_mut(settlement_id).expect("the end of a known hold"));
         assert_eq!(settlement.status, SettlementStatus::Held);
         let key = settlement.charge_key();
         for draw in &settlement.draws {
@@ -629,7 +632,8 @@ impl State {
 
     /// A refund: money back to the draws that paid it, as decided.
     fn apply_refunded(&mut self, e: &Refunded, seq: u64) {
-        let settlement = self.settlements.get_mut(&e.settlement_id).expect("refund of a known settlement");
+        let settlement =
+            Arc::make_mut(self.settlements.get_mut(&e.settlement_id).expect("refund of a known settlement"));
         let key = settlement.charge_key();
         for returned in &e.returns {
             account_in(&mut self.persons, &returned.account).credit(returned.bucket, returned.amount);
@@ -683,8 +687,8 @@ impl State {
     /// money from a closed year go back to historic.
     fn apply_year_closed(&mut self, region: &Region, year: i32, seq: u64) {
         self.closed_years.insert(*region, year);
-        for person in self.persons.values_mut().filter(|p| &p.region == region) {
-            if let Some(account) = person.account.as_mut() {
+        for person in self.persons.values_mut().filter(|p| &p.region == region && p.account.is_some()) {
+            if let Some(account) = Arc::make_mut(person).account.as_mut() {
                 account.historic = account.historic.plus(account.current);
                 account.current = Money::ZERO;
                 account.held_historic = account.held_historic.plus(account.held_current);
@@ -692,28 +696,31 @@ impl State {
             }
         }
         let persons = &self.persons;
-        for settlement in self.settlements.values_mut() {
-            for draw in settlement.draws.iter_mut() {
-                if draw.bucket == Bucket::Current
-                    && persons.get(&draw.account).is_some_and(|p| &p.region == region)
-                {
-                    draw.bucket = Bucket::Historic;
-                    settlement.changed_seq = seq;
-                }
+        let moves = |draw: &Draw| {
+            draw.bucket == Bucket::Current && persons.get(&draw.account).is_some_and(|p| &p.region == region)
+        };
+        for settlement in self.settlements.values_mut().filter(|s| s.draws.iter().any(moves)) {
+            let settlement = Arc::make_mut(settlement);
+            for draw in settlement.draws.iter_mut().filter(|d| moves(d)) {
+                draw.bucket = Bucket::Historic;
             }
+            settlement.changed_seq = seq;
         }
     }
 }
 
 /// The account of an employee, in `persons` (a field of `State`, borrowed apart from the others).
-fn account_in<'a>(persons: &'a mut Map<PersonId, Person>, person: &PersonId) -> &'a mut Account {
-    persons.get_mut(person).and_then(|p| p.account.as_mut()).expect("money moves only in employees' accounts")
+fn account_in<'a>(persons: &'a mut Map<PersonId, Arc<Person>>, person: &PersonId) -> &'a mut Account {
+    persons
+        .get_mut(person)
+        .and_then(|p| Arc::make_mut(p).account.as_mut())
+        .expect("money moves only in employees' accounts")
 }
 
 /// The binding an event at `seq` changes, in `bindings`, stamped with it.
-fn binding_in<'a>(bindings: &'a mut [Binding], binding_id: &BindingId, seq: u64) -> &'a mut Binding {
+fn binding_in<'a>(bindings: &'a mut [Arc<Binding>], binding_id: &BindingId, seq: u64) -> &'a mut Binding {
     let index = binding_id.number().expect("stored binding ids are ledger-issued") as usize - 1;
-    let binding = &mut bindings[index];
+    let binding = Arc::make_mut(&mut bindings[index]);
     binding.changed_seq = seq;
     binding
 }

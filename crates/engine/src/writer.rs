@@ -137,22 +137,27 @@ struct Applier {
 /// Durable batches waiting for the applier; the committer waits when this many are queued.
 const DURABLE_BATCHES_QUEUED_MAX: usize = 4;
 
-/// A thread that builds and stores snapshots; one at a time, later ones skipped while busy.
+/// A thread that stores snapshots; one at a time, later ones skipped while busy.
 ///
-/// It builds each from the durable log, never from the live projections: the newest good
-/// snapshot before the seq, plus the log up to it (as start-up does). Copying the live
-/// projections instead held their lock for as long as a deep clone of the whole state took,
-/// and stalled every request behind it (p99 400 ms under 64 connections at 100,000 persons'
-/// worth of state; docs/benchmarks.md). This costs a replay of the events since the last
-/// snapshot, on this thread, and holds nothing the pipeline waits for.
-fn spawn_snapshotter(reader: ledger::Reader) -> (SyncSender<u64>, std::thread::JoinHandle<()>) {
+/// Each is a copy of the one state once all of it is durable, taken under the read lock:
+/// records are shared (`Arc`), so the copy takes the maps' indexes, not the records, and the
+/// writer copies a record only when it changes one the snapshot still holds. The writer waits
+/// for the copy (see `Durability::wait_for` and `Writer::take`), then the copy is serialized
+/// and stored here, off every path a request waits on. A deep copy used to hold the lock for
+/// as long as it took to copy the whole state (p99 400 ms under 64 connections at 100,000
+/// persons' worth of state), and replaying the log instead evolved every event twice.
+fn spawn_snapshotter(
+    reader: ledger::Reader,
+    projections: Arc<RwLock<Projections>>,
+    durability: Arc<Durability>,
+) -> (SyncSender<u64>, std::thread::JoinHandle<()>) {
     let (sender, receiver) = sync_channel::<u64>(1);
     let handle = std::thread::Builder::new()
         .name("gongji-snapshot".into())
         .spawn(move || {
-            for seq in receiver {
-                match snapshot_at(&reader, seq) {
-                    Ok(seq) => tracing::info!(seq, "snapshot stored"),
+            for _ in receiver {
+                match snapshot(&reader, &projections, &durability) {
+                    Ok((seq, copy_micros)) => tracing::info!(seq, copy_micros, "snapshot stored"),
                     Err(error) => tracing::warn!(%error, "snapshot not stored"),
                 }
             }
@@ -161,14 +166,22 @@ fn spawn_snapshotter(reader: ledger::Reader) -> (SyncSender<u64>, std::thread::J
     (sender, handle)
 }
 
-/// Builds the projections after event `seq` from the newest good snapshot before it and the
-/// log, and stores them as a snapshot.
-fn snapshot_at(reader: &ledger::Reader, seq: u64) -> Result<u64, EngineError> {
-    let mut projections = crate::load_snapshot(reader, seq)
-        .map_err(|error| EngineError::Storage(error.to_string()))?
-        .unwrap_or_default();
-    crate::snapshot::catch_up(reader, &mut projections, Some(seq), &mut |_, _| {})?;
-    crate::take_snapshot(reader, &projections).map_err(|error| EngineError::Storage(error.to_string()))
+/// Copies the one state once all of it is durable and stores the copy as a snapshot; the
+/// seq it was taken at, and how long the writer waited for the copy, in microseconds.
+fn snapshot(
+    reader: &ledger::Reader,
+    projections: &RwLock<Projections>,
+    durability: &Durability,
+) -> Result<(u64, u64), EngineError> {
+    let started = std::time::Instant::now();
+    let copy = {
+        let live = read_lock(projections);
+        durability.wait_for(live.head_seq())?;
+        live.clone()
+    };
+    let copy_micros = started.elapsed().as_micros() as u64;
+    let seq = crate::take_snapshot(reader, &copy).map_err(|error| EngineError::Storage(error.to_string()))?;
+    Ok((seq, copy_micros))
 }
 
 /// A request's digest and what its request id's record says, if there is one.
@@ -223,12 +236,13 @@ impl Writer {
         }
         store.set_checkpoint(store.head_seq(), store.head_hash()).map_err(storage)?;
         tracing::info!(head_seq = store.head_seq(), "ledger recovered");
-        let (snapshots, snapshotter) = spawn_snapshotter(reader.clone());
         let head_time = projections.head_time();
         let (failed, settled) = (Arc::new(OnceLock::new()), Arc::new(AtomicU64::new(0)));
         let durability =
             Arc::new(Durability::new(store.head_seq(), Arc::clone(&failed), Arc::clone(&serving)));
         let projections = Arc::new(RwLock::new(projections));
+        let (snapshots, snapshotter) =
+            spawn_snapshotter(reader.clone(), Arc::clone(&projections), Arc::clone(&durability));
         let (head_seq, sealer) = (store.head_seq(), store.sealer());
         let applier = Applier {
             reader: reader.clone(),

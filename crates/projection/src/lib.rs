@@ -10,6 +10,8 @@
 mod durable;
 mod views;
 
+use std::sync::Arc;
+
 use command::State;
 use domain::{Balance, Event, PersonId, Timestamp};
 
@@ -57,13 +59,15 @@ fn changed_parameters(before: &domain::RuleSet, after: &domain::RuleSet) -> Vec<
         .collect()
 }
 
-/// Every read model, kept current by `apply`.
+/// Every read model, kept current by `apply`. A clone is cheap: persons, bindings,
+/// settlements and balance histories are shared (`Arc`), and `apply` copies one only when it
+/// changes one a clone still holds (a snapshot being stored).
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Projections {
     state: State,
     /// Per account, `(seq, balance after)` for every event that changed it, ascending by seq:
     /// the balance as of any seq is one binary search.
-    history: command::Map<PersonId, Vec<(u64, Balance)>>,
+    history: command::Map<PersonId, Arc<Vec<(u64, Balance)>>>,
     /// `recorded_at` of every event, indexed by seq − 1 (strictly increasing).
     recorded_at: Vec<Timestamp>,
     /// Every rule version that changed a parameter a view declares, in log order.
@@ -128,13 +132,13 @@ impl Projections {
             let Some(account) = self.state.account(person) else { continue };
             let balance = account.to_balance();
             // An account's id is cloned once, when its history starts.
-            match self.history.get_mut(person) {
+            match self.history.get_mut(person).map(Arc::make_mut) {
                 Some(entries) => match entries.last_mut() {
                     Some((last_seq, last)) if *last_seq == seq => *last = balance,
                     _ => entries.push((seq, balance)),
                 },
                 None => {
-                    self.history.insert(person.clone(), vec![(seq, balance)]);
+                    self.history.insert(person.clone(), Arc::new(vec![(seq, balance)]));
                 }
             }
         }
