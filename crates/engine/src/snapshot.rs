@@ -8,7 +8,7 @@
 use ledger::{Reader, Snapshot};
 use projection::Projections;
 
-use crate::{decode, EngineError};
+use crate::{decode_event, EngineError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -64,7 +64,7 @@ pub fn catch_up(
         .events(projections.head_seq())
         .take_while(|e| e.as_ref().map_or(true, |e| e.seq <= total))
         .map(|e| e.map_err(storage));
-    let decode_one = |stored: &mut ledger::StoredEvent| decode(stored).map(|(recorded, _)| recorded);
+    let decode_one = |stored: &mut ledger::StoredEvent| decode_event(stored);
     fold_decoded(events, decode_one, |recorded| {
         projections.apply(recorded.seq, recorded.recorded_at, &recorded.event);
         if recorded.seq % CHUNK_EVENTS as u64 == 0 {

@@ -748,7 +748,7 @@ impl Applier {
                     .event(seq)
                     .map_err(storage)?
                     .ok_or_else(|| EngineError::Corrupt(format!("seq {seq} is missing")))?;
-                decode(&stored).map(|(recorded, _)| recorded)
+                decode_event(&stored)
             })
             .collect()
     }
@@ -792,15 +792,21 @@ fn record_digest(record: &RequestRecord) -> &str {
 /// Decodes a stored event into the event and the request that wrote it (its id and digest).
 pub fn decode(stored: &ledger::StoredEvent) -> Result<(Recorded, Option<(String, String)>), EngineError> {
     let fields = stored.fields().map_err(storage)?;
+    let request =
+        fields.request_id.zip(fields.request_digest).map(|(id, digest)| (id.to_owned(), hex::encode(digest)));
+    Ok((recorded(stored, &fields)?, request))
+}
+
+/// Decodes a stored event, leaving out the request that wrote it (a replay needs only this).
+pub fn decode_event(stored: &ledger::StoredEvent) -> Result<Recorded, EngineError> {
+    recorded(stored, &stored.fields().map_err(storage)?)
+}
+
+fn recorded(stored: &ledger::StoredEvent, fields: &ledger::Fields<'_>) -> Result<Recorded, EngineError> {
     let corrupt = |reason: String| EngineError::Corrupt(format!("seq {}: {reason}", stored.seq));
     let event =
         Event::from_binary(fields.kind, u32::from(fields.version), fields.payload).map_err(corrupt)?;
-    let request =
-        fields.request_id.zip(fields.request_digest).map(|(id, digest)| (id.to_owned(), hex::encode(digest)));
-    Ok((
-        Recorded { seq: stored.seq, recorded_at: Timestamp::from_micros(fields.recorded_at), event },
-        request,
-    ))
+    Ok(Recorded { seq: stored.seq, recorded_at: Timestamp::from_micros(fields.recorded_at), event })
 }
 
 fn storage(error: impl std::fmt::Display) -> EngineError {

@@ -59,6 +59,9 @@ fn changed_parameters(before: &domain::RuleSet, after: &domain::RuleSet) -> Vec<
         .collect()
 }
 
+/// An account's balances, `(seq, balance after)`, ascending by seq; shared with snapshots.
+type History = Arc<Vec<(u64, Balance)>>;
+
 /// Every read model, kept current by `apply`. A clone is cheap: persons, bindings,
 /// settlements and balance histories are shared (`Arc`), and `apply` copies one only when it
 /// changes one a clone still holds (a snapshot being stored).
@@ -66,8 +69,9 @@ fn changed_parameters(before: &domain::RuleSet, after: &domain::RuleSet) -> Vec<
 pub struct Projections {
     state: State,
     /// Per account, `(seq, balance after)` for every event that changed it, ascending by seq:
-    /// the balance as of any seq is one binary search.
-    history: command::Map<PersonId, Arc<Vec<(u64, Balance)>>>,
+    /// the balance as of any seq is one binary search. At the person's place in the state's
+    /// persons (`None` for a resident, and past the last employee).
+    history: Vec<Option<History>>,
     /// `recorded_at` of every event, indexed by seq − 1 (strictly increasing).
     recorded_at: Vec<Timestamp>,
     /// Every rule version that changed a parameter a view declares, in log order.
@@ -129,17 +133,16 @@ impl Projections {
         self.state.evolve(event, seq, recorded_at);
         self.recorded_at.push(recorded_at);
         for person in before.iter().chain(touched_after(event)) {
-            let Some(account) = self.state.account(person) else { continue };
+            let Some((place, _, p)) = self.state.persons.get_full(person) else { continue };
+            let Some(account) = &p.account else { continue };
             let balance = account.to_balance();
-            // An account's id is cloned once, when its history starts.
-            match self.history.get_mut(person).map(Arc::make_mut) {
-                Some(entries) => match entries.last_mut() {
-                    Some((last_seq, last)) if *last_seq == seq => *last = balance,
-                    _ => entries.push((seq, balance)),
-                },
-                None => {
-                    self.history.insert(person.clone(), Arc::new(vec![(seq, balance)]));
-                }
+            if self.history.len() <= place {
+                self.history.resize(place + 1, None);
+            }
+            let entries = Arc::make_mut(self.history[place].get_or_insert_with(Default::default));
+            match entries.last_mut() {
+                Some((last_seq, last)) if *last_seq == seq => *last = balance,
+                _ => entries.push((seq, balance)),
             }
         }
     }
@@ -156,7 +159,7 @@ impl Projections {
 
     /// An account's balance after event `seq`, or `None` if it did not exist then.
     pub fn balance_as_of(&self, person: &PersonId, seq: u64) -> Option<Balance> {
-        let entries = self.history.get(person)?;
+        let entries = self.history.get(self.state.persons.get_index_of(person)?)?.as_ref()?;
         let index = entries.partition_point(|(s, _)| *s <= seq);
         (index > 0).then(|| entries[index - 1].1)
     }
@@ -184,18 +187,17 @@ fn touched_before(state: &State, event: &Event) -> Vec<PersonId> {
     }
 }
 
-/// Accounts whose balance an event changes, named by the event itself.
-fn touched_after(event: &Event) -> Vec<&PersonId> {
-    fn accounts(draws: &[domain::Draw]) -> Vec<&PersonId> {
-        draws.iter().map(|d| &d.account).collect()
-    }
-    match event {
-        Event::PersonRegistered(e) => vec![&e.person_id],
-        Event::Credited(e) => vec![&e.person_id],
-        Event::Settled(c) | Event::Held(c) => accounts(&c.draws),
-        Event::Captured(e) => accounts(&e.draws),
-        Event::Refunded(e) => accounts(&e.returns),
-        Event::PremiumPaid(e) => accounts(&e.draws),
-        _ => Vec::new(),
-    }
+/// Accounts whose balance an event changes, named by the event itself (without allocating:
+/// this runs for every event of a replay).
+fn touched_after(event: &Event) -> impl Iterator<Item = &PersonId> {
+    let (person, draws): (Option<&PersonId>, &[domain::Draw]) = match event {
+        Event::PersonRegistered(e) => (Some(&e.person_id), &[]),
+        Event::Credited(e) => (Some(&e.person_id), &[]),
+        Event::Settled(c) | Event::Held(c) => (None, &c.draws),
+        Event::Captured(e) => (None, &e.draws),
+        Event::Refunded(e) => (None, &e.returns),
+        Event::PremiumPaid(e) => (None, &e.draws),
+        _ => (None, &[]),
+    };
+    person.into_iter().chain(draws.iter().map(|d| &d.account))
 }

@@ -210,7 +210,7 @@ async fn publish(
             let mut acks = Vec::with_capacity(WINDOW_MESSAGES_MAX);
             let mut last_scanned = cursor;
             for stored in &window {
-                let (recorded, _) = engine::decode(stored)?;
+                let recorded = engine::decode_event(stored)?;
                 if let Some(subject) = subject(&recorded.event) {
                     if acks.len() == WINDOW_MESSAGES_MAX {
                         break;
@@ -248,8 +248,8 @@ fn update_lag(reader: &Reader, metrics: &Metrics) {
         .events(cursor)
         .next()
         .and_then(|e| e.ok())
-        .and_then(|e| engine::decode(&e).ok())
-        .map(|(recorded, _)| recorded.recorded_at);
+        .and_then(|e| engine::decode_event(&e).ok())
+        .map(|recorded| recorded.recorded_at);
     let now = engine::Clock::now(&engine::SystemClock);
     let seconds = waiting_since.map_or(0.0, |t| (now.micros() - t.micros()).max(0) as f64 / 1e6);
     metrics.set_publisher_lag(head.saturating_sub(cursor), seconds);

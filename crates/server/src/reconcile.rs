@@ -62,7 +62,7 @@ pub fn run(nats: &str, data: &Path, repair: bool) -> anyhow::Result<ExitCode> {
     let mut expected: BTreeMap<u64, Expected> = BTreeMap::new();
     for stored in store.events(0) {
         let stored = stored?;
-        let (recorded, _) = engine::decode(&stored)?;
+        let recorded = engine::decode_event(&stored)?;
         if let Some(subject) = subject(&recorded.event) {
             expected.insert(
                 stored.seq,

@@ -113,7 +113,7 @@ impl Log {
 
 /// Decodes a stored envelope.
 fn decode(stored: &mut StoredEvent) -> anyhow::Result<Recorded> {
-    Ok(engine::decode(stored)?.0)
+    Ok(engine::decode_event(stored)?)
 }
 
 fn export_events(file: &Path) -> anyhow::Result<Vec<Result<StoredEvent, String>>> {
