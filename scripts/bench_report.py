@@ -98,74 +98,64 @@ mutating request waits for its fsync.
 
 ## What limits the rest
 
-- **Throughput in-process**: group commit is a pipeline of three threads (decide and seal;
-  write, flush and fsync; apply to the projections and answer). With {mix['clients']} clients that each
+- **One state** (since 2026-12-03): the writer applies each event once, to the one state the
+  readers share, and the readers see it only up to the durable head (ARCHITECTURE.md).
+  Before, the writer held its own copy of the state and the applier applied every event a
+  second time to the readers' copy, and each snapshot replayed the log into a third. In
+  quick runs on this machine (`gongji bench --persons 20000 --ops 200000`, one binary
+  before and one after, two runs each) this and the changes beside it (maps from an id are
+  hash-indexed `IndexMap`s; money is integer fen inside; records are shared `Arc`s) took
+  bulk from 68,100–68,900 to 71,600–88,100 settlements/s, replay from 444,000–494,000 to
+  933,000–1,027,000 events/s (the final binary) and the engine's RSS after the mix from
+  386–416 MiB to 218–236 MiB; the closed loop with 64 clients stayed about where it was
+  (19,500–20,600 against 20,900–22,300 settlements/s).
+- **Throughput in-process**: group commit is a pipeline of three threads (decide, apply and
+  seal; write, flush and fsync; answer and index the request ids). With {mix['clients']} clients that each
   wait for their answer, nearly all of them ride in the same batch ({mix['events_per_commit']:.0f} events), so the
   stages mostly take turns: a round trip (p50 {mix['latency_ms']['p50']:.1f} ms) is the commit ({mix['commit_ms_mean']:.2f} ms here,
-  where raw sled alone writes the same batch in {1000 * raw['batch'] / raw['events_per_second']:.2f} ms), then, in profiles of
-  this code at 30,000 persons, applying the batch to the projections (≈ 0.3 ms) and waking
-  the callers (≈ 0.8 ms: each woken client runs at once, on the same two cores), with
-  deciding (≈ 20 µs a request) overlapping the commit before. The two cores are then nearly
-  busy: per request the writer, committer and applier spend ≈ 45 µs, sled's IO threads
-  ≈ 18 µs, the clients ≈ 10 µs. No single function stands out in a profile: it is spread
-  over JSON, SHA-256, `BTreeMap` walks, clones in `evolve` (run twice: the writer's state
-  and the readers'), thread wake-ups and sled's IO threads. What would move it is less CPU
-  per request: integer ids in place of string keys, one `evolve` instead of two, a binary
-  event encoding.
-- **HTTP**: the load generator is one tokio thread driving {http['mix']['clients']} keep-alive connections (in a
-  60,000-operation run it used 1.0 CPU-second, where 64 threads of ureq had used 2.7 and
-  the service had reached 8,000 settlements/s instead of 10,900). In that run the service
-  used 6.1 CPU-seconds and NATS 0.8 of the 10.5 the two cores had: three quarters busy.
-  Every client waits for its answer, so the figure is the round trip, as in-process (the
-  batch's fsync, then the apply and the answer) plus HTTP; about half of the service's CPU
-  time is in the kernel (loopback sockets, wake-ups between the tokio workers and the
-  pipeline's threads, sled's writes and the fsync).
+  where raw sled alone writes the same batch in {1000 * raw['batch'] / raw['events_per_second']:.2f} ms), then waking the
+  callers, each of which runs at once on the same two cores. Readers share the state's lock
+  with the writer, which holds it only to decide and apply (the request-id lookup and the
+  digest are done before it).
+- **HTTP**: the load generator is one tokio thread driving {http['mix']['clients']} keep-alive connections.
+  Every client waits for its answer, so the figure is the round trip, as in-process, plus
+  HTTP. In a `perf record` of `gongji serve` under wrk (64 connections) the tokio workers
+  took 54 % of the samples and the pipeline's three threads 25 %; the top symbols are the
+  kernel's context switches and wake-ups (`finish_task_switch` 15 %,
+  `_raw_spin_unlock_irqrestore` 9 %): each request crosses from a tokio worker to the writer
+  and back through the committer and the answering thread, and sled's seven IO threads took
+  another 17 % writing. Fewer hand-offs per request is what would move it.
 - **Bulk** (batches of 8,190 in process, of 8,192 over `/v1/batch`): a batch is decided in
   one place in the queue and committed in group commits of up to 1,024 events, so the
   commits are full ({bulk['events_per_commit']:.0f} events, {bulk['commit_ms_mean']:.1f} ms each) and the pipeline never waits for
-  callers. What bounds it is CPU per event. Since the log became one binary segment per group
-  commit (log format 2), writing is no longer it: in a `perf record -e cpu-clock` of an
-  in-process bulk run (20,000 persons, 200,000 settlements, 34,000 settlements/s) the
-  committer took 4.8 % of the samples (15 % plus 11 % in sled's IO threads before), the
-  writer 33.8 % (decide, `evolve`, borsh and SHA-256) and the applier 34.6 %
-  (`Projections::apply`, the same `evolve` again, `Vec` clones), the bench's own clients
-  18.9 %. The top symbols are `memcmp` (7.1 %) and `CompactString::cmp` (4.8 %), the
-  string-keyed maps, then `memmove`, `evolve` and `Vec::clone`. What is left is the state:
-  held and evolved twice, keyed by strings. Over HTTP the service also parses and renders
-  each item's JSON on the tokio workers beside the pipeline's threads.
-- **Tail latency** (wrk, 64 connections): snapshots once stalled everything behind them, first
-  a deep copy of the projections under their write lock (p99 400 ms), then the snapshot's
-  megabytes riding along with the next group commit's fsync (p99 100 ms). Snapshots are now
-  built from the log on their own thread and stored as files outside sled: in one run each on
-  the same machine, p99 went from 102 ms to 16 ms and the slowest request from 200 ms to 32 ms,
-  at the same 10,200 settlements/s (no NATS). What is left of the tail is the round trip itself
-  (fsync, apply, wake-up) with two cores shared by the service, NATS and wrk. This run's p99
-  ({wrk['latency_ms']['p99']:.1f} ms) is to be set against 19.5 ms at 0550bb8, one run each. The publisher's
-  rendering of each envelope's JSON from the binary form is not what moved it: on a fresh
-  ledger (1,000 persons, `wrk -t2 -c64 -d20s`), three runs with the publisher on gave p99
-  16.2–16.4 ms at 8,379–9,379 settlements/s, and one with it off p99 24.2 ms at 10,486/s. In
-  this script wrk runs on a ledger that already holds the HTTP mix, so it crosses snapshot
-  boundaries (every 100,000 events), and building a snapshot (read the previous one, apply
-  the events since, write the whole state) takes one of the two cores for a while: on the
-  same fresh ledger with `--snapshot-every 20000`, so that snapshots fall inside the 20 s,
-  two runs gave p99 37.3 and 44.6 ms at 6,154 and 6,385 settlements/s. With the snapshot
-  work at nice 19 (tried, not kept) throughput came back (7,646 and 7,896/s) but p99 did not
-  (43.5 and 33.1 ms): the tail is most likely the snapshot file's megabytes of writeback
-  beside the ledger's fsync on the one disk, not CPU. A small snapshot of one state of
-  fixed-size records, written at a bounded rate, is the fix to look for, with the state's
-  redesign.
+  callers. What bounds it is CPU per event. In a `perf record -e cpu-clock` of an in-process
+  bulk run after the change to one state (20,000 persons, 300,000 settlements) the writer
+  took 38 % of the samples (decide and apply: hash lookups of string ids,
+  `IndexMap::get_index_of` 7 % with its cache misses, then SHA-256 and borsh for sealing),
+  the answering thread 30 % (almost all of it sled inserting each request id's record into
+  the idempotency index), the bench's own clients 20 % and the committer 5 %. Next: the
+  idempotency index costs more than the log, one sled key per request; and the state's
+  records still hold string ids.
+- **Tail latency** (wrk, 64 connections): a snapshot is now a shallow copy of the one state
+  taken under its read lock once all of it is durable (persons, bindings, settlements and
+  histories are `Arc`s), then serialized and written on its own thread. On a fresh ledger
+  (1,000 persons, `wrk -t2 -c64 -d20s`, publisher on) the writer waited 2–11 ms for each
+  copy; with the default `--snapshot-every` (100,000) wrk measured 13,100 settlements/s at p99
+  16.9 ms, and with `--snapshot-every 20000` (a snapshot every 1.7 s) 11,333/s at p99
+  29.7 ms: what is left of the snapshot's cost is serializing and writing the file beside the
+  ledger's fsync on two cores and one disk, not the copy. This run's wrk ({wrk['latency_ms']['p99']:.1f} ms) runs on a
+  ledger that already holds the HTTP mix, so it crosses snapshot boundaries.
 - **Replay**: events are binary (borsh payloads, ≈ {inproc['disk']['bytes_per_event']:,} bytes per event on disk with the
   idempotency index); reading and decoding run in parallel a chunk ahead of the apply, which
-  is serial and is the same per-event code the applier runs (above). In the 20,000-person bulk
-  runs replay measured 280,000–380,000 events/s; here, at 100,000 persons, the apply's
-  string-keyed maps are larger. A million events/s needs the integer-keyed state.
-- **Memory**: the writer keeps its own decision state beside the readers' projections (the
-  pipeline decides batch N+1 while the readers must not yet see batch N), so every person,
-  binding and index entry is held twice; each is a `BTreeMap` entry keyed by its id (ids
-  are inline `CompactString`s, up to 24 bytes, and a person record is 160 bytes; keys
-  inserted in order leave the map's nodes about half full). sled's page cache is 64 MiB
-  (≈ 70 bytes per person at a million persons). ≤ 300 bytes a person needs one shared
-  state of fixed-size records indexed by integer ids.
+  is serial, the same per-event code the writer runs. At 20,000 persons it passes a million
+  events/s; here the state is larger (100,000 persons and the settlements of the mix), and
+  the apply's hash lookups miss the cache more often.
+- **Memory**: one state now, but its records still hold their string ids (inline
+  `CompactString`s, 24 bytes each, several per binding and settlement), every binding has
+  its own `BTreeMap` of charges, and every person, binding and settlement is a separate
+  allocation (an `Arc`) beside the map entry that indexes it. sled's page cache is 64 MiB
+  (≈ 70 bytes per person at a million persons) and the load generator keeps its list of
+  bindings. ≤ 300 bytes a person needs fixed-size records indexed by integer ids.
 - **The peer**: cqrs-es + postgres-es commits each command in its own PostgreSQL
   transaction (one fsync of the WAL each, shared by concurrent commits through PostgreSQL's
   own group commit), so its figure is set by commit latency, not by logic.
