@@ -159,7 +159,7 @@ mutating request waits for its fsync.
 - **The peer**: cqrs-es + postgres-es commits each command in its own PostgreSQL
   transaction (one fsync of the WAL each, shared by concurrent commits through PostgreSQL's
   own group commit), so its figure is set by commit latency, not by logic.
-- **Run to run**: this virtual machine's speed varies (the raw sled limit moved by ±10–20 %
-  between runs minutes apart, and by 38 % between the run of 2026-12-02, 75,124 events/s, and
-  this one); the ratios, taken within one run, are the figures to compare.
+- **Run to run**: this virtual machine's speed varies (the raw sled limit moves by ±10–20 %
+  between runs minutes apart, and by more than a third between days); the ratios, taken
+  within one run, are the figures to compare.
 """)
