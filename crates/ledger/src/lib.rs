@@ -21,6 +21,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+/// A snapshot is written in pieces of this many bytes, each synced before the next.
+const SNAPSHOT_PIECE_BYTES: usize = 1 << 20;
+/// The pause after each piece of a snapshot: at most a piece per this long goes to the disk.
+const SNAPSHOT_PIECE_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
 use sha2::{Digest, Sha256};
 
 mod legacy;
@@ -329,12 +334,18 @@ impl Reader {
         let path = self.snapshot_path(snapshot.seq);
         let partial = path.with_extension("partial");
         {
-            let mut file = std::io::BufWriter::new(File::create(&partial)?);
             use std::io::Write;
+            let mut file = File::create(&partial)?;
             file.write_all(&digest)?;
             file.write_all(&snapshot.log_hash)?;
-            file.write_all(&snapshot.payload)?;
-            file.flush()?;
+            // In small pieces, each on disk before the next, with a pause between: left to the
+            // kernel, the file's megabytes of writeback went out in bursts beside the group
+            // commits' fsyncs on the same disk, and the requests waiting on those paid for it.
+            for piece in snapshot.payload.chunks(SNAPSHOT_PIECE_BYTES) {
+                file.write_all(piece)?;
+                file.sync_data()?;
+                std::thread::sleep(SNAPSHOT_PIECE_PAUSE);
+            }
         }
         std::fs::rename(&partial, &path)?;
         Ok(())
