@@ -24,6 +24,10 @@ use projection::Projections;
 
 use crate::{Clock, EngineConfig, EngineError, Job, Outcome, Recorded, Reply};
 
+/// Times the writer tries the state's lock again, yielding between, before it hands its batch
+/// over and waits for the lock.
+const WRITE_LOCK_TRIES: usize = 16;
+
 /// How long the writer sleeps at most when idle, so hold expiry is never late by more.
 const IDLE_WAIT_MILLIS_MAX: u64 = 200;
 
@@ -405,7 +409,17 @@ impl Writer {
         let shared = Arc::clone(&self.projections);
         // Never wait for a reader while this batch holds events no committer has: a reader
         // may hold the lock until they are durable (`Engine::projections`). Hand it over first.
-        let mut projections = match shared.try_write() {
+        // Most readers hold the lock for microseconds, so try a few times before that: a batch
+        // handed over early is a smaller group commit.
+        let mut attempt = shared.try_write();
+        for _ in 0..WRITE_LOCK_TRIES {
+            if !matches!(attempt, Err(std::sync::TryLockError::WouldBlock)) {
+                break;
+            }
+            std::thread::yield_now();
+            attempt = shared.try_write();
+        }
+        let mut projections = match attempt {
             Ok(guard) => guard,
             Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) => {
