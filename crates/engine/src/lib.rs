@@ -314,9 +314,7 @@ impl Engine {
     /// while this is held. For a consistent look at everything (tests, the benchmark, a
     /// rebuild's comparison); `read` is the reader's way, and does not stop the writer.
     pub fn projections(&self) -> Result<RwLockReadGuard<'_, Projections>, EngineError> {
-        let projections = writer::read_lock(&self.projections);
-        self.durability.wait_for(projections.head_seq())?;
-        Ok(projections)
+        self.durability.settled(&self.projections)
     }
 
     /// The last seq flushed and fsynced: what readers see.

@@ -4,9 +4,9 @@
 //! requests as they arrive against the one state, applies their events to it and seals them
 //! into batch N+1; the committer (`gongji-commit`) writes batch N to the log, flushes, fsyncs
 //! and moves the durable head, which shows it to the readers; the applier (`gongji-apply`)
-//! answers the callers of batch N−1 and then writes its request records to the index. A batch is handed to the committer through a
-//! rendezvous the moment the committer is free, and batches stay in order from stage to stage,
-//! so every answer, a rejection included, waits for its batch and all before it to be durable.
+//! answers the callers of batch N−1 and then writes its request records to the index. A batch
+//! is handed to the committer through a rendezvous the moment the committer is free, and
+//! batches stay in order from stage to stage, so every answer, a rejection included, waits for its batch and all before it to be durable.
 //! A request id decided in a batch whose records are not yet in the index is found in the
 //! writer's in-flight records, never decided twice.
 
@@ -178,11 +178,7 @@ fn snapshot(
     durability: &Durability,
 ) -> Result<(u64, u64), EngineError> {
     let started = std::time::Instant::now();
-    let copy = {
-        let live = read_lock(projections);
-        durability.wait_for(live.head_seq())?;
-        live.clone()
-    };
+    let copy = durability.settled(projections)?.clone();
     let copy_micros = started.elapsed().as_micros() as u64;
     let seq = crate::take_snapshot(reader, &copy).map_err(|error| EngineError::Storage(error.to_string()))?;
     Ok((seq, copy_micros))
@@ -402,10 +398,7 @@ impl Writer {
     ) -> bool {
         // What needs no state is done before the lock, so that readers wait only for the
         // decision itself.
-        let known = building.as_ref().map_or_else(
-            || self.known(None, &request, &origin),
-            |batch| self.known(Some(batch), &request, &origin),
-        );
+        let known = self.known(building.as_ref(), &request, &origin);
         let shared = Arc::clone(&self.projections);
         // Never wait for a reader while this batch holds events no committer has: a reader
         // may hold the lock until they are durable (`Engine::projections`). Hand it over first.
@@ -505,7 +498,6 @@ impl Writer {
         batch
     }
 
-    /// Decides one request against the writer's state, after every one before it.
     /// What is known of a request before it is decided: its digest, and the record of its
     /// request id if it was seen (in this batch, in one in flight, or in the index). `None`
     /// for a preview, which has neither.
@@ -526,6 +518,7 @@ impl Writer {
         Some(Known { digest, record })
     }
 
+    /// Decides one request against the one state, after every one before it.
     fn add(
         &mut self,
         projections: &mut Projections,
@@ -541,9 +534,10 @@ impl Writer {
         }
         batch.next_time = batch.next_time.max(self.clock.now().micros());
         let now = Timestamp::from_micros(batch.next_time);
-        // The role and shape checks come before the request id is looked up, and their
-        // refusals are not remembered (api.md §2's order of checks); those against the
-        // clock come after it (see `command::check_shape`).
+        // The role and shape checks come before the request id's record is consulted (it was
+        // looked up before the lock, which changes nothing), and their refusals are not
+        // remembered (api.md §2's order of checks); those against the clock come after it
+        // (see `command::check_shape`).
         if let Err(rejection) = check_origin(projections.state(), &request.command, &origin)
             .and_then(|()| command::check_shape(&request.command))
         {
@@ -884,6 +878,17 @@ impl Durability {
     fn advance(&self, head: u64) {
         *self.head.lock().unwrap_or_else(|p| p.into_inner()) = head;
         self.moved.notify_all();
+    }
+
+    /// Read access to the whole state once every event applied to it is durable: the writer
+    /// waits while this is held (it hands its batch over first, see `Writer::take`).
+    pub(crate) fn settled<'a>(
+        &self,
+        projections: &'a RwLock<Projections>,
+    ) -> Result<std::sync::RwLockReadGuard<'a, Projections>, EngineError> {
+        let projections = read_lock(projections);
+        self.wait_for(projections.head_seq())?;
+        Ok(projections)
     }
 
     /// Waits until `seq` is durable. Fails once the writer has stopped short of it (a storage

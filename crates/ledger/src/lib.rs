@@ -21,11 +21,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-
-/// A snapshot is written in pieces of this many bytes, each synced before the next.
-const SNAPSHOT_PIECE_BYTES: usize = 1 << 20;
-/// The pause after each piece of a snapshot: at most a piece per this long goes to the disk.
-const SNAPSHOT_PIECE_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
 use sha2::{Digest, Sha256};
 
 mod legacy;
@@ -35,6 +30,10 @@ pub use legacy::{LegacyEnvelope, LegacyLedger};
 pub use log::{digest_bytes, parse_fields, Fields, NewEvent, StoredEvent, DIGEST_BYTES, LOG_FORMAT};
 
 const ZERO_HASH: [u8; 32] = [0; 32];
+/// A snapshot is written in pieces of this many bytes, each synced before the next.
+const SNAPSHOT_PIECE_BYTES: usize = 1 << 20;
+/// The pause after each piece of a snapshot: at most a piece per this long goes to the disk.
+const SNAPSHOT_PIECE_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
 const CHECKPOINT_KEY: &[u8] = b"checkpoint";
 const OUTBOX_CURSOR_KEY: &[u8] = b"outbox_cursor";
 /// The meta key naming the log's layout (`LOG_FORMAT`, big-endian u32).

@@ -130,12 +130,8 @@ impl Projections {
         }
     }
 
-    /// A person's bindings in the order requested; `None` for an unknown person.
-    pub fn bindings_view(&self, person: &PersonId, now: Timestamp) -> Option<BindingsView> {
-        self.bindings_view_where(person, now, |_| true)
-    }
-
-    /// A person's bindings that pass `keep`, in the order requested.
+    /// A person's bindings that pass `keep`, in the order requested; `None` for an unknown
+    /// person.
     pub(crate) fn bindings_view_where(
         &self,
         person: &PersonId,

@@ -242,9 +242,9 @@ pub(crate) async fn read_body_within(
     }
 }
 
-/// What a mutating request's outcome answers: its status and JSON body. `projections` gives
-/// read access to them, taken only to render a committed request (a batch takes its guard
-/// once for all its items).
+/// What a mutating request's outcome answers: its status and JSON body. A committed request
+/// is rendered from its events; an authorization also names the binding's parties, read from
+/// the state (they never change, and the binding is durable by then, so the read never waits).
 pub(crate) fn answer(
     app: &App,
     kind: &'static str,
