@@ -38,12 +38,14 @@ pub use snapshot::{
 };
 pub use writer::{decode, decode_event};
 
-/// An event as recorded: its place in the log and its time.
+/// An event as recorded: its place in the log, its time and the request that wrote it (none
+/// for what the engine's clock decided: a hold's expiry).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Recorded {
     pub seq: u64,
     pub recorded_at: Timestamp,
     pub event: Event,
+    pub request_id: Option<domain::RequestId>,
 }
 
 /// What became of a request.
@@ -315,6 +317,13 @@ impl Engine {
     /// rebuild's comparison); `read` is the reader's way, and does not stop the writer.
     pub fn projections(&self) -> Result<RwLockReadGuard<'_, Projections>, EngineError> {
         self.durability.settled(&self.projections)
+    }
+
+    /// Test support: changes the idempotency index of the one state by hand (to give a request
+    /// id a candidate that is another request's, as a fingerprint collision would).
+    #[doc(hidden)]
+    pub fn tamper_requests(&self, change: impl FnOnce(&mut projection::Requests)) {
+        change(self.projections.write().unwrap_or_else(|p| p.into_inner()).requests_mut());
     }
 
     /// The last seq flushed and fsynced: what readers see.

@@ -66,7 +66,7 @@ pub fn catch_up(
         .map(|e| e.map_err(storage));
     let decode_one = |stored: &mut ledger::StoredEvent| decode_event(stored);
     fold_decoded(events, decode_one, |recorded| {
-        projections.apply(recorded.seq, recorded.recorded_at, &recorded.event);
+        projections.apply(recorded.seq, recorded.recorded_at, &recorded.event, recorded.request_id.as_ref());
         if recorded.seq % CHUNK_EVENTS as u64 == 0 {
             progress(recorded.seq, total);
         }
@@ -88,15 +88,14 @@ const CHUNKS_AHEAD: usize = 2;
 /// this thread, in order. The two overlap instead of taking turns. An event that cannot be
 /// read or decoded is an error only when its turn comes, exactly as if the log were decoded
 /// one event after the other.
-pub fn fold_decoded<E: Send>(
+pub fn fold_decoded<T: Send, E: Send>(
     events: impl Iterator<Item = Result<ledger::StoredEvent, E>> + Send,
-    decode_one: fn(&mut ledger::StoredEvent) -> Result<crate::Recorded, E>,
-    mut visit: impl FnMut(&crate::Recorded) -> bool,
+    decode_one: fn(&mut ledger::StoredEvent) -> Result<T, E>,
+    mut visit: impl FnMut(&T) -> bool,
 ) -> Result<(), E> {
     use rayon::prelude::*;
     std::thread::scope(|scope| {
-        let (sender, receiver) =
-            std::sync::mpsc::sync_channel::<Vec<Result<crate::Recorded, E>>>(CHUNKS_AHEAD);
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<Result<T, E>>>(CHUNKS_AHEAD);
         scope.spawn(move || {
             let mut events = events;
             loop {
@@ -112,7 +111,7 @@ pub fn fold_decoded<E: Send>(
                     }
                 }
                 let last = chunk.len() < CHUNK_EVENTS || read_error.is_some();
-                let mut decoded: Vec<Result<crate::Recorded, E>> =
+                let mut decoded: Vec<Result<T, E>> =
                     chunk.into_par_iter().map(|mut stored| decode_one(&mut stored)).collect();
                 decoded.extend(read_error.map(Err));
                 // A closed channel means the visiting side has stopped: so does this one.

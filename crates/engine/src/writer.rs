@@ -4,16 +4,20 @@
 //! requests as they arrive against the one state, applies their events to it and seals them
 //! into batch N+1; the committer (`gongji-commit`) writes batch N to the log, flushes, fsyncs
 //! and moves the durable head, which shows it to the readers; the applier (`gongji-apply`)
-//! answers the callers of batch N−1 and then writes its request records to the index. A batch
-//! is handed to the committer through a rendezvous the moment the committer is free, and
-//! batches stay in order from stage to stage, so every answer, a rejection included, waits for its batch and all before it to be durable.
-//! A request id decided in a batch whose records are not yet in the index is found in the
-//! writer's in-flight records, never decided twice.
+//! answers the callers of batch N−1. A batch is handed to the committer through a rendezvous
+//! the moment the committer is free, and batches stay in order from stage to stage, so every
+//! answer, a rejection included, waits for its batch and all before it to be durable.
+//!
+//! Idempotency: the request ids that wrote events are indexed in the one state as their first
+//! event is applied (`projection::Requests`, a fingerprint and a seq each), so a repeat is
+//! found the moment its first is decided; the candidate's first event, read from the log once
+//! durable, confirms the id and gives the digest. Remembered rejections, which the log does
+//! not hold, are kept in memory beside it and written to the `requests` tree with their batch.
 
 use crossbeam_channel::{bounded, Receiver, Select, Sender};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
 use std::time::Duration;
@@ -54,13 +58,9 @@ pub(crate) struct Writer {
     sealer: Sealer,
     /// `recorded_at` of the last event decided.
     head_time: Option<Timestamp>,
-    /// Numbers the batches handed to the committer.
-    batches: u64,
-    /// The number of the last batch whose request records are in the index (set by the
-    /// applier).
-    settled: Arc<AtomicU64>,
-    /// Request records of batches handed over and not yet settled, with their batch number.
-    in_flight: HashMap<String, (u64, RequestRecord)>,
+    /// Remembered rejections by request id: those stored in the `requests` tree, and those
+    /// decided since (written with their batch).
+    rejections: HashMap<String, RequestRecord>,
 }
 
 /// What the writer hands to its later stages when it starts them.
@@ -72,6 +72,8 @@ struct Stages {
 /// A batch being decided: requests join it as they arrive, while the batch before it is
 /// written.
 struct Building {
+    /// The seq of the batch's first event (the store's head + 1 when it was opened).
+    first_seq: u64,
     next_seq: u64,
     /// The next `recorded_at`, in micros: strictly increasing, never behind the clock.
     next_time: i64,
@@ -88,14 +90,10 @@ impl Building {
 
 /// A decided batch on its way to the log.
 struct Decided {
-    number: u64,
     /// The batch's envelopes, sealed.
     events: Vec<StoredEvent>,
     /// Remembered rejections: not implied by the log, so written and synced with the batch.
     rejections: Vec<(String, RequestRecord)>,
-    /// Records of the requests that wrote events: the log implies them, so they are written
-    /// once the batch is durable.
-    committed: Vec<(String, RequestRecord)>,
     /// Every caller of the batch with what it will be told, in the order decided.
     answers: Vec<(Reply, Pending)>,
     /// The seq of the batch's last event (its first is the store's head + 1).
@@ -115,23 +113,15 @@ struct Committer {
 
 /// A batch on disk, on its way to the readers and its callers.
 struct Durable {
-    number: u64,
-    committed: Vec<(String, RequestRecord)>,
     first_seq: u64,
     expected_head: u64,
     answers: Vec<(Reply, Pending)>,
 }
 
-/// The last stage: answers the callers of durable batches, in log order, writes their request
-/// records to the index and triggers the snapshots.
+/// The last stage: answers the callers of durable batches, in log order, and triggers the
+/// snapshots.
 struct Applier {
     reader: ledger::Reader,
-    index: ledger::RequestIndex,
-    failed: Arc<OnceLock<String>>,
-    serving: Arc<AtomicBool>,
-    /// The number of the last batch whose events are durable and whose request records are
-    /// in the index: the writer forgets its in-flight records up to it.
-    settled: Arc<AtomicU64>,
     snapshot_every_events: Option<u64>,
     /// Where the seqs to snapshot at go, to be built and stored off this thread.
     snapshots: SyncSender<u64>,
@@ -199,8 +189,8 @@ enum Pending {
 }
 
 impl Writer {
-    /// Opens the store, verifies it, replays it into fresh projections and mends the
-    /// idempotency index for the tail written since the last checkpoint.
+    /// Opens the store, verifies it, replays it into fresh projections (the idempotency index
+    /// of committed requests with them) and loads the remembered rejections.
     pub(crate) fn recover(
         dir: &Path,
         clock: Box<dyn Clock>,
@@ -213,7 +203,6 @@ impl Writer {
             let broken = report.broken.map(|b| format!("seq {}: {}", b.seq, b.reason)).unwrap_or_default();
             return Err(EngineError::Corrupt(broken));
         }
-        let checkpoint_seq = store.checkpoint_seq().map_err(storage)?;
         let reader = store.reader();
         // The nearest good snapshot, then the tail of the log.
         let mut projections = match crate::load_snapshot(&reader, store.head_seq()) {
@@ -227,17 +216,11 @@ impl Writer {
         let from_snapshot = projections.head_seq();
         crate::snapshot::catch_up(&reader, &mut projections, None, &mut |_, _| {})?;
         tracing::info!(from_snapshot, head_seq = projections.head_seq(), "projections rebuilt");
-        // Committed request records are written after their batch's fsync, unsynced: after a
-        // crash the log may hold a command whose record was lost. Restore those from the log.
-        let missing = reader.committed_requests(checkpoint_seq).map_err(storage)?;
-        let mut store = store;
-        if !missing.is_empty() {
-            store.commit(Vec::new(), missing.into_iter().collect()).map_err(storage)?;
-        }
+        let rejections = store.load_rejections().map_err(storage)?.into_iter().collect();
         store.set_checkpoint(store.head_seq(), store.head_hash()).map_err(storage)?;
         tracing::info!(head_seq = store.head_seq(), "ledger recovered");
         let head_time = projections.head_time();
-        let (failed, settled) = (Arc::new(OnceLock::new()), Arc::new(AtomicU64::new(0)));
+        let failed = Arc::new(OnceLock::new());
         let durability =
             Arc::new(Durability::new(store.head_seq(), Arc::clone(&failed), Arc::clone(&serving)));
         let projections = Arc::new(RwLock::new(projections));
@@ -246,10 +229,6 @@ impl Writer {
         let (head_seq, sealer) = (store.head_seq(), store.sealer());
         let applier = Applier {
             reader: reader.clone(),
-            index: store.request_index(),
-            failed: Arc::clone(&failed),
-            serving: Arc::clone(&serving),
-            settled: Arc::clone(&settled),
             snapshot_every_events: config.snapshot_every_events,
             snapshots,
             snapshotter,
@@ -267,9 +246,7 @@ impl Writer {
             head_seq,
             sealer,
             head_time,
-            batches: 0,
-            settled,
-            in_flight: HashMap::new(),
+            rejections,
         };
         Ok((writer, reader))
     }
@@ -397,8 +374,9 @@ impl Writer {
         reply: Reply,
     ) -> bool {
         // What needs no state is done before the lock, so that readers wait only for the
-        // decision itself.
-        let known = self.known(building.as_ref(), &request, &origin);
+        // decision itself: the digest (`None` for a preview, which has none).
+        let digest = (!request.command.is_preview())
+            .then(|| origin.digest.clone().unwrap_or_else(|| request.digest()));
         let shared = Arc::clone(&self.projections);
         // Never wait for a reader while this batch holds events no committer has: a reader
         // may hold the lock until they are durable (`Engine::projections`). Hand it over first.
@@ -426,6 +404,12 @@ impl Writer {
             }
         };
         let batch = building.get_or_insert_with(|| self.open(&mut projections));
+        let known = digest.map(|digest| Known {
+            record: self
+                .lookup(&projections, batch, request.request_id.as_str())
+                .map_err(|error| storage_rejection(&error)),
+            digest,
+        });
         self.add(&mut projections, batch, request, origin, reply, known);
         drop(projections);
         if batch.answers.len() < self.config.batch_commands_max {
@@ -467,10 +451,9 @@ impl Writer {
     /// Starts a batch: the holds past their timeout are released first, by the clock, with
     /// no request id.
     fn open(&mut self, projections: &mut Projections) -> Building {
-        let settled = self.settled.load(Ordering::Acquire);
-        self.in_flight.retain(|_, (number, _)| *number > settled);
         let head_time = self.head_time.map_or(i64::MIN, |t| t.micros());
         let mut batch = Building {
+            first_seq: self.head_seq + 1,
             next_seq: self.head_seq + 1,
             next_time: self.clock.now().micros().max(head_time.saturating_add(1)),
             events: Vec::new(),
@@ -496,26 +479,6 @@ impl Writer {
             }
         }
         batch
-    }
-
-    /// What is known of a request before it is decided: its digest, and the record of its
-    /// request id if it was seen (in this batch, in one in flight, or in the index). `None`
-    /// for a preview, which has neither.
-    fn known(&self, batch: Option<&Building>, request: &Request, origin: &Origin) -> Option<Known> {
-        if request.command.is_preview() {
-            return None;
-        }
-        let digest = origin.digest.clone().unwrap_or_else(|| request.digest());
-        let request_id = request.request_id.as_str();
-        let seen = batch
-            .and_then(|b| b.records.get(request_id))
-            .or(self.in_flight.get(request_id).map(|(_, r)| r))
-            .cloned();
-        let record = match seen {
-            Some(record) => Ok(Some(record)),
-            None => self.lookup(request_id).map_err(|error| storage_rejection(&error)),
-        };
-        Some(Known { digest, record })
     }
 
     /// Decides one request against the one state, after every one before it.
@@ -581,8 +544,13 @@ impl Writer {
             None => match command::decide(projections.state(), &request.command, now) {
                 Ok(decided) => {
                     let first_seq = batch.next_seq;
-                    let recorded =
-                        record(projections, &mut self.sealer, decided, Some((&request_id, &digest)), batch);
+                    let recorded = record(
+                        projections,
+                        &mut self.sealer,
+                        decided,
+                        Some((&request.request_id, &digest)),
+                        batch,
+                    );
                     let last_seq = batch.next_seq - 1;
                     batch
                         .records
@@ -606,41 +574,76 @@ impl Writer {
     /// Ends a batch. After a storage failure its callers are answered so and what is handed
     /// over is empty.
     fn close(&mut self, batch: Building) -> Decided {
-        let Building { next_seq, next_time, mut events, records, mut answers } = batch;
+        let Building { next_seq, next_time, mut events, records, mut answers, .. } = batch;
         let mut records: Vec<(String, RequestRecord)> = records.into_iter().collect();
         if let Some(failure) = self.failed.get() {
             refuse(std::mem::take(&mut answers), &EngineError::Storage(failure.clone()));
             (events, records) = (Vec::new(), Vec::new());
         }
-        self.batches += 1;
-        let number = self.batches;
-        for (request_id, record) in &records {
-            self.in_flight.insert(request_id.clone(), (number, record.clone()));
-        }
         if !events.is_empty() {
             self.head_seq = next_seq - 1;
             self.head_time = Some(Timestamp::from_micros(next_time - 1));
         }
-        let (committed, rejections) =
-            records.into_iter().partition(|(_, record)| matches!(record, RequestRecord::Committed { .. }));
-        Decided { number, events, rejections, committed, answers, expected_head: self.head_seq }
+        // Committed requests are in the state's index already; the log is their record.
+        let rejections: Vec<(String, RequestRecord)> = records
+            .into_iter()
+            .filter(|(_, record)| matches!(record, RequestRecord::Rejected { .. }))
+            .collect();
+        for (request_id, record) in &rejections {
+            self.rejections.insert(request_id.clone(), record.clone());
+        }
+        Decided { events, rejections, answers, expected_head: self.head_seq }
     }
 
-    /// The stored record of a request id, ignoring one whose events the log does not hold
-    /// (its batch was lost in a crash before it was acknowledged).
-    fn lookup(&self, request_id: &str) -> Result<Option<RequestRecord>, ledger::StorageError> {
-        let Some(record) = self.reader.request(request_id)? else { return Ok(None) };
-        if let RequestRecord::Committed { first_seq, .. } = &record {
-            let owner = match self.reader.event(*first_seq)? {
-                Some(stored) => stored.fields()?.request_id.map(str::to_owned),
-                None => None,
-            };
-            if owner.as_deref() != Some(request_id) {
-                return Ok(None);
+    /// What is known of a request id before its request is decided: its record in this batch,
+    /// among the remembered rejections, or in the index of committed requests. An index
+    /// candidate decided in an earlier batch is confirmed by its first event's request id, read
+    /// from the log once durable (waiting for it here, under the lock, is safe: the batch is
+    /// with the committer, which needs nothing of the writer to finish it).
+    fn lookup(
+        &self,
+        projections: &Projections,
+        batch: &Building,
+        request_id: &str,
+    ) -> Result<Option<RequestRecord>, EngineError> {
+        if let Some(record) = batch.records.get(request_id).or_else(|| self.rejections.get(request_id)) {
+            return Ok(Some(record.clone()));
+        }
+        for first_seq in projections.requests().candidates(request_id) {
+            // This batch's own requests are in its records: a candidate here is another id.
+            if first_seq >= batch.first_seq {
+                continue;
+            }
+            self.durability.wait_for(first_seq)?;
+            if let Some(record) = committed_record(&self.reader, first_seq, request_id)? {
+                return Ok(Some(record));
             }
         }
-        Ok(Some(record))
+        Ok(None)
     }
+}
+
+/// The record of the request that wrote the events from `first_seq` on, if its id is
+/// `request_id`: its digest and its last event's seq, as the log says.
+fn committed_record(
+    reader: &ledger::Reader,
+    first_seq: u64,
+    request_id: &str,
+) -> Result<Option<RequestRecord>, EngineError> {
+    let mut digest = None;
+    let mut last_seq = first_seq;
+    for stored in reader.events(first_seq - 1) {
+        let stored = stored.map_err(storage)?;
+        let fields = stored.fields().map_err(storage)?;
+        if fields.request_id != Some(request_id) {
+            break;
+        }
+        if digest.is_none() {
+            digest = fields.request_digest.map(hex::encode);
+        }
+        last_seq = stored.seq;
+    }
+    Ok(digest.map(|digest| RequestRecord::Committed { digest, first_seq, last_seq }))
 }
 
 impl Committer {
@@ -653,7 +656,7 @@ impl Committer {
 
     /// Writes one batch, flushes and fsyncs once, then hands it on to be shown and answered.
     fn commit(&mut self, batch: Decided) {
-        let Decided { number, events, rejections, committed, answers, expected_head } = batch;
+        let Decided { events, rejections, answers, expected_head } = batch;
         if let Some(failure) = self.failed.get() {
             // Decided on top of a batch that never became durable.
             refuse(answers, &EngineError::Storage(failure.clone()));
@@ -675,7 +678,7 @@ impl Committer {
             // From here readers see the batch.
             self.durability.advance(expected_head);
         }
-        let durable = Durable { number, committed, first_seq, expected_head, answers };
+        let durable = Durable { first_seq, expected_head, answers };
         if let Err(unsent) = self.applier.send(durable) {
             refuse(unsent.into_inner().answers, &EngineError::Stopped);
         }
@@ -713,10 +716,9 @@ impl Applier {
         let _ = self.snapshotter.join();
     }
 
-    /// Answers the callers of a durable batch (the readers already see it), then writes its
-    /// request records.
+    /// Answers the callers of a durable batch (the readers already see it).
     fn apply(&self, batch: Durable) {
-        let Durable { number, committed, first_seq, expected_head, answers } = batch;
+        let Durable { first_seq, expected_head, answers } = batch;
         if expected_head >= first_seq {
             if let Some(every) = self.snapshot_every_events {
                 // A multiple of `every` fell inside this batch: snapshot the state after it.
@@ -739,13 +741,6 @@ impl Applier {
             };
             reply(outcome);
         }
-        // Off the callers' path: until the records are in the index, the writer answers
-        // their request ids from its in-flight records.
-        if let Err(error) = self.index.record(&committed) {
-            fail(&self.failed, &self.serving, &error, Vec::new());
-            return;
-        }
-        self.settled.store(number, Ordering::Release);
     }
 
     fn read_range(&self, first_seq: u64, last_seq: u64) -> Result<Vec<Recorded>, EngineError> {
@@ -767,7 +762,7 @@ fn record(
     projections: &mut Projections,
     sealer: &mut Sealer,
     decided: Vec<Event>,
-    request: Option<(&str, &str)>,
+    request: Option<(&domain::RequestId, &str)>,
     batch: &mut Building,
 ) -> Vec<Recorded> {
     let mut recorded = Vec::with_capacity(decided.len());
@@ -776,17 +771,18 @@ fn record(
         let recorded_at = Timestamp::from_micros(batch.next_time);
         batch.next_seq += 1;
         batch.next_time += 1;
-        projections.apply(seq, recorded_at, &event);
+        let request_id = request.map(|(id, _)| id);
+        projections.apply(seq, recorded_at, &event, request_id);
         let new = crate::envelope::new_event(
             recorded_at,
             &event,
-            request.map(|(id, digest)| (id.to_owned(), digest.to_owned())),
+            request.map(|(id, digest)| (id.as_str().to_owned(), digest.to_owned())),
         )
         .expect("request digests are 32 hex digits");
         let sealed = sealer.seal(&new);
         debug_assert_eq!(sealed.seq, seq, "the sealer numbers events as the writer does");
         batch.events.push(sealed);
-        recorded.push(Recorded { seq, recorded_at, event });
+        recorded.push(Recorded { seq, recorded_at, event, request_id: request_id.cloned() });
     }
     recorded
 }
@@ -805,7 +801,7 @@ pub fn decode(stored: &ledger::StoredEvent) -> Result<(Recorded, Option<(String,
     Ok((recorded(stored, &fields)?, request))
 }
 
-/// Decodes a stored event, leaving out the request that wrote it (a replay needs only this).
+/// Decodes a stored event (the request that wrote it by its id only: what a replay needs).
 pub fn decode_event(stored: &ledger::StoredEvent) -> Result<Recorded, EngineError> {
     recorded(stored, &stored.fields().map_err(storage)?)
 }
@@ -814,7 +810,16 @@ fn recorded(stored: &ledger::StoredEvent, fields: &ledger::Fields<'_>) -> Result
     let corrupt = |reason: String| EngineError::Corrupt(format!("seq {}: {reason}", stored.seq));
     let event =
         Event::from_binary(fields.kind, u32::from(fields.version), fields.payload).map_err(corrupt)?;
-    Ok(Recorded { seq: stored.seq, recorded_at: Timestamp::from_micros(fields.recorded_at), event })
+    let request_id = match fields.request_id {
+        Some(id) => Some(domain::RequestId::new(id).ok_or_else(|| corrupt("a malformed request id".into()))?),
+        None => None,
+    };
+    Ok(Recorded {
+        seq: stored.seq,
+        recorded_at: Timestamp::from_micros(fields.recorded_at),
+        event,
+        request_id,
+    })
 }
 
 fn storage(error: impl std::fmt::Display) -> EngineError {

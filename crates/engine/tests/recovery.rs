@@ -1,6 +1,7 @@
-//! Recovery at start: a broken chain is refused; a request record lost beside its events
-//! (the two trees are separate sled batches) is restored from the log, so a retry after a
-//! crash answers the original outcome instead of deciding again.
+//! Recovery at start: a broken chain is refused; the idempotency index of committed requests
+//! comes back from the log (through a snapshot or a replay), so a retry after a restart
+//! answers the original outcome instead of deciding again; a candidate the index names for
+//! another request is told apart by the log.
 
 mod common;
 
@@ -32,25 +33,16 @@ fn broken_chain_is_refused() {
     }
 }
 
-// Proves a request record lost in a crash is restored from the log at start: the retry
-// answers the original events and nothing is credited twice.
-#[test]
-fn lost_request_record_is_restored() {
-    let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::open(dir.path(), Box::new(clock()), EngineConfig::default()).unwrap();
-    setup(&engine);
-    let first = match engine.execute(credit("c2", 1000)).unwrap() {
-        Outcome::Committed { events, .. } => events,
+/// Credits `c2` and returns its events.
+fn credit_c2(engine: &Engine) -> Vec<engine::Recorded> {
+    match engine.execute(credit("c2", 1000)).unwrap() {
+        Outcome::Committed { events, replayed: false } => events,
         other => panic!("credit refused: {other:?}"),
-    };
-    engine.shutdown();
-    {
-        let store = ledger::Store::open(dir.path()).unwrap();
-        store.raw_requests().remove("c2").unwrap();
-        // As after a crash: the checkpoint is before the lost record's events.
-        store.set_checkpoint(1, store.event(1).unwrap().unwrap().hash).unwrap();
     }
-    let engine = Engine::open(dir.path(), Box::new(clock()), EngineConfig::default()).unwrap();
+}
+
+/// Retries `c2`: it must be answered with `first`, from the log, and P1 credited once.
+fn retry_c2(engine: &Engine, first: &[engine::Recorded]) {
     match engine.execute(credit("c2", 1000)).unwrap() {
         Outcome::Committed { events, replayed } => {
             assert!(replayed, "the retry is answered from the log");
@@ -60,6 +52,64 @@ fn lost_request_record_is_restored() {
     }
     let balance = engine.projections().unwrap().account_view(&PersonId::new("P1").unwrap(), None).unwrap();
     assert_eq!(balance.current.to_string(), "20.00", "credited once per request");
+}
+
+// Proves a retry after a restart is answered from the log, with the index of committed
+// requests rebuilt by replaying the log from the start (no snapshot), and again with it loaded
+// from a snapshot; a record of a committed request that an older version left in the requests
+// tree changes nothing.
+#[test]
+fn committed_requests_survive_a_restart() {
+    for snapshot in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let config =
+            || EngineConfig { snapshot_every_events: snapshot.then_some(1), ..EngineConfig::default() };
+        let engine = Engine::open(dir.path(), Box::new(clock()), config()).unwrap();
+        setup(&engine);
+        let first = credit_c2(&engine);
+        engine.shutdown();
+        {
+            let store = ledger::Store::open(dir.path()).unwrap();
+            let seqs = store.reader().snapshot_seqs(u64::MAX).unwrap();
+            assert_eq!(!seqs.is_empty(), snapshot, "snapshots: {seqs:?}");
+            // What an older version wrote for every committed request: now deleted at start.
+            let stale =
+                ledger::RequestRecord::Committed { digest: "00".repeat(16), first_seq: 1, last_seq: 1 };
+            store.raw_requests().insert("c2", stale.encode()).unwrap();
+        }
+        let engine = Engine::open(dir.path(), Box::new(clock()), config()).unwrap();
+        assert_eq!(engine.projections().unwrap().requests().len(), 3, "p1, c1 and c2");
+        retry_c2(&engine, &first);
+        assert!(engine.log().request("c2").unwrap().is_none(), "the stale record is gone");
+    }
+}
+
+// Proves the index's candidates are checked against the log: an id whose fingerprint names
+// another request's events (a collision) is decided as the new request it is, and the other
+// request is still answered from the log.
+#[test]
+fn a_candidate_of_another_request_is_told_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path(), Box::new(clock()), EngineConfig::default()).unwrap();
+    setup(&engine);
+    let first = credit_c2(&engine);
+    let c2_seq = first[0].seq;
+    engine.tamper_requests(|requests| requests.insert_fingerprint(projection::fingerprint("c3"), c2_seq));
+    match engine.execute(credit("c3", 500)).unwrap() {
+        Outcome::Committed { events, replayed: false } => assert!(events[0].seq > c2_seq),
+        other => panic!("c3 must be decided afresh: {other:?}"),
+    }
+    // c3 again is now its own request's repeat, and c2's too.
+    match engine.execute(credit("c3", 500)).unwrap() {
+        Outcome::Committed { replayed: true, .. } => {}
+        other => panic!("c3's retry must be a replay: {other:?}"),
+    }
+    let balance = engine.projections().unwrap().account_view(&PersonId::new("P1").unwrap(), None).unwrap();
+    assert_eq!(balance.current.to_string(), "25.00");
+    match engine.execute(credit("c2", 1000)).unwrap() {
+        Outcome::Committed { events, replayed: true } => assert_eq!(events, first),
+        other => panic!("c2's retry must be a replay: {other:?}"),
+    }
 }
 
 // Proves replay stops with a clear error at an event that chains but does not decode, in a

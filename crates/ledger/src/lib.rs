@@ -7,8 +7,8 @@
 //! It is the only crate that imports sled. Depends on sled (pinned 0.34.7), sha2, serde.
 //!
 //! Durability: a commit writes one sled batch to the `log` tree, one to `requests` (the
-//! records it is handed; the writer hands remembered rejections here and writes the records of
-//! committed requests after the commit, through `RequestIndex`), calls
+//! remembered rejections it is handed; committed requests are implied by the log, and the
+//! engine indexes them in its state), calls
 //! `flush()`, and then fsyncs sled's files itself, because sled 0.34's flush ends in
 //! `sync_file_range`, which does not empty the drive's write cache (an acknowledged write
 //! must survive power loss, not just a process crash). Sled batches are atomic per tree only,
@@ -124,44 +124,13 @@ pub fn chain_hash(prev_hash: &[u8; 32], body: &[u8]) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-/// Writes the records of committed requests once their events are durable, off the commit's
-/// path and without an fsync of its own: the log implies every such record (each envelope
-/// carries its `request_id` and digest), and recovery restores any a crash took from the log
-/// written since the last checkpoint. Until a record is written, the writer answers repeats
-/// from its own memory of the batches in flight.
-#[derive(Clone)]
-pub struct RequestIndex {
-    requests: sled::Tree,
-}
-
-impl std::fmt::Debug for RequestIndex {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RequestIndex").finish_non_exhaustive()
-    }
-}
-
-impl RequestIndex {
-    pub fn record(&self, records: &[(String, RequestRecord)]) -> Result<(), StorageError> {
-        self.requests.apply_batch(request_batch(records))?;
-        Ok(())
-    }
-}
-
 /// The sled batch that stores request records under their ids.
 fn request_batch(records: &[(String, RequestRecord)]) -> sled::Batch {
     let mut batch = sled::Batch::default();
-    insert_records(&mut batch, records.iter().map(|(request_id, record)| (request_id, record)));
-    batch
-}
-
-/// Adds request records, under their ids, to a batch of the requests tree.
-fn insert_records<'a>(
-    batch: &mut sled::Batch,
-    records: impl IntoIterator<Item = (&'a String, &'a RequestRecord)>,
-) {
     for (request_id, record) in records {
         batch.insert(request_id.as_bytes(), record.encode());
     }
+    batch
 }
 
 /// Numbers and chains events into envelopes, ahead of the store: the writer seals one batch
@@ -444,34 +413,6 @@ impl Reader {
             }),
             None => Ok(None),
         }
-    }
-
-    /// The records of committed requests that the log's events after `after_seq` imply: each
-    /// request id with its digest and the seqs of its first and last event.
-    pub fn committed_requests(
-        &self,
-        after_seq: u64,
-    ) -> Result<std::collections::BTreeMap<String, RequestRecord>, StorageError> {
-        let mut records = std::collections::BTreeMap::new();
-        for stored in self.events(after_seq) {
-            let stored = stored?;
-            let fields = stored.fields()?;
-            if let (Some(id), Some(digest)) = (fields.request_id, fields.request_digest) {
-                records
-                    .entry(id.to_owned())
-                    .and_modify(|r| {
-                        if let RequestRecord::Committed { last_seq, .. } = r {
-                            *last_seq = stored.seq;
-                        }
-                    })
-                    .or_insert(RequestRecord::Committed {
-                        digest: hex::encode(digest),
-                        first_seq: stored.seq,
-                        last_seq: stored.seq,
-                    });
-            }
-        }
-        Ok(records)
     }
 
     /// The durable events after `after_seq`, in order, up to the durable head as it is now.
@@ -766,11 +707,6 @@ impl Store {
         Ok(sealed)
     }
 
-    /// A handle that writes the records of committed requests after their commit.
-    pub fn request_index(&self) -> RequestIndex {
-        RequestIndex { requests: self.reader.requests.clone() }
-    }
-
     /// A sealer that continues the chain from the store's head.
     pub fn sealer(&self) -> Sealer {
         Sealer { next_seq: self.head_seq() + 1, prev: self.head_hash }
@@ -902,24 +838,41 @@ impl Store {
         self.sync_files()
     }
 
-    /// Rebuilds the committed records of the idempotency index from the log; remembered
-    /// rejections (not in the log) are kept. Returns the number of request ids restored.
-    pub fn rebuild_requests(&self) -> Result<u64, StorageError> {
-        let records = self.reader.committed_requests(0)?;
-        let mut batch = sled::Batch::default();
+    /// Every remembered rejection in the `requests` tree, by request id. Records of committed
+    /// requests that an older version wrote there (the log implies them, and the engine now
+    /// indexes them in its state) are deleted on the way.
+    pub fn load_rejections(&self) -> Result<Vec<(String, RequestRecord)>, StorageError> {
+        let mut rejections = Vec::new();
+        let mut stale = sled::Batch::default();
+        let mut stale_count = 0u64;
         for item in self.reader.requests.iter() {
             let (key, value) = item?;
-            let keep = matches!(RequestRecord::decode(&value), Some(RequestRecord::Rejected { .. }));
-            if !keep {
-                batch.remove(key);
+            match RequestRecord::decode(&value) {
+                Some(record @ RequestRecord::Rejected { .. }) => {
+                    let request_id = String::from_utf8(key.to_vec()).map_err(|_| StorageError::Corrupt {
+                        seq: 0,
+                        reason: "a request id in the requests tree is not UTF-8".into(),
+                    })?;
+                    rejections.push((request_id, record));
+                }
+                Some(RequestRecord::Committed { .. }) => {
+                    stale.remove(key);
+                    stale_count += 1;
+                }
+                None => {
+                    return Err(StorageError::Corrupt {
+                        seq: 0,
+                        reason: format!("request record {}: not a record", String::from_utf8_lossy(&key)),
+                    })
+                }
             }
         }
-        let count = records.len() as u64;
-        insert_records(&mut batch, &records);
-        self.reader.requests.apply_batch(batch)?;
-        self.db.flush()?;
-        self.sync_files()?;
-        Ok(count)
+        if stale_count > 0 {
+            self.reader.requests.apply_batch(stale)?;
+            self.db.flush()?;
+            self.sync_files()?;
+        }
+        Ok(rejections)
     }
 
     /// Test support: the raw requests tree, to lose a record as a crash could.
@@ -951,8 +904,8 @@ impl Store {
 /// holding the ledger still gets a clear error, just this much later.
 const LOCK_WAIT_MILLIS_MAX: u64 = 5_000;
 
-/// sled's page cache. The ledger's writes append (the log) or insert a fresh key (the request
-/// index), and its reads are the log's tail and the odd repeated request id, so the cache
+/// sled's page cache. The ledger's writes append (the log), and its reads are the log's tail
+/// and the first event of the odd repeated request id, so the cache
 /// needs the trees' upper levels and the pages being filled, not the history: in-process
 /// throughput and replay measured the same at 64 MiB as at 256 MiB, and the process held
 /// 228 MiB less (100,000 persons, 300,000 operations). sled keeps about 1.15 times this.

@@ -154,29 +154,33 @@ mod tests {
         Timestamp::from_micros(seq as i64)
     }
 
+    fn person(id: &str) -> PersonId {
+        PersonId::new(id).unwrap()
+    }
+
+    fn registered(id: &str) -> Event {
+        Event::PersonRegistered(PersonRegistered {
+            person_id: person(id),
+            region: Region::new("210100").unwrap(),
+            scheme: Scheme::Employee,
+            name: None,
+            id_number_masked: None,
+        })
+    }
+
     // Proves the two rules of a bounded read: what was created after the head does not exist,
     // and what was changed after it is `InFlight` with the seq to wait for.
     #[test]
     fn a_read_is_cut_at_the_head() {
-        let person = |id: &str| PersonId::new(id).unwrap();
-        let registered = |id: &str| {
-            Event::PersonRegistered(PersonRegistered {
-                person_id: person(id),
-                region: Region::new("210100").unwrap(),
-                scheme: Scheme::Employee,
-                name: None,
-                id_number_masked: None,
-            })
-        };
         let mut projections = Projections::new();
-        projections.apply(1, at(1), &registered("P1"));
+        projections.apply(1, at(1), &registered("P1"), None);
         let suspended = PersonStatusChanged {
             person_id: person("P1"),
             status: PersonStatus::Suspended,
             reason: "review".into(),
         };
-        projections.apply(2, at(2), &Event::PersonStatusChanged(suspended));
-        projections.apply(3, at(3), &registered("P2"));
+        projections.apply(2, at(2), &Event::PersonStatusChanged(suspended), None);
+        projections.apply(3, at(3), &registered("P2"), None);
 
         let status =
             |head: u64, id: &str| projections.at(head).person(&person(id)).map(|p| p.map(|p| p.status));
@@ -189,5 +193,21 @@ mod tests {
         assert_eq!(projections.at(9).head_seq(), 3, "the head is never past what was applied");
         assert_eq!(projections.at(1).account_view(&person("P1"), None).map(|a| a.as_of_seq), Some(1));
         assert_eq!(projections.at(2).seq_at(at(3)), 2);
+    }
+
+    // Proves the idempotency index records each request at its first event only: a request's
+    // later events, and events of the engine's clock, add nothing.
+    #[test]
+    fn the_index_records_a_request_at_its_first_event() {
+        let id = |text: &str| domain::RequestId::new(text).unwrap();
+        let mut projections = Projections::new();
+        projections.apply(1, at(1), &registered("P1"), Some(&id("a")));
+        projections.apply(2, at(2), &registered("P2"), Some(&id("a")));
+        projections.apply(3, at(3), &registered("P3"), None);
+        projections.apply(4, at(4), &registered("P4"), Some(&id("b")));
+        let requests = projections.requests();
+        assert_eq!(requests.len(), 2);
+        assert_eq!(requests.candidates("a"), vec![1]);
+        assert_eq!(requests.candidates("b"), vec![4]);
     }
 }

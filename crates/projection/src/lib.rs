@@ -8,14 +8,16 @@
 //! `seq`, `recorded_at` and decoded `Event`. Depends on `domain` and `command`.
 
 mod durable;
+mod requests;
 mod views;
 
 use std::sync::Arc;
 
 use command::State;
-use domain::{Balance, Event, PersonId, Timestamp};
+use domain::{Balance, Event, PersonId, RequestId, Timestamp};
 
 pub use durable::{Durable, InFlight};
+pub use requests::{fingerprint, Requests};
 pub use views::{AccountView, BindingView, BindingsView, RefundView, ReplayLine, SettlementView, SplitView};
 
 /// The rule parameters each view depends on. None caches an aggregate of them: binding usage
@@ -62,9 +64,10 @@ fn changed_parameters(before: &domain::RuleSet, after: &domain::RuleSet) -> Vec<
 /// An account's balances, `(seq, balance after)`, ascending by seq; shared with snapshots.
 type History = Arc<Vec<(u64, Balance)>>;
 
-/// Every read model, kept current by `apply`. A clone is cheap: persons, bindings,
-/// settlements and balance histories are shared (`Arc`), and `apply` copies one only when it
-/// changes one a clone still holds (a snapshot being stored).
+/// Every read model, kept current by `apply`, and the idempotency index of committed
+/// requests. A clone is cheap: persons, bindings, settlements, balance histories and the
+/// index's shards are shared (`Arc`), and the state copies one only when it changes one a
+/// clone still holds (a snapshot being stored).
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Projections {
     state: State,
@@ -76,6 +79,12 @@ pub struct Projections {
     recorded_at: Vec<Timestamp>,
     /// Every rule version that changed a parameter a view declares, in log order.
     rule_changes: Vec<RuleChange>,
+    /// The idempotency index of committed requests (no `serde(default)`: a snapshot from
+    /// before it has none, and is not used).
+    requests: Requests,
+    /// The request that wrote the last event applied: an event of another is its request's
+    /// first, which the index records.
+    last_request: Option<RequestId>,
 }
 
 impl Projections {
@@ -109,8 +118,9 @@ impl Projections {
         self.recorded_at.last().copied()
     }
 
-    /// Applies the event recorded at `seq` (which must be the next one).
-    pub fn apply(&mut self, seq: u64, recorded_at: Timestamp, event: &Event) {
+    /// Applies the event recorded at `seq` (which must be the next one), written by the
+    /// request `request_id` (`None`: by the engine's clock).
+    pub fn apply(&mut self, seq: u64, recorded_at: Timestamp, event: &Event, request_id: Option<&RequestId>) {
         assert_eq!(seq, self.head_seq() + 1, "events are applied in order, without gaps");
         assert!(
             self.head_time().is_none_or(|last| last < recorded_at),
@@ -132,6 +142,12 @@ impl Projections {
         }
         self.state.evolve(event, seq, recorded_at);
         self.recorded_at.push(recorded_at);
+        if self.last_request.as_ref() != request_id {
+            if let Some(id) = request_id {
+                self.requests.insert(id.as_str(), seq);
+            }
+            self.last_request = request_id.cloned();
+        }
         for person in before.iter().chain(touched_after(event)) {
             let Some((place, _, p)) = self.state.persons.get_full(person) else { continue };
             let Some(account) = &p.account else { continue };
@@ -145,6 +161,18 @@ impl Projections {
                 _ => entries.push((seq, balance)),
             }
         }
+    }
+
+    /// The idempotency index of committed requests.
+    pub fn requests(&self) -> &Requests {
+        &self.requests
+    }
+
+    /// The index, to change it by hand: for tests of what the writer does with a candidate
+    /// that is another request's.
+    #[doc(hidden)]
+    pub fn requests_mut(&mut self) -> &mut Requests {
+        &mut self.requests
     }
 
     /// Every rule version that changed a parameter a view depends on, in log order.

@@ -148,7 +148,12 @@ pub fn verify(origin: Origin<'_>) -> anyhow::Result<ExitCode> {
                 let mut flows = Flows::default();
                 log.each_event(|recorded| {
                     flows.add(&recorded.event);
-                    projections.apply(recorded.seq, recorded.recorded_at, &recorded.event);
+                    projections.apply(
+                        recorded.seq,
+                        recorded.recorded_at,
+                        &recorded.event,
+                        recorded.request_id.as_ref(),
+                    );
                     true
                 })?;
                 let expected = flows.credited.plus(flows.refunded).checked_sub(flows.drawn);
@@ -219,7 +224,12 @@ pub fn replay(origin: Origin<'_>, as_of: Option<&str>, as_of_seq: Option<u64>) -
                     (None, None) => false,
                 };
                 if !past {
-                    projections.apply(recorded.seq, recorded.recorded_at, &recorded.event);
+                    projections.apply(
+                        recorded.seq,
+                        recorded.recorded_at,
+                        &recorded.event,
+                        recorded.request_id.as_ref(),
+                    );
                 }
                 !past
             })?;
@@ -269,58 +279,50 @@ pub fn export(data: &Path, from_seq: u64) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The names `gongji rebuild --projection` accepts: `all`; each view of the projections (they
-/// are one replay and one snapshot, so naming any of them rebuilds them together); and
-/// `requests`, the idempotency index.
+/// The names `gongji rebuild --projection` accepts: `all`; each view of the projections; and
+/// `requests`, the idempotency index of committed requests. They are one replay and one
+/// snapshot, so naming any of them rebuilds them all together.
 fn rebuild_names() -> Vec<&'static str> {
     let views = projection::RULE_DEPENDENCIES.iter().map(|(view, _)| *view);
     std::iter::once("all").chain(views).chain(std::iter::once("requests")).collect()
 }
 
 /// `gongji rebuild`: rebuilds from the log, with a progress bar, what is derived from it: the
-/// projections (replayed from the first event and stored as a fresh snapshot at the head, the
-/// older snapshots deleted) and the idempotency index. `projection` is one of
+/// projections and the idempotency index of committed requests, replayed from the first event
+/// and stored as a fresh snapshot at the head, the older snapshots deleted. `projection` is one of
 /// [`rebuild_names`]; any other name is refused before the ledger is opened.
 pub fn rebuild(data: &Path, projection: &str) -> anyhow::Result<ExitCode> {
     let names = rebuild_names();
     if !names.contains(&projection) {
         anyhow::bail!("unknown projection {projection:?}: --projection must be one of {}", names.join(", "));
     }
-    let rebuilds_views = projection != "requests";
-    let rebuilds_requests = projection == "all" || projection == "requests";
     let store = open(data)?;
     let report = store.verify(VerifyFrom::Genesis)?;
     anyhow::ensure!(report.ok, "the log does not verify: {:?}; nothing rebuilt", report.broken);
     let started = std::time::Instant::now();
-    let mut rebuilt: Vec<&str> = Vec::new();
     let mut summary = json!({"projection": projection, "events": report.head_seq});
-    if rebuilds_views {
-        let bar = indicatif::ProgressBar::new(report.head_seq);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} replay [{bar:40}] {pos}/{len} events  {per_sec}  eta {eta}",
-            )
-            .expect("a valid template")
-            .progress_chars("=> "),
-        );
-        let mut projections = Projections::new();
-        let reader = store.reader();
-        engine::catch_up(&reader, &mut projections, None, &mut |done, _| bar.set_position(done))?;
-        bar.finish();
-        let replay_seconds = started.elapsed().as_secs_f64();
-        reader.clear_snapshots()?;
-        if projections.head_seq() > 0 {
-            engine::take_snapshot(&reader, &projections)?;
-        }
-        rebuilt.extend(projection::RULE_DEPENDENCIES.iter().map(|(view, _)| *view));
-        summary["replay_seconds"] = json!(replay_seconds);
-        summary["events_per_second"] = json!((report.head_seq as f64 / replay_seconds.max(1e-9)).round());
-        summary["snapshot_seq"] = json!(projections.head_seq());
+    let bar = indicatif::ProgressBar::new(report.head_seq);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} replay [{bar:40}] {pos}/{len} events  {per_sec}  eta {eta}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    let mut projections = Projections::new();
+    let reader = store.reader();
+    engine::catch_up(&reader, &mut projections, None, &mut |done, _| bar.set_position(done))?;
+    bar.finish();
+    let replay_seconds = started.elapsed().as_secs_f64();
+    reader.clear_snapshots()?;
+    if projections.head_seq() > 0 {
+        engine::take_snapshot(&reader, &projections)?;
     }
-    if rebuilds_requests {
-        summary["requests_restored"] = json!(store.rebuild_requests()?);
-        rebuilt.push("requests");
-    }
+    let rebuilt: Vec<&str> = names.into_iter().filter(|name| *name != "all").collect();
+    summary["replay_seconds"] = json!(replay_seconds);
+    summary["events_per_second"] = json!((report.head_seq as f64 / replay_seconds.max(1e-9)).round());
+    summary["snapshot_seq"] = json!(projections.head_seq());
+    summary["requests_indexed"] = json!(projections.requests().len());
     summary["rebuilt"] = json!(rebuilt);
     summary["seconds"] = json!(started.elapsed().as_secs_f64());
     println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -347,7 +349,14 @@ pub fn migrate(data: &Path, from: u32, to: u32) -> anyhow::Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("event {}: {e}", envelope.seq))?;
             let recorded_at = Timestamp::parse(&envelope.recorded_at)
                 .with_context(|| format!("event {}: recorded_at is not a time", envelope.seq))?;
-            old_state.apply(envelope.seq, recorded_at, &event);
+            let request_id = match &envelope.request_id {
+                Some(id) => Some(
+                    domain::RequestId::new(id)
+                        .with_context(|| format!("event {}: a malformed request id", envelope.seq))?,
+                ),
+                None => None,
+            };
+            old_state.apply(envelope.seq, recorded_at, &event, request_id.as_ref());
             engine::envelope::new_event(recorded_at, &event, envelope.request_id.zip(envelope.request_digest))
                 .map_err(|e| anyhow::anyhow!("event {}: {e}", envelope.seq))
         });
