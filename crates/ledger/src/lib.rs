@@ -980,9 +980,13 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
 /// when the names in it changed.
 #[derive(Debug, Default)]
 struct Synced {
-    files: std::collections::BTreeMap<PathBuf, (u64, Option<std::time::SystemTime>)>,
+    /// Per directory, each file's name and its (length, modification time) when last fsynced.
+    files: std::collections::BTreeMap<PathBuf, std::collections::BTreeMap<std::ffi::OsString, Stamp>>,
+    /// Per directory, the names in it when it was last fsynced, sorted.
     names: std::collections::BTreeMap<PathBuf, Vec<std::ffi::OsString>>,
 }
+
+type Stamp = (u64, Option<std::time::SystemTime>);
 
 /// The file sled writes in place, fsynced every time.
 const SLED_DATA_FILE: &str = "db";
@@ -990,17 +994,21 @@ const SLED_DATA_FILE: &str = "db";
 impl Synced {
     fn sync(&mut self, dir: &Path) -> Result<(), StorageError> {
         let mut names = Vec::new();
+        // What was synced of this directory's files; what is found now replaces it, so the
+        // files that are gone are forgotten and the map does not grow with every blob.
+        let synced = self.files.remove(dir).unwrap_or_default();
+        let mut found = std::collections::BTreeMap::new();
         for entry in std::fs::read_dir(dir)? {
             let entry = entry?;
-            let path = entry.path();
+            let name = entry.file_name();
             // sled removes a blob once nothing points to it, and may do so between the listing
             // and the fsync: a file gone needs no fsync, and its name's going is the
             // directory's fsync's to make durable.
             let gone = |error: &std::io::Error| error.kind() == std::io::ErrorKind::NotFound;
             if entry.file_type()?.is_dir() {
                 // Snapshots are not sled's and need no fsync (`Reader::put_snapshot`).
-                if entry.file_name() != SNAPSHOTS_DIR {
-                    self.sync(&path)?;
+                if name != SNAPSHOTS_DIR {
+                    self.sync(&entry.path())?;
                 }
             } else {
                 // Read before the fsync: a write after it makes the next sync see a change.
@@ -1009,20 +1017,17 @@ impl Synced {
                     meta => meta?,
                 };
                 let stamp = (meta.len(), meta.modified().ok());
-                if entry.file_name() == SLED_DATA_FILE || self.files.get(&path) != Some(&stamp) {
-                    match File::open(&path) {
+                if name == SLED_DATA_FILE || synced.get(&name) != Some(&stamp) {
+                    match File::open(entry.path()) {
                         Err(error) if gone(&error) => continue,
                         file => file?.sync_all()?,
                     }
-                    self.files.insert(path, stamp);
                 }
+                found.insert(name.clone(), stamp);
             }
-            names.push(entry.file_name());
+            names.push(name);
         }
-        // Forget the files that are gone, so the map does not grow with every blob.
-        self.files.retain(|path, _| {
-            path.parent() != Some(dir) || names.iter().any(|name| path.file_name() == Some(name))
-        });
+        self.files.insert(dir.to_owned(), found);
         names.sort();
         if self.names.get(dir) != Some(&names) {
             sync_dir(dir)?;
