@@ -128,10 +128,15 @@ struct Applier {
     snapshotter: std::thread::JoinHandle<()>,
 }
 
+/// After storing a snapshot, the snapshot thread rests this many times as long as it took, so
+/// that it is busy at most a quarter of the time: snapshots due while it rests are skipped.
+const SNAPSHOT_REST_FACTOR: u32 = 3;
+
 /// Durable batches waiting for the applier; the committer waits when this many are queued.
 const DURABLE_BATCHES_QUEUED_MAX: usize = 4;
 
-/// A thread that stores snapshots; one at a time, later ones skipped while busy.
+/// A thread that stores snapshots; one at a time, later ones skipped while busy or resting
+/// (`SNAPSHOT_REST_FACTOR`).
 ///
 /// Each is a copy of the one state once all of it is durable, taken under the read lock:
 /// records are shared (`Arc`), so the copy takes the maps' indexes, not the records, and the
@@ -149,11 +154,20 @@ fn spawn_snapshotter(
     let handle = std::thread::Builder::new()
         .name("gongji-snapshot".into())
         .spawn(move || {
+            // A snapshot's cost grows with the state: back to back under a heavy load they
+            // would take a core from the requests. So each is followed by a rest.
+            let mut resting_until: Option<std::time::Instant> = None;
             for _ in receiver {
+                let started = std::time::Instant::now();
+                if resting_until.is_some_and(|until| started < until) {
+                    continue;
+                }
                 match snapshot(&reader, &projections, &durability) {
                     Ok((seq, copy_micros)) => tracing::info!(seq, copy_micros, "snapshot stored"),
                     Err(error) => tracing::warn!(%error, "snapshot not stored"),
                 }
+                let now = std::time::Instant::now();
+                resting_until = Some(now + (now - started) * SNAPSHOT_REST_FACTOR);
             }
         })
         .expect("the snapshot thread starts");
