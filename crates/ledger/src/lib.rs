@@ -978,10 +978,16 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
 /// names and never overwritten in place: each is fsynced when it first appears or when its
 /// size or modification time moved since it was last synced, and a directory is fsynced
 /// when the names in it changed.
+///
+/// A blob (`blobs/{lsn}`) is written once, whole, when sled creates it (`create_new`, then
+/// its bytes) and only ever read or deleted after. Once two syncs in a row found it unchanged
+/// it is settled and not looked at again: a 1,024-event segment is a blob of its own, so
+/// without this every commit would read the metadata of every segment ever written in bulk.
 #[derive(Debug, Default)]
 struct Synced {
-    /// Per directory, each file's name and its (length, modification time) when last fsynced.
-    files: std::collections::BTreeMap<PathBuf, std::collections::BTreeMap<std::ffi::OsString, Stamp>>,
+    /// Per directory, each file's name and its (length, modification time) when last fsynced,
+    /// `None` once settled.
+    files: std::collections::BTreeMap<PathBuf, std::collections::BTreeMap<std::ffi::OsString, Option<Stamp>>>,
     /// Per directory, the names in it when it was last fsynced, sorted.
     names: std::collections::BTreeMap<PathBuf, Vec<std::ffi::OsString>>,
 }
@@ -990,6 +996,8 @@ type Stamp = (u64, Option<std::time::SystemTime>);
 
 /// The file sled writes in place, fsynced every time.
 const SLED_DATA_FILE: &str = "db";
+/// sled's directory of blobs.
+const SLED_BLOBS_DIR: &str = "blobs";
 
 impl Synced {
     fn sync(&mut self, dir: &Path) -> Result<(), StorageError> {
@@ -997,6 +1005,7 @@ impl Synced {
         // What was synced of this directory's files; what is found now replaces it, so the
         // files that are gone are forgotten and the map does not grow with every blob.
         let synced = self.files.remove(dir).unwrap_or_default();
+        let blobs = dir.file_name().is_some_and(|name| name == SLED_BLOBS_DIR);
         let mut found = std::collections::BTreeMap::new();
         for entry in std::fs::read_dir(dir)? {
             let entry = entry?;
@@ -1010,6 +1019,8 @@ impl Synced {
                 if name != SNAPSHOTS_DIR {
                     self.sync(&entry.path())?;
                 }
+            } else if blobs && synced.get(&name) == Some(&None) {
+                found.insert(name.clone(), None);
             } else {
                 // Read before the fsync: a write after it makes the next sync see a change.
                 let meta = match entry.metadata() {
@@ -1017,13 +1028,14 @@ impl Synced {
                     meta => meta?,
                 };
                 let stamp = (meta.len(), meta.modified().ok());
-                if name == SLED_DATA_FILE || synced.get(&name) != Some(&stamp) {
+                let unchanged = synced.get(&name) == Some(&Some(stamp));
+                if name == SLED_DATA_FILE || !unchanged {
                     match File::open(entry.path()) {
                         Err(error) if gone(&error) => continue,
                         file => file?.sync_all()?,
                     }
                 }
-                found.insert(name.clone(), stamp);
+                found.insert(name.clone(), (!(blobs && unchanged)).then_some(stamp));
             }
             names.push(name);
         }
@@ -1091,4 +1103,46 @@ fn stored_format(meta: &sled::Tree) -> Result<Option<u32>, StorageError> {
 fn sync_dir(dir: &Path) -> Result<(), StorageError> {
     File::open(dir)?.sync_all()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Proves what the fsync pass keeps of sled's files: `db` and the files outside `blobs/` are
+    // checked at every pass; a blob is checked until two passes in a row found it unchanged,
+    // then settled; a file gone is forgotten.
+    #[test]
+    fn blobs_settle_and_the_rest_is_checked_every_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = dir.path().join(SLED_BLOBS_DIR);
+        std::fs::create_dir(&blobs).unwrap();
+        std::fs::write(dir.path().join(SLED_DATA_FILE), b"pages").unwrap();
+        std::fs::write(dir.path().join("conf"), b"conf").unwrap();
+        std::fs::write(blobs.join("7"), b"a segment").unwrap();
+        let mut synced = Synced::default();
+        let state = |synced: &Synced, dir: &Path, name: &str| {
+            synced.files[dir].get(std::ffi::OsStr::new(name)).cloned()
+        };
+
+        synced.sync(dir.path()).unwrap();
+        assert!(matches!(state(&synced, &blobs, "7"), Some(Some(_))), "a new blob is synced and stamped");
+        synced.sync(dir.path()).unwrap();
+        assert_eq!(state(&synced, &blobs, "7"), Some(None), "unchanged at the next pass: settled");
+        std::fs::write(blobs.join("8"), b"another").unwrap();
+        std::fs::remove_file(blobs.join("7")).unwrap();
+        synced.sync(dir.path()).unwrap();
+        assert_eq!(state(&synced, &blobs, "7"), None, "a blob gone is forgotten");
+        assert!(matches!(state(&synced, &blobs, "8"), Some(Some(_))));
+        for _ in 0..3 {
+            synced.sync(dir.path()).unwrap();
+            assert!(
+                matches!(state(&synced, dir.path(), "conf"), Some(Some(_))),
+                "outside blobs/, never settled"
+            );
+        }
+        let mut names = synced.names[&blobs].clone();
+        names.sort();
+        assert_eq!(names, vec![std::ffi::OsString::from("8")]);
+    }
 }
