@@ -109,14 +109,26 @@ mutating request waits for its fsync.
   933,000–1,027,000 events/s (the final binary) and the engine's RSS after the mix from
   386–416 MiB to 218–236 MiB; the closed loop with 64 clients stayed about where it was
   (19,500–20,600 against 20,900–22,300 settlements/s).
+- **The idempotency index is in the state** (since 2026-12-04): each request that wrote
+  events is a 64-bit fingerprint of its id and the seq of its first event, 16 bytes, applied
+  with the events, stored in snapshots and rebuilt by replay; a candidate is confirmed by its
+  first event's `request_id` in the log. Before, each request id was a key of its own in a sled
+  tree, written by the answering thread after the commit: in a bulk run that thread took 30 %
+  of the CPU. Quick runs (20,000 persons, 200,000 operations): bulk from 80,498 to 182,911
+  settlements/s, the closed loop from 21,823 to 28,034 (0.25× to 0.46× raw sled). Then two
+  fixes of the commit's fsync pass, which read the metadata of every blob file of sled at
+  every commit and pruned what it had synced in time quadratic in their number (every
+  1,024-event segment is a blob): at 100,000 persons and 1,000,000 settlements in batches of
+  8,190, commits went from 12.2 ms to 3.0–3.5 ms and bulk from 76,119 to 157,000–164,000
+  settlements/s.
 - **Throughput in-process**: group commit is a pipeline of three threads (decide, apply and
-  seal; write, flush and fsync; answer and index the request ids). With {mix['clients']} clients that each
+  seal; write, flush and fsync; answer). With {mix['clients']} clients that each
   wait for their answer, nearly all of them ride in the same batch ({mix['events_per_commit']:.0f} events), so the
   stages mostly take turns: a round trip (p50 {mix['latency_ms']['p50']:.1f} ms) is the commit ({mix['commit_ms_mean']:.2f} ms here,
   where raw sled alone writes the same batch in {1000 * raw['batch'] / raw['events_per_second']:.2f} ms), then waking the
   callers, each of which runs at once on the same two cores. Readers share the state's lock
-  with the writer, which holds it only to decide and apply (the request-id lookup and the
-  digest are done before it).
+  with the writer, which holds it only to look the request id up in the state's index, decide
+  and apply (the digest is done before it).
 - **HTTP**: the load generator is one tokio thread driving {http['mix']['clients']} keep-alive connections.
   Every client waits for its answer, so the figure is the round trip, as in-process, plus
   HTTP. In a `perf record` of `gongji serve` under wrk (64 connections) the tokio workers
@@ -128,14 +140,24 @@ mutating request waits for its fsync.
 - **Bulk** (batches of 8,190 in process, of 8,192 over `/v1/batch`): a batch is decided in
   one place in the queue and committed in group commits of up to 1,024 events, so the
   commits are full ({bulk['events_per_commit']:.0f} events, {bulk['commit_ms_mean']:.1f} ms each) and the pipeline never waits for
-  callers. What bounds it is CPU per event. In a `perf record -e cpu-clock` of an in-process
-  bulk run after the change to one state (20,000 persons, 300,000 settlements) the writer
-  took 38 % of the samples (decide and apply: hash lookups of string ids,
-  `IndexMap::get_index_of` 7 % with its cache misses, then SHA-256 and borsh for sealing),
-  the answering thread 30 % (almost all of it sled inserting each request id's record into
-  the idempotency index), the bench's own clients 20 % and the committer 5 %. Next: the
-  idempotency index costs more than the log, one sled key per request; and the state's
-  records still hold string ids.
+  callers. What bounds it is CPU per event, in the writer. In a `perf record -e cpu-clock` of
+  an in-process bulk run (100,000 persons, 1,000,000 settlements, before the blob fix) the
+  writer took 47 % of the samples: hash lookups of string ids in maps of 100,000 persons and a
+  million settlements (`IndexMap::get_index_of` 9 %, with their cache misses), inserting each
+  settlement (2.5 %), `Projections::apply` 6 %, the request index 5 % (a probe and an insert,
+  each a cache miss), SHA-256 2.4 %; the bench's own threads (building and submitting the
+  requests) 27 %, the committer 19 % (half of it reading the metadata of sled's blob files,
+  since settled) and the answering thread 4 %. Next: fixed-size records with ids interned to
+  integers, so that a lookup is an index and a record a few cache lines.
+- **HTTP bulk** (`/v1/batch`): the engine is not what bounds it. In a `perf record` of
+  `gongji serve` taking batches of 8,192 (10,000 persons) the tokio workers took 66 % of the
+  samples: per item, reading the body twice (into a JSON value for the digest, then strictly
+  into the request) and the canonical JSON of the digest 16 %, the answer built as a
+  `serde_json::Value` tree 6 % and the response serialized from it 4 %, matching each item's
+  path to its route 3 %, the batch's own parse 2 %; the publisher, rendering every event's
+  JSON for NATS, 16 %. The snapshot thread took 14 % before it was made to rest between
+  snapshots. The writer took 14 %, the committer 5 %. Next: answers and NATS bodies written
+  straight from the types, without `Value` trees, and one parse per item.
 - **Tail latency** (wrk, 64 connections): a snapshot is now a shallow copy of the one state
   taken under its read lock once all of it is durable (persons, bindings, settlements and
   histories are `Arc`s), then serialized and written on its own thread. On a fresh ledger
@@ -146,19 +168,33 @@ mutating request waits for its fsync.
   fsync on one disk, not the copy. Since then a snapshot is written in pieces of 1 MiB, each
   synced before the next, 5 ms apart: with `--snapshot-every 20000`, two runs each, p99 went
   from 45.9 and 41.5 ms to 16.3 and 17.0 ms (p999 from 147.7 and 96.1 ms to 20.4 and
-  53.0 ms) at the same 9,700–10,100 settlements/s. The run this page reports predates that change. This run's wrk ({wrk['latency_ms']['p99']:.1f} ms) runs on a
+  53.0 ms) at the same 9,700–10,100 settlements/s. This run's wrk ({wrk['latency_ms']['p99']:.1f} ms) runs on a
   ledger that already holds the HTTP mix, so it crosses snapshot boundaries.
-- **Replay**: events are binary (borsh payloads, ≈ {inproc['disk']['bytes_per_event']:,} bytes per event on disk with the
-  idempotency index); reading and decoding run in parallel a chunk ahead of the apply, which
-  is serial, the same per-event code the writer runs. At 20,000 persons it passes a million
-  events/s; here the state is larger (100,000 persons and the settlements of the mix), and
-  the apply's hash lookups miss the cache more often.
+- **Replay**: events are binary (borsh payloads, ≈ {inproc['disk']['bytes_per_event']:,} bytes per event on disk);
+  reading and decoding run in parallel a chunk ahead of the apply, which is serial, the same
+  per-event code the writer runs. At 20,000 persons it is near a million events/s; here the
+  state is larger (100,000 persons and the settlements of the mix), and the apply's hash
+  lookups miss the cache more often. In a `perf record` of `gongji rebuild` of such a ledger
+  (1.3 million events) the serial apply was 29 % of the samples: 45 % of that was
+  `apply_charge` (each settlement's draws and explanation copied out of the event into a
+  record of its own, its map entry, its bindings' charges) and 13 % the request index.
+  Storing the snapshot at the end took 46 %, more than the replay: the snapshot form
+  (MessagePack with field names) is the next thing to make compact. Next for the apply:
+  events moved into the state instead of copied, and fixed-size records. Not yet explained:
+  this figure is taken inside the benchmark's process, beside the live engine, after the mix,
+  and since the request index moved into the state it fell by half there (back to back, the
+  binary before and after: 500,931 and 234,318 events/s), while `gongji replay` of the same
+  kind of ledger in a process of its own slowed by a tenth (1,315,960 events: 2.4–2.6 s before,
+  2.7–2.8 s after) and a replay of a population alone by a third. The next step is a profile
+  of that phase alone.
 - **Memory**: one state now, but its records still hold their string ids (inline
   `CompactString`s, 24 bytes each, several per binding and settlement), every binding has
   its own `BTreeMap` of charges, and every person, binding and settlement is a separate
   allocation (an `Arc`) beside the map entry that indexes it. sled's page cache is 64 MiB
-  (≈ 70 bytes per person at a million persons) and the load generator keeps its list of
-  bindings. ≤ 300 bytes a person needs fixed-size records indexed by integer ids.
+  (≈ 70 bytes per person at a million persons), the idempotency index holds 16 bytes a
+  request in hash tables at most seven-eighths full (2.5 requests a person here) and the load
+  generator keeps its list of bindings. ≤ 300 bytes a person needs fixed-size records indexed
+  by integer ids.
 - **The peer**: cqrs-es + postgres-es commits each command in its own PostgreSQL
   transaction (one fsync of the WAL each, shared by concurrent commits through PostgreSQL's
   own group commit), so its figure is set by commit latency, not by logic.
