@@ -180,13 +180,12 @@ mutating request waits for its fsync.
   record of its own, its map entry, its bindings' charges) and 13 % the request index.
   Storing the snapshot at the end took 46 %, more than the replay: the snapshot form
   (MessagePack with field names) is the next thing to make compact. Next for the apply:
-  events moved into the state instead of copied, and fixed-size records. Not yet explained:
-  this figure is taken inside the benchmark's process, beside the live engine, after the mix,
-  and since the request index moved into the state it fell by half there (back to back, the
-  binary before and after: 500,931 and 234,318 events/s), while `gongji replay` of the same
-  kind of ledger in a process of its own slowed by a tenth (1,315,960 events: 2.4–2.6 s before,
-  2.7–2.8 s after) and a replay of a population alone by a third. The next step is a profile
-  of that phase alone.
+  events moved into the state instead of copied, and fixed-size records. Of all the figures
+  here, replay moves most from run to run on this machine: the same binary, the same size
+  (100,000 persons, 1,000,000 operations), measured 173,339 events/s in the run this page
+  reports and 602,000–659,000 in runs of its own minutes later; back to back, the binary
+  before the request index moved into the state and the one after measured 826,850 and
+  659,239 (the index and each event's request id cost about a fifth).
 - **Memory**: one state now, but its records still hold their string ids (inline
   `CompactString`s, 24 bytes each, several per binding and settlement), every binding has
   its own `BTreeMap` of charges, and every person, binding and settlement is a separate
