@@ -10,12 +10,12 @@ use domain::{Event, Timestamp, EVENT_VERSION};
 use ledger::{digest_bytes, NewEvent, StoredEvent};
 use serde::Deserialize;
 
-use crate::writer::decode;
 use crate::EngineError;
 
 /// The envelope of a stored event, as JSON bytes.
 pub fn to_json(stored: &StoredEvent) -> Result<Vec<u8>, EngineError> {
-    let (recorded, request) = decode(stored)?;
+    let fields = stored.fields().map_err(storage)?;
+    let recorded = crate::writer::recorded(stored, &fields)?;
     let mut out = Vec::with_capacity(stored.bytes.len() * 3 + 256);
     out.extend_from_slice(b"{\"seq\":");
     out.extend_from_slice(stored.seq.to_string().as_bytes());
@@ -24,14 +24,14 @@ pub fn to_json(stored: &StoredEvent) -> Result<Vec<u8>, EngineError> {
     out.extend_from_slice(b"\",\"kind\":\"");
     out.extend_from_slice(recorded.event.kind().as_bytes());
     out.extend_from_slice(b"\",\"version\":");
-    out.extend_from_slice(stored.fields().map_err(storage)?.version.to_string().as_bytes());
-    if let Some((id, digest)) = &request {
+    out.extend_from_slice(fields.version.to_string().as_bytes());
+    if let (Some(id), Some(digest)) = (&recorded.request_id, fields.request_digest) {
         // Ids are `[A-Za-z0-9_.:-]` and digests hex: nothing in them needs escaping, but the
         // serializer is the one place that decides that.
         out.extend_from_slice(b",\"request_id\":");
         serde_json::to_writer(&mut out, id).map_err(storage)?;
         out.extend_from_slice(b",\"request_digest\":");
-        serde_json::to_writer(&mut out, digest).map_err(storage)?;
+        serde_json::to_writer(&mut out, &hex::encode(digest)).map_err(storage)?;
     }
     out.extend_from_slice(b",\"payload\":");
     serde_json::to_writer(&mut out, &recorded.event).map_err(storage)?;

@@ -36,7 +36,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use snapshot::{
     catch_up, fold_decoded, load_snapshot, replay, replay_from_genesis, take_snapshot, SnapshotError,
 };
-pub use writer::{decode, decode_event};
+pub use writer::decode_event;
 
 /// An event as recorded: its place in the log, its time and the request that wrote it (none
 /// for what the engine's clock decided: a hold's expiry).

@@ -511,10 +511,9 @@ impl Writer {
         }
         batch.next_time = batch.next_time.max(self.clock.now().micros());
         let now = Timestamp::from_micros(batch.next_time);
-        // The role and shape checks come before the request id's record is consulted (it was
-        // looked up before the lock, which changes nothing), and their refusals are not
-        // remembered (api.md §2's order of checks); those against the clock come after it
-        // (see `command::check_shape`).
+        // The role and shape checks come before the request id's record is consulted, and
+        // their refusals are not remembered (api.md §2's order of checks); those against the
+        // clock come after it (see `command::check_shape`).
         if let Err(rejection) = check_origin(projections.state(), &request.command, &origin)
             .and_then(|()| command::check_shape(&request.command))
         {
@@ -807,20 +806,16 @@ fn record_digest(record: &RequestRecord) -> &str {
     }
 }
 
-/// Decodes a stored event into the event and the request that wrote it (its id and digest).
-pub fn decode(stored: &ledger::StoredEvent) -> Result<(Recorded, Option<(String, String)>), EngineError> {
-    let fields = stored.fields().map_err(storage)?;
-    let request =
-        fields.request_id.zip(fields.request_digest).map(|(id, digest)| (id.to_owned(), hex::encode(digest)));
-    Ok((recorded(stored, &fields)?, request))
-}
-
-/// Decodes a stored event (the request that wrote it by its id only: what a replay needs).
+/// Decodes a stored event, with the id of the request that wrote it.
 pub fn decode_event(stored: &ledger::StoredEvent) -> Result<Recorded, EngineError> {
     recorded(stored, &stored.fields().map_err(storage)?)
 }
 
-fn recorded(stored: &ledger::StoredEvent, fields: &ledger::Fields<'_>) -> Result<Recorded, EngineError> {
+/// As `decode_event`, from the event's fields already parsed.
+pub(crate) fn recorded(
+    stored: &ledger::StoredEvent,
+    fields: &ledger::Fields<'_>,
+) -> Result<Recorded, EngineError> {
     let corrupt = |reason: String| EngineError::Corrupt(format!("seq {}: {reason}", stored.seq));
     let event =
         Event::from_binary(fields.kind, u32::from(fields.version), fields.payload).map_err(corrupt)?;

@@ -200,7 +200,7 @@ fn catch_up<'a>(
     let projections = engine.projections().unwrap();
     let head = projections.head_seq();
     for stored in engine.log().events(*seen).take((head - *seen) as usize) {
-        let recorded = engine::decode(&stored.unwrap()).unwrap().0;
+        let recorded = engine::decode_event(&stored.unwrap()).unwrap();
         *seen = recorded.seq;
         model.apply(&recorded.event);
         if let Event::Settled(c) | Event::Held(c) = &recorded.event {
@@ -280,7 +280,7 @@ impl Harness {
             // Only the clock may have written meanwhile (a hold expiring).
             for stored in self.engine().log().events(head) {
                 assert_eq!(
-                    engine::decode(&stored.unwrap()).unwrap().0.event.kind(),
+                    engine::decode_event(&stored.unwrap()).unwrap().event.kind(),
                     "expired",
                     "a retry writes nothing"
                 );
@@ -437,7 +437,7 @@ impl Harness {
                 .log()
                 .events(before.head_seq())
                 .take((after.head_seq() - before.head_seq()) as usize)
-                .map(|e| engine::decode(&e.unwrap()).unwrap().0.event.kind().to_string())
+                .map(|e| engine::decode_event(&e.unwrap()).unwrap().event.kind().to_string())
                 .collect();
             assert!(extra.iter().all(|kind| kind == "expired"), "a restart writes only expiries: {extra:?}");
             if extra.is_empty() {

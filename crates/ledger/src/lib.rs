@@ -403,8 +403,8 @@ impl Reader {
         log::find_in_segment(key_seq(&key)?, &value, seq)
     }
 
-    /// What the idempotency index holds for a request id. A committed record is written
-    /// beside its batch and may name events a crash took back: the caller checks them.
+    /// What the `requests` tree holds for a request id: a remembered rejection (committed
+    /// requests are indexed in the engine's state, from the log).
     pub fn request(&self, request_id: &str) -> Result<Option<RequestRecord>, StorageError> {
         match self.requests.get(request_id.as_bytes())? {
             Some(bytes) => RequestRecord::decode(&bytes).map(Some).ok_or_else(|| StorageError::Corrupt {
