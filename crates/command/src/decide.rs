@@ -209,21 +209,19 @@ fn decide_set_status(
     if status == PersonStatus::Terminated {
         // Every live binding where the person is authorizer or beneficiary ends, in the order
         // they were requested, each with its own event.
-        let mut ended: Vec<(usize, EndCause)> = Vec::new();
-        for (index, cause) in [
-            (state.bindings_by_authorizer.get(person_id), EndCause::AuthorizerTerminated),
-            (state.bindings_by_beneficiary.get(person_id), EndCause::BeneficiaryTerminated),
-        ]
-        .into_iter()
-        .flat_map(|(indexes, cause)| indexes.into_iter().flatten().map(move |i| (*i, cause)))
-        {
-            if state.bindings[index].is_live() && !ended.iter().any(|(i, _)| *i == index) {
-                ended.push((index, cause));
+        let mut ended: Vec<(&Binding, EndCause)> = Vec::new();
+        let of_authorizer =
+            state.bindings_of_authorizer(person_id).map(|b| (b, EndCause::AuthorizerTerminated));
+        let of_beneficiary =
+            state.bindings_of_beneficiary(person_id).map(|b| (b, EndCause::BeneficiaryTerminated));
+        for (binding, cause) in of_authorizer.chain(of_beneficiary) {
+            if binding.is_live() && !ended.iter().any(|(b, _)| b.number == binding.number) {
+                ended.push((binding, cause));
             }
         }
-        ended.sort_by_key(|(index, _)| *index);
-        events.extend(ended.into_iter().map(|(index, cause)| {
-            Event::BindingEnded(BindingEnded { binding_id: state.bindings[index].binding_id.clone(), cause })
+        ended.sort_by_key(|(binding, _)| binding.number);
+        events.extend(ended.into_iter().map(|(binding, cause)| {
+            Event::BindingEnded(BindingEnded { binding_id: binding.binding_id(), cause })
         }));
     }
     Ok(events)
@@ -353,7 +351,7 @@ fn decide_request_binding(
     }
     let live_of_authorizer: Vec<_> =
         state.bindings_of_authorizer(authorizer_id).filter(|b| b.is_live()).collect();
-    if live_of_authorizer.iter().any(|b| &b.beneficiary == beneficiary_id) {
+    if live_of_authorizer.iter().any(|b| state.person_id(b.beneficiary) == beneficiary_id) {
         return Err(Rejection::new(
             Code::BindingExists,
             "a pending or active binding already joins these two",
@@ -429,7 +427,7 @@ fn decide_authorize(
     if binding.status != BindingStatus::Active {
         return Err(binding_not_active(binding_id, binding.status));
     }
-    let (used_month, used_year) = binding_usage(state, binding_id, now);
+    let (used_month, used_year) = binding_usage(state, binding, now);
     Ok(vec![Event::AuthorizationSet(AuthorizationSet {
         binding_id: binding_id.clone(),
         priority,
@@ -623,7 +621,7 @@ fn decide_pay_premium(
     }
     let bound = state
         .bindings_of_authorizer(payer_id)
-        .any(|b| &b.beneficiary == beneficiary_id && b.status == BindingStatus::Active);
+        .any(|b| state.person_id(b.beneficiary) == beneficiary_id && b.status == BindingStatus::Active);
     if !bound {
         return Err(Rejection::new(
             Code::BindingNotActive,
@@ -700,12 +698,9 @@ fn decide_pay_premium(
 }
 
 /// A binding's usage in the windows of `at`, under the beneficiary's region rules then in force.
-pub fn binding_usage(state: &State, binding_id: &BindingId, at: Timestamp) -> (Money, Money) {
-    let Some(binding) = state.binding(binding_id) else { return (Money::ZERO, Money::ZERO) };
+pub fn binding_usage(state: &State, binding: &Binding, at: Timestamp) -> (Money, Money) {
     let window = state
-        .persons
-        .get(&binding.beneficiary)
-        .and_then(|p| state.rules_at(&p.region, at))
+        .rules_at(&state.person_numbered(binding.beneficiary).region, at)
         .map_or(domain::LimitWindow::Calendar, |r| r.limit_window);
     binding.usage_at(window, at)
 }
@@ -751,7 +746,7 @@ fn pending_binding<'a>(state: &'a State, binding_id: &BindingId) -> Result<&'a B
 }
 
 fn person<'a>(state: &'a State, person_id: &PersonId) -> Result<&'a Person, Rejection> {
-    state.persons.get(person_id).map(|p| &**p).ok_or_else(|| not_found("person", person_id.as_str()))
+    state.persons.get(person_id).ok_or_else(|| not_found("person", person_id.as_str()))
 }
 
 fn rules_in_force<'a>(state: &'a State, region: &Region, now: Timestamp) -> Result<&'a RuleSet, Rejection> {

@@ -7,12 +7,14 @@
 //! fail. Depends only on `domain`.
 
 mod decide;
+mod records;
 mod split;
 mod state;
 
 pub use decide::{binding_usage, check_shape, decide};
+pub use records::{Persons, Records};
 pub use split::{pro_rata_fen, split, Split};
 pub use state::{
-    family_available, splits_of, Account, Binding, EndReason, Institution, Map, Person, PremiumRecord,
-    RefundRecord, Settlement, SettlementStatus, State,
+    family_available, splits_of, Account, Binding, EndReason, Institution, Map, Person, PersonNo,
+    PremiumRecord, RefundRecord, Settlement, SettlementStatus, State,
 };

@@ -39,7 +39,7 @@ fn draw_buckets(
                 source,
                 bucket: *bucket,
                 amount: take,
-                binding_id: binding.map(|b| b.binding_id.clone()),
+                binding_id: binding.map(Binding::binding_id),
             });
             remaining = remaining.minus(take);
         }
@@ -49,7 +49,7 @@ fn draw_buckets(
 
 /// What a binding could pay now and, when less than `owed`, why (domain.md §8).
 fn family_room(state: &State, rules: &RuleSet, binding: &Binding, occurred_at: Timestamp) -> (Money, Reason) {
-    let authorizer = &state.persons[&binding.authorizer];
+    let authorizer = state.person_numbered(binding.authorizer);
     match authorizer.status {
         PersonStatus::Suspended => return (Money::ZERO, Reason::AuthorizerSuspended),
         PersonStatus::Terminated => return (Money::ZERO, Reason::AuthorizerTerminated),
@@ -114,7 +114,7 @@ pub fn split(
     let mut explain = Vec::new();
     let mut owed = amount;
 
-    let person = &state.persons[beneficiary];
+    let person = state.persons.get(beneficiary).expect("a split is for a registered person");
     if person.account.is_some() {
         if rules.own_categories.contains(&category) {
             let paid = draw_buckets(
@@ -154,7 +154,7 @@ pub fn split(
                 if owed.is_zero() {
                     break;
                 }
-                let account = Some(binding.authorizer.clone());
+                let account = Some(state.person_id(binding.authorizer).clone());
                 if rules.family_accounts_per_settlement.is_some_and(|n| used >= n) {
                     let reason = Some(Reason::FamilyAccountAlreadyUsed);
                     explain.push(Explain { account, source: Source::Family, paid: Money::ZERO, reason });
@@ -167,7 +167,7 @@ pub fn split(
                 } else {
                     draw_buckets(
                         state,
-                        &binding.authorizer,
+                        state.person_id(binding.authorizer),
                         &rules.family_buckets,
                         want,
                         Source::Family,
@@ -192,7 +192,7 @@ pub fn split(
                         _ => Reason::BindingRevoked,
                     };
                     explain.push(Explain {
-                        account: Some(binding.authorizer.clone()),
+                        account: Some(state.person_id(binding.authorizer).clone()),
                         source: Source::Family,
                         paid: Money::ZERO,
                         reason: Some(reason),

@@ -20,6 +20,8 @@ use domain::{
 
 use domain::time::MICROS_PER_DAY;
 
+use crate::records::{Persons, Records};
+
 /// A personal account (个人账户): two buckets and what is reserved in each.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
@@ -94,22 +96,62 @@ impl Account {
     }
 }
 
+/// A person's number: the person's place in the order registered. The state refers to
+/// persons by it (ids interned to integers); `State::person_id` gives the id back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PersonNo(pub u32);
+
+impl PersonNo {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// A person: a fixed-size record, at the person's number in `State::persons` (keyed there by
+/// the person's id). What varies in size, the name and the masked id number, is kept apart.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Person {
-    pub person_id: PersonId,
     pub region: Region,
     pub scheme: Scheme,
     pub status: PersonStatus,
-    pub name: Option<String>,
-    pub id_number_masked: Option<String>,
     /// Employees only.
     pub account: Option<Account>,
     /// The seq of the event that registered the person.
     pub registered_seq: u64,
     /// The seq of the last event that changed what the person view shows (registration,
     /// status): a reader bounded by the durable head waits for it (see `projection::Durable`).
-    #[serde(default)]
     pub changed_seq: u64,
+    /// The name and masked id number, where either was given (shared with snapshots).
+    details: Option<Arc<PersonDetails>>,
+    /// The person's bindings as authorizer, a list threaded through the bindings.
+    as_authorizer: Chain,
+    /// The person's bindings as beneficiary, likewise.
+    as_beneficiary: Chain,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct PersonDetails {
+    name: Option<String>,
+    id_number_masked: Option<String>,
+}
+
+impl Person {
+    pub fn name(&self) -> Option<&str> {
+        self.details.as_ref()?.name.as_deref()
+    }
+
+    pub fn id_number_masked(&self) -> Option<&str> {
+        self.details.as_ref()?.id_number_masked.as_deref()
+    }
+}
+
+/// A list of bindings threaded through them, in the order requested: the numbers of its first
+/// and last binding (`Bn` is number n; 0 is none). Each binding holds the number of the next
+/// one on each of its two lists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Chain {
+    first: u32,
+    last: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,12 +162,14 @@ pub struct Institution {
     pub name: String,
 }
 
-/// A binding between an authorizer (共济人) and a beneficiary, with its authorization.
+/// A binding between an authorizer (共济人) and a beneficiary, with its authorization: a
+/// fixed-size record, at index n − 1 of `State::bindings` for `Bn`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Binding {
-    pub binding_id: BindingId,
-    pub authorizer: PersonId,
-    pub beneficiary: PersonId,
+    /// n of `Bn`.
+    pub number: u32,
+    pub authorizer: PersonNo,
+    pub beneficiary: PersonNo,
     pub relation: Relation,
     pub status: BindingStatus,
     pub priority: Option<u32>,
@@ -136,15 +180,20 @@ pub struct Binding {
     /// Position in the order bindings ended, and why, for bindings that were once active.
     pub ended: Option<(u64, EndReason)>,
     /// Family money drawn through this binding, keyed by (occurred_at, settlement number),
-    /// net of releases and refunds: what counts against the limits.
-    pub charges: BTreeMap<(Timestamp, u64), Money>,
+    /// net of releases and refunds: what counts against the limits. None until the first
+    /// charge; shared with snapshots, copied only when changed while one holds it.
+    charges: Option<Arc<Charges>>,
     /// The seq of the event that requested the binding.
-    #[serde(default)]
     pub requested_seq: u64,
     /// The seq of the last event that changed the binding or its charges.
-    #[serde(default)]
     pub changed_seq: u64,
+    /// The number of the next binding of the same authorizer (0: none).
+    next_of_authorizer: u32,
+    /// The number of the next binding of the same beneficiary (0: none).
+    next_of_beneficiary: u32,
 }
+
+type Charges = BTreeMap<(Timestamp, u64), Money>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EndReason {
@@ -154,6 +203,10 @@ pub enum EndReason {
 }
 
 impl Binding {
+    pub fn binding_id(&self) -> BindingId {
+        BindingId::from_number(u64::from(self.number))
+    }
+
     pub fn is_live(&self) -> bool {
         matches!(self.status, BindingStatus::Pending | BindingStatus::Active)
     }
@@ -161,7 +214,7 @@ impl Binding {
     /// Family money drawn in the monthly and annual windows that contain `at`.
     pub fn usage_at(&self, window: LimitWindow, at: Timestamp) -> (Money, Money) {
         let sum = |start: Timestamp, end_exclusive: Timestamp| {
-            Money::sum(self.charges.range((start, 0)..(end_exclusive, 0)).map(|(_, m)| *m))
+            Money::sum(self.charges().range((start, 0)..(end_exclusive, 0)).map(|(_, m)| *m))
         };
         match window {
             LimitWindow::Calendar => {
@@ -189,7 +242,7 @@ impl Binding {
     pub fn limit_room(&self, window: LimitWindow, at: Timestamp) -> (Option<Money>, Option<Money>) {
         let (mut used_month, mut used_year) = self.usage_at(window, at);
         if window == LimitWindow::Rolling {
-            let later = self.charges.range((at.plus_micros(1), 0)..).map(|((t, _), _)| *t);
+            let later = self.charges().range((at.plus_micros(1), 0)..).map(|((t, _), _)| *t);
             for end in later {
                 let (month, year) = self.usage_at(window, end);
                 if end < at.plus_micros(30 * MICROS_PER_DAY) {
@@ -206,16 +259,27 @@ impl Binding {
         )
     }
 
+    /// The family money drawn through this binding (see the field).
+    pub fn charges(&self) -> &Charges {
+        static NONE: Charges = BTreeMap::new();
+        self.charges.as_deref().unwrap_or(&NONE)
+    }
+
     fn add_charge(&mut self, key: (Timestamp, u64), amount: Money) {
-        let entry = self.charges.entry(key).or_insert(Money::ZERO);
+        let charges = Arc::make_mut(self.charges.get_or_insert_with(Default::default));
+        let entry = charges.entry(key).or_insert(Money::ZERO);
         *entry = entry.plus(amount);
     }
 
     fn remove_charge(&mut self, key: (Timestamp, u64), amount: Money) {
-        let entry = self.charges.get_mut(&key).expect("a release or refund follows its charge");
+        let charges = Arc::make_mut(self.charges.as_mut().expect("a release or refund follows its charge"));
+        let entry = charges.get_mut(&key).expect("a release or refund follows its charge");
         *entry = entry.minus(amount);
         if entry.is_zero() {
-            self.charges.remove(&key);
+            charges.remove(&key);
+        }
+        if charges.is_empty() {
+            self.charges = None;
         }
     }
 }
@@ -317,11 +381,10 @@ pub struct State {
     /// Rule sets per region, ascending by version (and so by `effective_from`).
     pub rules: BTreeMap<Region, Vec<RuleSet>>,
     pub institutions: Map<InstitutionId, Institution>,
-    pub persons: Map<PersonId, Arc<Person>>,
+    /// Every person, in the order registered: a person's place is its `PersonNo`.
+    pub persons: Persons,
     /// Every binding ever requested; `BindingId` `Bn` is at index n − 1.
-    pub bindings: Vec<Arc<Binding>>,
-    pub bindings_by_authorizer: Map<PersonId, Vec<usize>>,
-    pub bindings_by_beneficiary: Map<PersonId, Vec<usize>>,
+    pub bindings: Records<Binding>,
     /// In the order created (never removed, so a settlement's place never changes).
     pub settlements: Map<SettlementId, Arc<Settlement>>,
     pub refund_ids: Map<RefundId, SettlementId>,
@@ -334,7 +397,6 @@ pub struct State {
     /// Holds waiting to expire, by expiry time.
     pub hold_expiry: BTreeSet<(Timestamp, SettlementId)>,
     /// The seq of the last rule set published per region.
-    #[serde(default)]
     pub rules_published: BTreeMap<Region, u64>,
     activations: u64,
     endings: u64,
@@ -352,8 +414,31 @@ impl State {
     }
 
     pub fn binding(&self, binding_id: &BindingId) -> Option<&Binding> {
-        let index = usize::try_from(binding_id.number()?).ok()? - 1;
-        self.bindings.get(index).map(|b| &**b)
+        self.binding_numbered(u32::try_from(binding_id.number()?).ok()?)
+    }
+
+    /// The binding `Bn` for n = `number` (none for 0).
+    fn binding_numbered(&self, number: u32) -> Option<&Binding> {
+        self.bindings.get(usize::try_from(number.checked_sub(1)?).ok()?)
+    }
+
+    /// The id of a person, from the number.
+    pub fn person_id(&self, person: PersonNo) -> &PersonId {
+        self.persons.id(person)
+    }
+
+    /// A person by number.
+    pub fn person_numbered(&self, person: PersonNo) -> &Person {
+        self.persons.record(person)
+    }
+
+    /// The bindings of a list, in the order requested.
+    fn chain<'a>(
+        &'a self,
+        chain: Chain,
+        next: fn(&Binding) -> u32,
+    ) -> impl Iterator<Item = &'a Binding> + 'a {
+        std::iter::successors(self.binding_numbered(chain.first), move |b| self.binding_numbered(next(b)))
     }
 
     /// The binding an event at `seq` changes, stamped with it.
@@ -361,15 +446,19 @@ impl State {
         binding_in(&mut self.bindings, binding_id, seq)
     }
 
+    /// A person's bindings as beneficiary, in the order requested.
     pub fn bindings_of_beneficiary<'a>(
         &'a self,
         person: &PersonId,
     ) -> impl Iterator<Item = &'a Binding> + 'a {
-        self.bindings_by_beneficiary.get(person).into_iter().flatten().map(|i| &*self.bindings[*i])
+        let chain = self.persons.get(person).map(|p| p.as_beneficiary).unwrap_or_default();
+        self.chain(chain, |b| b.next_of_beneficiary)
     }
 
+    /// A person's bindings as authorizer, in the order requested.
     pub fn bindings_of_authorizer<'a>(&'a self, person: &PersonId) -> impl Iterator<Item = &'a Binding> + 'a {
-        self.bindings_by_authorizer.get(person).into_iter().flatten().map(|i| &*self.bindings[*i])
+        let chain = self.persons.get(person).map(|p| p.as_authorizer).unwrap_or_default();
+        self.chain(chain, |b| b.next_of_authorizer)
     }
 
     pub fn account(&self, person: &PersonId) -> Option<&Account> {
@@ -433,23 +522,26 @@ impl State {
 
     /// A new person; an employee with an empty account.
     fn apply_person_registered(&mut self, e: &PersonRegistered, seq: u64) {
+        let details = (e.name.is_some() || e.id_number_masked.is_some()).then(|| {
+            Arc::new(PersonDetails { name: e.name.clone(), id_number_masked: e.id_number_masked.clone() })
+        });
         let person = Person {
-            person_id: e.person_id.clone(),
             region: e.region,
             scheme: e.scheme,
             status: PersonStatus::Active,
-            name: e.name.clone(),
-            id_number_masked: e.id_number_masked.clone(),
             account: (e.scheme == Scheme::Employee).then(Account::default),
             registered_seq: seq,
             changed_seq: seq,
+            details,
+            as_authorizer: Chain::default(),
+            as_beneficiary: Chain::default(),
         };
-        assert!(self.persons.insert(e.person_id.clone(), Arc::new(person)).is_none());
+        assert!(self.persons.insert(e.person_id.clone(), person).is_some(), "a person registers once");
     }
 
     /// A person's status.
     fn apply_person_status_changed(&mut self, e: &PersonStatusChanged, seq: u64) {
-        let person = Arc::make_mut(self.persons.get_mut(&e.person_id).expect("status of a known person"));
+        let person = self.persons.get_mut(&e.person_id).expect("status of a known person");
         person.status = e.status;
         person.changed_seq = seq;
     }
@@ -478,12 +570,15 @@ impl State {
 
     /// A new binding, pending review or active at once.
     fn apply_binding_requested(&mut self, e: &BindingRequested, seq: u64) {
-        let index = self.bindings.len();
-        assert_eq!(e.binding_id.number(), Some(index as u64 + 1), "binding ids are issued in order");
+        let number = u32::try_from(self.bindings.len() + 1).expect("binding numbers fit in 32 bits");
+        assert_eq!(e.binding_id.number(), Some(u64::from(number)), "binding ids are issued in order");
+        let known = "a binding joins registered persons";
+        let authorizer = self.persons.number(&e.authorizer).expect(known);
+        let beneficiary = self.persons.number(&e.beneficiary).expect(known);
         let mut binding = Binding {
-            binding_id: e.binding_id.clone(),
-            authorizer: e.authorizer.clone(),
-            beneficiary: e.beneficiary.clone(),
+            number,
+            authorizer,
+            beneficiary,
             relation: e.relation,
             status: BindingStatus::Pending,
             priority: None,
@@ -491,18 +586,36 @@ impl State {
             annual_limit: None,
             activated: None,
             ended: None,
-            charges: BTreeMap::new(),
+            charges: None,
             requested_seq: seq,
             changed_seq: seq,
+            next_of_authorizer: 0,
+            next_of_beneficiary: 0,
         };
         if e.status == BindingStatus::Active {
             self.activations += 1;
             binding.status = BindingStatus::Active;
             binding.activated = Some(self.activations);
         }
-        self.bindings.push(Arc::new(binding));
-        self.bindings_by_authorizer.entry(e.authorizer.clone()).or_default().push(index);
-        self.bindings_by_beneficiary.entry(e.beneficiary.clone()).or_default().push(index);
+        self.bindings.push(binding);
+        self.thread(authorizer, number, |p| &mut p.as_authorizer, |b| &mut b.next_of_authorizer);
+        self.thread(beneficiary, number, |p| &mut p.as_beneficiary, |b| &mut b.next_of_beneficiary);
+    }
+
+    /// Threads binding `number` onto the end of one of a person's lists: `list` picks the
+    /// list, `next` the link each binding of it holds.
+    fn thread(
+        &mut self,
+        person: PersonNo,
+        number: u32,
+        list: fn(&mut Person) -> &mut Chain,
+        next: fn(&mut Binding) -> &mut u32,
+    ) {
+        let chain = list(self.persons.record_mut(person));
+        match std::mem::replace(&mut chain.last, number) {
+            0 => chain.first = number,
+            last => *next(self.bindings.get_mut(last as usize - 1).expect("a listed binding")) = number,
+        }
     }
 
     /// A pending binding becomes active: next in the default drawing order.
@@ -687,8 +800,8 @@ impl State {
     /// money from a closed year go back to historic.
     fn apply_year_closed(&mut self, region: &Region, year: i32, seq: u64) {
         self.closed_years.insert(*region, year);
-        for person in self.persons.values_mut().filter(|p| &p.region == region && p.account.is_some()) {
-            if let Some(account) = Arc::make_mut(person).account.as_mut() {
+        for person in self.persons.values_mut().filter(|p| &p.region == region) {
+            if let Some(account) = person.account.as_mut() {
                 account.historic = account.historic.plus(account.current);
                 account.current = Money::ZERO;
                 account.held_historic = account.held_historic.plus(account.held_current);
@@ -710,17 +823,14 @@ impl State {
 }
 
 /// The account of an employee, in `persons` (a field of `State`, borrowed apart from the others).
-fn account_in<'a>(persons: &'a mut Map<PersonId, Arc<Person>>, person: &PersonId) -> &'a mut Account {
-    persons
-        .get_mut(person)
-        .and_then(|p| Arc::make_mut(p).account.as_mut())
-        .expect("money moves only in employees' accounts")
+fn account_in<'a>(persons: &'a mut Persons, person: &PersonId) -> &'a mut Account {
+    persons.get_mut(person).and_then(|p| p.account.as_mut()).expect("money moves only in employees' accounts")
 }
 
 /// The binding an event at `seq` changes, in `bindings`, stamped with it.
-fn binding_in<'a>(bindings: &'a mut [Arc<Binding>], binding_id: &BindingId, seq: u64) -> &'a mut Binding {
+fn binding_in<'a>(bindings: &'a mut Records<Binding>, binding_id: &BindingId, seq: u64) -> &'a mut Binding {
     let index = binding_id.number().expect("stored binding ids are ledger-issued") as usize - 1;
-    let binding = Arc::make_mut(&mut bindings[index]);
+    let binding = bindings.get_mut(index).expect("a binding the ledger issued");
     binding.changed_seq = seq;
     binding
 }

@@ -169,7 +169,7 @@ impl Given {
     /// A binding's (used_month, used_year) at the ledger clock.
     fn usage(&self, binding: &str) -> (String, String) {
         let id = BindingId::from_number(binding.trim_start_matches('B').parse().unwrap());
-        let (month, year) = binding_usage(&self.state, &id, self.now);
+        let (month, year) = binding_usage(&self.state, self.state.binding(&id).unwrap(), self.now);
         (month.to_string(), year.to_string())
     }
 }

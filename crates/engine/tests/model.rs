@@ -389,25 +389,21 @@ impl Harness {
                 "refunds never exceed settled"
             );
         }
-        for person in state.persons.values() {
+        for (person_id, person) in state.persons.iter() {
             if let Some(account) = &person.account {
                 assert!(account.held_current <= account.current && account.held_historic <= account.historic);
                 let held = fen(account.held_current) + fen(account.held_historic);
-                assert_eq!(
-                    held,
-                    held_by_holds.get(&person.person_id).copied().unwrap_or(0),
-                    "held = open holds"
-                );
+                assert_eq!(held, held_by_holds.get(person_id).copied().unwrap_or(0), "held = open holds");
             }
         }
         // The engine's limit usage equals the model's own count for every binding.
-        for binding in &state.bindings {
+        for binding in state.bindings.iter() {
             let (used_month, used_year) = binding.usage_at(window, now);
             assert_eq!(
                 (fen(used_month), fen(used_year)),
                 (
-                    self.model.used(&binding.binding_id, now, false),
-                    self.model.used(&binding.binding_id, now, true)
+                    self.model.used(&binding.binding_id(), now, false),
+                    self.model.used(&binding.binding_id(), now, true)
                 ),
                 "limit usage matches the model"
             );

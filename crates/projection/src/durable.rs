@@ -112,9 +112,7 @@ impl<'a> Durable<'a> {
         for binding in durable {
             self.unchanged_since(binding.changed_seq)?;
             // Usage is counted under the rules of the beneficiary's region in force at `now`.
-            if let Some(beneficiary) = state.persons.get(&binding.beneficiary) {
-                self.region_rules_unchanged(&beneficiary.region)?;
-            }
+            self.region_rules_unchanged(&state.person_numbered(binding.beneficiary).region)?;
         }
         let head = self.head;
         Ok(self.projections.bindings_view_where(person, now, |b| b.requested_seq <= head))
@@ -139,8 +137,10 @@ impl<'a> Durable<'a> {
 
     /// Whom a binding requested by the head joins, and how (they never change).
     pub fn binding_parties(&self, binding: &BindingId) -> Option<(&'a PersonId, &'a PersonId, Relation)> {
-        let b = self.projections.state().binding(binding)?;
-        (b.requested_seq <= self.head).then_some((&b.authorizer, &b.beneficiary, b.relation))
+        let state = self.projections.state();
+        let b = state.binding(binding)?;
+        (b.requested_seq <= self.head)
+            .then(|| (state.person_id(b.authorizer), state.person_id(b.beneficiary), b.relation))
     }
 }
 

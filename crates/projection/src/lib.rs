@@ -149,8 +149,9 @@ impl Projections {
             self.last_request = request_id.cloned();
         }
         for person in before.iter().chain(touched_after(event)) {
-            let Some((place, _, p)) = self.state.persons.get_full(person) else { continue };
-            let Some(account) = &p.account else { continue };
+            let Some(number) = self.state.persons.number(person) else { continue };
+            let Some(account) = &self.state.persons.record(number).account else { continue };
+            let place = number.index();
             let balance = account.to_balance();
             if self.history.len() <= place {
                 self.history.resize(place + 1, None);
@@ -187,7 +188,7 @@ impl Projections {
 
     /// An account's balance after event `seq`, or `None` if it did not exist then.
     pub fn balance_as_of(&self, person: &PersonId, seq: u64) -> Option<Balance> {
-        let entries = self.history.get(self.state.persons.get_index_of(person)?)?.as_ref()?;
+        let entries = self.history.get(self.state.persons.number(person)?.index())?.as_ref()?;
         let index = entries.partition_point(|(s, _)| *s <= seq);
         (index > 0).then(|| entries[index - 1].1)
     }
@@ -207,9 +208,9 @@ fn touched_before(state: &State, event: &Event) -> Vec<PersonId> {
         Event::Voided(e) | Event::Expired(e) => settlement_accounts(&e.settlement_id),
         Event::YearClosed(e) => state
             .persons
-            .values()
-            .filter(|p| p.region == e.region && p.account.is_some())
-            .map(|p| p.person_id.clone())
+            .iter()
+            .filter(|(_, p)| p.region == e.region && p.account.is_some())
+            .map(|(id, _)| id.clone())
             .collect(),
         _ => Vec::new(),
     }

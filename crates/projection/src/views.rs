@@ -115,11 +115,12 @@ impl Projections {
 
     /// One binding with its usage in the windows containing `now`.
     pub fn binding_view(&self, binding: &Binding, now: Timestamp) -> BindingView {
-        let (used_month, used_year) = command::binding_usage(self.state(), &binding.binding_id, now);
+        let state = self.state();
+        let (used_month, used_year) = command::binding_usage(state, binding, now);
         BindingView {
-            binding_id: binding.binding_id.clone(),
-            authorizer: binding.authorizer.clone(),
-            beneficiary: binding.beneficiary.clone(),
+            binding_id: binding.binding_id(),
+            authorizer: state.person_id(binding.authorizer).clone(),
+            beneficiary: state.person_id(binding.beneficiary).clone(),
             relation: binding.relation,
             status: binding.status,
             priority: binding.priority,
@@ -187,8 +188,8 @@ impl Projections {
         let state = self.state();
         let balances = state
             .persons
-            .keys()
-            .filter_map(|person| self.account_view(person, None))
+            .iter()
+            .filter_map(|(person, _)| self.account_view(person, None))
             .map(ReplayLine::Balance);
         let bindings = state.bindings.iter().map(|b| ReplayLine::Binding(self.binding_view(b, now)));
         let mut lines: Vec<String> = balances

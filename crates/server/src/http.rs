@@ -664,12 +664,12 @@ async fn get_person(State(app): State<Shared>, Segment(person_id): Segment, head
         let person = durable(&app, |view| {
             Ok(view.person(&person_id)?.map(|person| {
                 json!({
-                    "person_id": person.person_id,
+                    "person_id": person_id,
                     "region": person.region,
                     "scheme": person.scheme,
                     "status": person.status,
-                    "name": person.name,
-                    "id_number": person.id_number_masked,
+                    "name": person.name(),
+                    "id_number": person.id_number_masked(),
                 })
             }))
         })?;
