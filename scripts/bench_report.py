@@ -186,14 +186,22 @@ mutating request waits for its fsync.
   reports and 602,000–659,000 in runs of its own minutes later; back to back, the binary
   before the request index moved into the state and the one after measured 826,850 and
   659,239 (the index and each event's request id cost about a fifth).
-- **Memory**: one state now, but its records still hold their string ids (inline
-  `CompactString`s, 24 bytes each, several per binding and settlement), every binding has
-  its own `BTreeMap` of charges, and every person, binding and settlement is a separate
-  allocation (an `Arc`) beside the map entry that indexes it. sled's page cache is 64 MiB
-  (≈ 70 bytes per person at a million persons), the idempotency index holds 16 bytes a
-  request in hash tables at most seven-eighths full (2.5 requests a person here) and the load
-  generator keeps its list of bindings. ≤ 300 bytes a person needs fixed-size records indexed
-  by integer ids.
+- **Memory** (since 2026-12-04): persons are interned and persons and bindings are
+  fixed-size records (88 and 120 bytes) in chunks shared with snapshots; a binding names
+  its persons by number and each person's bindings are lists threaded through them. At
+  1,000,000 persons this took the engine's RSS from 1,066 to 775 MB (one binary before and
+  after, `gongji bench --persons 1000000 --ops 1000`). What holds the rest, from heaptrack
+  at 1,000,000 persons (a build on the system allocator): sled keeps 295 MB of the log's
+  segment values in memory, 118 bytes per event, far past its 64 MiB page cache (and no
+  less with 16 MiB): a page whose node is stored as a blob (larger than a quarter of sled's
+  512 KiB log segment, as a 1,024-event segment is) counts in sled's cache by the size of its
+  pointer in the log, so it is never evicted. The state itself holds about 210 bytes a
+  person in records and ids, 76 in balance histories and `recorded_at`, and 71 in the
+  idempotency index (16 bytes a request, 2.5 requests a person here, in tables at most
+  seven-eighths full). Next: keep the log's segment values out of sled's memory (segments
+  below the blob threshold so that sled's cache counts them, or sled holding only an index
+  of segment files the ledger writes itself), then accounts apart from the person record
+  (a resident carries 40 bytes of empty account) and the optional fields of a binding packed.
 - **The peer**: cqrs-es + postgres-es commits each command in its own PostgreSQL
   transaction (one fsync of the WAL each, shared by concurrent commits through PostgreSQL's
   own group commit), so its figure is set by commit latency, not by logic.

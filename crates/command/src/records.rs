@@ -58,6 +58,21 @@ impl<T: Clone> Records<T> {
         self.len += 1;
     }
 
+    pub fn last(&self) -> Option<&T> {
+        self.chunks.last()?.last()
+    }
+
+    /// The number of leading records that satisfy `pred`, for records partitioned by it (all
+    /// that satisfy it first): a binary search, as `slice::partition_point`.
+    pub fn partition_point(&self, pred: impl Fn(&T) -> bool) -> usize {
+        // The chunks whose last record satisfies it lie wholly before the point.
+        let whole = self.chunks.partition_point(|chunk| chunk.last().is_some_and(&pred));
+        match self.chunks.get(whole) {
+            Some(chunk) => whole * CHUNK + chunk.partition_point(&pred),
+            None => self.len,
+        }
+    }
+
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &T> + '_ {
         self.chunks.iter().flat_map(|chunk| chunk.iter())
     }
@@ -250,5 +265,21 @@ mod tests {
         assert_eq!(records.len(), CHUNK * 2 + 5);
         assert_eq!(records.iter().count(), records.len());
         assert!(records.get(CHUNK * 2 + 5).is_none());
+        assert_eq!(records.last(), Some(&(CHUNK as u64 * 2 + 4)));
+    }
+
+    // Proves the binary search agrees with a slice's at every point, across chunk edges.
+    #[test]
+    fn partition_point_is_a_slices() {
+        let mut records: Records<u64> = Records::default();
+        let mut slice = Vec::new();
+        for n in 0..(CHUNK as u64 * 3) {
+            records.push(n * 2);
+            slice.push(n * 2);
+        }
+        for at in [0, 1, 2, CHUNK as u64 * 2 - 1, CHUNK as u64 * 2, CHUNK as u64 * 6 - 2, CHUNK as u64 * 9] {
+            assert_eq!(records.partition_point(|t| *t <= at), slice.partition_point(|t| *t <= at), "at {at}");
+        }
+        assert_eq!(Records::<u64>::default().partition_point(|_| true), 0);
     }
 }

@@ -13,7 +13,7 @@ mod views;
 
 use std::sync::Arc;
 
-use command::State;
+use command::{Records, State};
 use domain::{Balance, Event, PersonId, RequestId, Timestamp};
 
 pub use durable::{Durable, InFlight};
@@ -74,9 +74,9 @@ pub struct Projections {
     /// Per account, `(seq, balance after)` for every event that changed it, ascending by seq:
     /// the balance as of any seq is one binary search. At the person's place in the state's
     /// persons (`None` for a resident, and past the last employee).
-    history: Vec<Option<History>>,
+    history: Records<Option<History>>,
     /// `recorded_at` of every event, indexed by seq − 1 (strictly increasing).
-    recorded_at: Vec<Timestamp>,
+    recorded_at: Records<Timestamp>,
     /// Every rule version that changed a parameter a view declares, in log order.
     rule_changes: Vec<RuleChange>,
     /// The idempotency index of committed requests (no `serde(default)`: a snapshot from
@@ -153,13 +153,21 @@ impl Projections {
             let Some(account) = &self.state.persons.record(number).account else { continue };
             let place = number.index();
             let balance = account.to_balance();
-            if self.history.len() <= place {
-                self.history.resize(place + 1, None);
+            while self.history.len() <= place {
+                self.history.push(None);
             }
-            let entries = Arc::make_mut(self.history[place].get_or_insert_with(Default::default));
+            let history = self.history.get_mut(place).expect("pushed up to the place");
+            let entries = Arc::make_mut(history.get_or_insert_with(Default::default));
             match entries.last_mut() {
                 Some((last_seq, last)) if *last_seq == seq => *last = balance,
-                _ => entries.push((seq, balance)),
+                _ => {
+                    // Grown by half, from one: most accounts keep a few entries, and a
+                    // doubling from four would leave most of their room empty.
+                    if entries.len() == entries.capacity() {
+                        entries.reserve_exact((entries.len() / 2).max(1));
+                    }
+                    entries.push((seq, balance))
+                }
             }
         }
     }
