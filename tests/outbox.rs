@@ -519,3 +519,40 @@ fn resumes_after_the_highest_seq_in_the_tail() {
     let want: Vec<u64> = expected.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
     assert_eq!(seqs, want, "every settlement event once");
 }
+
+// Proves /metrics is Prometheus's text format as Prometheus itself reads it: once commands,
+// commits and publishing have filled every family, `promtool check metrics` (Debian's
+// `prometheus` package, installed by scripts/test.sh) accepts it without a finding, and each
+// family has its HELP and TYPE under the name its samples carry.
+#[test]
+fn metrics_pass_promtool() {
+    let nats = Nats::start();
+    let home = Home::new();
+    let service = start(&home, Some(&nats));
+    setup(&service);
+    assert_eq!(settle(&service, "M0", "settle"), 201);
+    wait_for(&nats.url(), 1);
+    wait_for_metric(&service, "gongji_published_total{duplicate=\"false\"}", |n| n >= 1.0);
+    let (status, text) = service.call("GET", None, "/metrics", None);
+    assert_eq!(status, 200);
+    let text = text.as_str().expect("metrics are text").to_owned();
+    for family in
+        ["gongji_commands_total counter", "gongji_commit_seconds histogram", "gongji_log_head_seq gauge"]
+    {
+        assert!(text.contains(&format!("# TYPE {family}\n")), "{family} in:\n{text}");
+    }
+    let promtool = std::env::var("GONGJI_PROMTOOL").unwrap_or_else(|_| "promtool".to_owned());
+    let mut check = Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{promtool} (scripts/test.sh installs it): {e}"));
+    std::io::Write::write_all(&mut check.stdin.take().expect("stdin"), text.as_bytes())
+        .expect("metrics to promtool");
+    let output = check.wait_with_output().expect("promtool finishes");
+    let findings =
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success() && findings.trim().is_empty(), "promtool: {findings}\n{text}");
+}

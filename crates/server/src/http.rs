@@ -1062,12 +1062,7 @@ async fn readyz(State(app): State<Shared>) -> Response {
 
 async fn metrics(State(app): State<Shared>) -> Response {
     app.metrics.set_head_seq(app.engine.durable_head());
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-        app.metrics.render(),
-    )
-        .into_response()
+    (StatusCode::OK, [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], app.metrics.render()).into_response()
 }
 
 #[cfg(test)]

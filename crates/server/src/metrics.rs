@@ -3,36 +3,21 @@
 //! outbox cursor, kept current with or without a NATS URL). It only holds and renders values;
 //! the publisher and the HTTP edge set them.
 
-use std::sync::Mutex;
-
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
-use prometheus_client::registry::Registry;
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct CommandLabels {
-    kind: String,
-    outcome: String,
-}
+use prometheus::{
+    exponential_buckets, Encoder, Gauge, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
 
 pub struct Metrics {
-    registry: Mutex<Registry>,
-    commands: Family<CommandLabels, Counter>,
+    registry: Registry,
+    commands: IntCounterVec,
     batch_requests: Histogram,
     batch_events: Histogram,
     commit_seconds: Histogram,
-    head_seq: Gauge,
-    published: Family<PublishedLabels, Counter>,
-    publisher_lag_events: Gauge,
-    publisher_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct PublishedLabels {
-    duplicate: String,
+    head_seq: IntGauge,
+    published: IntCounterVec,
+    publisher_lag_events: IntGauge,
+    publisher_lag_seconds: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -41,66 +26,79 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
+/// Registers a collector; the names below are fixed and distinct, so this cannot fail.
+fn register<C: prometheus::core::Collector + Clone + 'static>(registry: &Registry, collector: C) -> C {
+    registry.register(Box::new(collector.clone())).expect("metric names are distinct and valid");
+    collector
+}
+
+fn histogram(registry: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
+    let histogram =
+        Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets)).expect("a valid histogram");
+    register(registry, histogram)
+}
+
+fn doubling(start: f64, count: usize) -> Vec<f64> {
+    exponential_buckets(start, 2.0, count).expect("valid buckets")
+}
+
 impl Metrics {
     pub fn new() -> Metrics {
-        let mut registry = Registry::default();
-        let commands = Family::<CommandLabels, Counter>::default();
-        registry.register(
-            "gongji_commands",
-            "Mutating requests by command kind and outcome",
-            commands.clone(),
-        );
-        let batch_requests = Histogram::new(exponential_buckets(1.0, 2.0, 12));
-        registry.register(
-            "gongji_commit_batch_requests",
-            "Requests per group commit",
-            batch_requests.clone(),
-        );
-        let batch_events = Histogram::new(exponential_buckets(1.0, 2.0, 12));
-        registry.register("gongji_commit_batch_events", "Events per group commit", batch_events.clone());
-        let commit_seconds = Histogram::new(exponential_buckets(0.000_25, 2.0, 16));
-        registry.register(
-            "gongji_commit_seconds",
-            "Write, flush and fsync time of one group commit",
-            commit_seconds.clone(),
-        );
-        let head_seq = Gauge::default();
-        registry.register("gongji_log_head_seq", "The seq of the last event in the log", head_seq.clone());
-        let published = Family::<PublishedLabels, Counter>::default();
-        registry.register(
-            "gongji_published",
-            "Settlement events acknowledged by JetStream",
-            published.clone(),
-        );
-        let publisher_lag_events = Gauge::default();
-        registry.register(
-            "gongji_publisher_lag_events",
-            "Events in the log after the publisher's cursor",
-            publisher_lag_events.clone(),
-        );
-        let publisher_lag_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
-        registry.register(
-            "gongji_publisher_lag_seconds",
-            "How long the oldest unpublished event has waited",
-            publisher_lag_seconds.clone(),
-        );
+        let registry = Registry::new();
+        let counters = |name: &str, help: &str, labels: &[&str]| {
+            let counter = IntCounterVec::new(Opts::new(name, help), labels).expect("a valid counter");
+            register(&registry, counter)
+        };
+        let gauge =
+            |name: &str, help: &str| register(&registry, IntGauge::new(name, help).expect("a valid gauge"));
         Metrics {
-            registry: Mutex::new(registry),
-            commands,
-            batch_requests,
-            batch_events,
-            commit_seconds,
-            head_seq,
-            published,
-            publisher_lag_events,
-            publisher_lag_seconds,
+            commands: counters(
+                "gongji_commands_total",
+                "Mutating requests by command kind and outcome",
+                &["kind", "outcome"],
+            ),
+            batch_requests: histogram(
+                &registry,
+                "gongji_commit_batch_requests",
+                "Requests per group commit",
+                doubling(1.0, 12),
+            ),
+            batch_events: histogram(
+                &registry,
+                "gongji_commit_batch_events",
+                "Events per group commit",
+                doubling(1.0, 12),
+            ),
+            commit_seconds: histogram(
+                &registry,
+                "gongji_commit_seconds",
+                "Write, flush and fsync time of one group commit",
+                doubling(0.000_25, 16),
+            ),
+            head_seq: gauge("gongji_log_head_seq", "The seq of the last event in the log"),
+            published: counters(
+                "gongji_published_total",
+                "Settlement events acknowledged by JetStream",
+                &["duplicate"],
+            ),
+            publisher_lag_events: gauge(
+                "gongji_publisher_lag_events",
+                "Events in the log after the publisher's cursor",
+            ),
+            publisher_lag_seconds: register(
+                &registry,
+                Gauge::new(
+                    "gongji_publisher_lag_seconds",
+                    "How long the oldest unpublished event has waited",
+                )
+                .expect("a valid gauge"),
+            ),
+            registry,
         }
     }
 
     pub fn command(&self, kind: &str, outcome: &str) {
-        self.commands
-            .get_or_create(&CommandLabels { kind: kind.to_owned(), outcome: outcome.to_owned() })
-            .inc();
+        self.commands.with_label_values(&[kind, outcome]).inc();
     }
 
     pub fn set_head_seq(&self, seq: u64) {
@@ -108,7 +106,7 @@ impl Metrics {
     }
 
     pub fn published(&self, duplicate: bool) {
-        self.published.get_or_create(&PublishedLabels { duplicate: duplicate.to_string() }).inc();
+        self.published.with_label_values(&[if duplicate { "true" } else { "false" }]).inc();
     }
 
     pub fn set_publisher_lag(&self, events: u64, seconds: f64) {
@@ -116,11 +114,11 @@ impl Metrics {
         self.publisher_lag_seconds.set(seconds);
     }
 
+    /// The Prometheus text format (version 0.0.4), as `promtool check metrics` reads it.
     pub fn render(&self) -> String {
-        let mut text = String::new();
-        let registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
-        prometheus_client::encoding::text::encode(&mut text, &registry).expect("metrics encode to a string");
-        text
+        let mut text = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut text).expect("metrics encode to a buffer");
+        String::from_utf8(text).expect("the text format is UTF-8")
     }
 }
 

@@ -1199,11 +1199,7 @@ fn paths() -> Value {
             "get",
             Operation::new("metrics", "operations", "Prometheus metrics (OpenMetrics text)")
                 .public()
-                .answers_with(
-                    200,
-                    "the metrics",
-                    json!({"application/openmetrics-text": {"schema": {"type": "string"}}}),
-                ),
+                .answers_with(200, "the metrics", json!({"text/plain": {"schema": {"type": "string"}}})),
         ),
         (
             "/openapi.json",
