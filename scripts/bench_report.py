@@ -94,6 +94,7 @@ mutating request waits for its fsync.
 | ≥ 30× the peer | in-process {ratio_peer:.1f}×, HTTP {ratio_peer_http:.1f}× | {ok(ratio_peer >= 30)} |
 | replay ≥ 1,000,000 events/s | {inproc['replay']['events_per_second']:,.0f}/s | {ok(inproc['replay']['events_per_second'] >= 1e6)} |
 | as-of p99 ≤ 1 ms, flat in history length | {inproc['as_of']['p99_us']:.2f} µs at {inproc['as_of']['history_events']:,} events | {ok(inproc['as_of']['p99_us'] <= 1000)} |
+| disk ≤ 200 bytes per event | {inproc['disk']['bytes_per_event']:,} (the mix's ledger, {inproc['disk']['events']:,} events); {big['disk']['bytes_per_event']:,} (the population of {big['population']['persons']:,} persons, {big['disk']['events']:,} events) | {ok(inproc['disk']['bytes_per_event'] <= 200)} |
 | ≤ 300 bytes of memory per person | {memory_per_person:,.0f} (RSS holding {big['population']['persons']:,} persons; peak of the whole run {big['peak_rss_bytes'] / big['population']['persons']:,.0f}) | {ok(memory_per_person <= 300)} |
 
 ## What limits the rest
@@ -190,18 +191,20 @@ mutating request waits for its fsync.
   fixed-size records (88 and 120 bytes) in chunks shared with snapshots; a binding names
   its persons by number and each person's bindings are lists threaded through them. At
   1,000,000 persons this took the engine's RSS from 1,066 to 775 MB (one binary before and
-  after, `gongji bench --persons 1000000 --ops 1000`). What holds the rest, from heaptrack
-  at 1,000,000 persons (a build on the system allocator): sled keeps 295 MB of the log's
-  segment values in memory, 118 bytes per event, far past its 64 MiB page cache (and no
-  less with 16 MiB): a page whose node is stored as a blob (larger than a quarter of sled's
-  512 KiB log segment, as a 1,024-event segment is) counts in sled's cache by the size of its
-  pointer in the log, so it is never evicted. The state itself holds about 210 bytes a
-  person in records and ids, 76 in balance histories and `recorded_at`, and 71 in the
-  idempotency index (16 bytes a request, 2.5 requests a person here, in tables at most
-  seven-eighths full). Next: keep the log's segment values out of sled's memory (segments
-  below the blob threshold so that sled's cache counts them, or sled holding only an index
-  of segment files the ledger writes itself), then accounts apart from the person record
-  (a resident carries 40 bytes of empty account) and the optional fields of a binding packed.
+  after, `gongji bench --persons 1000000 --ops 1000`). Then heaptrack at 1,000,000 persons
+  (a build on the system allocator) found sled keeping 295 MB of the log's segment values
+  in memory, 118 bytes per event, far past its 64 MiB page cache (and no less with 16 MiB):
+  a page whose node is stored as a blob (larger than a quarter of sled's 512 KiB log
+  segment, as a 1,024-event segment was) counts in sled's cache by the size of its pointer,
+  so it was never evicted and memory grew with the log. Since 2026-12-04 a commit's events
+  are cut into segments of at most 6 KiB, so no page of the log is a blob: the engine's RSS
+  at 1,000,000 persons fell from 778 to 518 MB, and bulk commits of 1,024 events from
+  2.5–2.9 ms to 1.6 ms (no blob file to create and fsync with its directory). The state
+  itself holds about 210 bytes a person in records and ids, 76 in balance histories and
+  `recorded_at`, and 71 in the idempotency index (16 bytes a request, 2.5 requests a
+  person here, in tables at most seven-eighths full). Next: accounts apart from the person
+  record (a resident carries 40 bytes of empty account) and the optional fields of a
+  binding packed.
 - **The peer**: cqrs-es + postgres-es commits each command in its own PostgreSQL
   transaction (one fsync of the WAL each, shared by concurrent commits through PostgreSQL's
   own group commit), so its figure is set by commit latency, not by logic.

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::{
-    chain_hash, key_seq, log, open_db, stored_format, sync_dir, NewEvent, Reader, RequestRecord, Sealer,
+    chain_hash, key_seq, open_db, stored_format, sync_dir, NewEvent, Reader, RequestRecord, Sealer,
     StorageError, Synced, CACHE_BYTES_DEFAULT, CHECKPOINT_KEY, LEGACY_LOG_TREE, LOG_FORMAT, LOG_FORMAT_KEY,
     SEGMENTS_TREE, SNAPSHOTS_DIR, ZERO_HASH,
 };
@@ -22,8 +22,8 @@ use crate::{
 /// Bytes of a format 1 envelope's tail: `,"prev_hash":"<64>","hash":"<64>"}`.
 const SUFFIX_BYTES: usize = 154;
 
-/// Events per segment written by a migration.
-const EVENTS_PER_SEGMENT: usize = 4096;
+/// Events a migration writes at a time (as segments of `log::SEGMENT_BYTES_MAX`).
+const EVENTS_PER_WRITE: usize = 4096;
 
 /// One event of format 1, its hash checked.
 #[derive(Debug, Deserialize)]
@@ -131,12 +131,10 @@ impl LegacyLedger {
     ) -> Result<Reader, StorageError> {
         self.segments.clear()?;
         let mut sealer = Sealer { next_seq: 1, prev: ZERO_HASH };
-        let mut segment = Vec::with_capacity(EVENTS_PER_SEGMENT);
+        let mut segment = Vec::with_capacity(EVENTS_PER_WRITE);
         let mut head = 0;
         let put = |segment: &mut Vec<crate::StoredEvent>| -> Result<(), StorageError> {
-            if let Some(first) = segment.first() {
-                self.segments.insert(first.seq.to_be_bytes(), log::encode_segment(segment))?;
-            }
+            self.segments.apply_batch(crate::segment_batch(segment))?;
             segment.clear();
             Ok(())
         };
@@ -144,7 +142,7 @@ impl LegacyLedger {
             let stored = sealer.seal(&event?);
             head = stored.seq;
             segment.push(stored);
-            if segment.len() == EVENTS_PER_SEGMENT {
+            if segment.len() == EVENTS_PER_WRITE {
                 put(&mut segment)?;
             }
         }

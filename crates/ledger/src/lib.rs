@@ -2,7 +2,7 @@
 //! the verified checkpoint, the idempotency index and the outbox cursor.
 //!
 //! It stores events as bytes and must not know the business: payloads are opaque bytes, and
-//! kinds are numbers. The log's layout is in `log` (format 2, one segment per group commit);
+//! kinds are numbers. The log's layout is in `log` (format 2, a group commit's events in segments of at most 6 KiB);
 //! `legacy` reads format 1 to migrate it.
 //! It is the only crate that imports sled. Depends on sled (pinned 0.34.7), sha2, serde.
 //!
@@ -27,7 +27,7 @@ mod legacy;
 mod log;
 
 pub use legacy::{LegacyEnvelope, LegacyLedger};
-pub use log::{digest_bytes, parse_fields, Fields, NewEvent, StoredEvent, DIGEST_BYTES, LOG_FORMAT};
+pub use log::{digest_bytes, parse_fields, Fields, NewEvent, StoredEvent, DIGEST_BYTES, LOG_FORMAT, SEGMENT_BYTES_MAX};
 
 const ZERO_HASH: [u8; 32] = [0; 32];
 /// A snapshot is written in pieces of this many bytes, each synced before the next.
@@ -749,9 +749,7 @@ impl Store {
             prev = event.hash;
         }
         // The log first: if a crash separates the two writes, the log is what recovery trusts.
-        if let Some(first) = sealed.first() {
-            self.reader.log.insert(first.seq.to_be_bytes(), log::encode_segment(sealed))?;
-        }
+        self.reader.log.apply_batch(segment_batch(sealed))?;
         self.reader.requests.apply_batch(request_batch(&requests))?;
         self.db.flush()?;
         self.sync_files()?;
@@ -981,8 +979,9 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
 ///
 /// A blob (`blobs/{lsn}`) is written once, whole, when sled creates it (`create_new`, then
 /// its bytes) and only ever read or deleted after. Once two syncs in a row found it unchanged
-/// it is settled and not looked at again: a 1,024-event segment is a blob of its own, so
-/// without this every commit would read the metadata of every segment ever written in bulk.
+/// it is settled and not looked at again. The ledger no longer makes blobs (a segment is
+/// kept under `log::SEGMENT_BYTES_MAX`), but one written in bulk before that, when a
+/// 1,024-event segment was a blob of its own, may hold thousands.
 #[derive(Debug, Default)]
 struct Synced {
     /// Per directory, each file's name and its (length, modification time) when last fsynced,
@@ -1049,8 +1048,18 @@ impl Synced {
     }
 }
 
-/// The limit a ledger on sled can reach: `events` appended in batches of `batch`, one segment
-/// value per batch, with `flush` and an fsync of the files per batch, no logic at all (the
+/// `events` as the segments that hold them (`log::segments`), one sled batch, which sled
+/// applies whole or not at all.
+pub(crate) fn segment_batch(events: &[StoredEvent]) -> sled::Batch {
+    let mut batch = sled::Batch::default();
+    for run in log::segments(events) {
+        batch.insert(&run[0].seq.to_be_bytes(), log::encode_segment(run));
+    }
+    batch
+}
+
+/// The limit a ledger on sled can reach: `events` appended in batches of `batch`, each
+/// written as the ledger writes a commit's segments, with `flush` and an fsync of the files per batch, no logic at all (the
 /// bytes and the writes of the ledger's own commits, nothing decided). Returns events/s.
 pub fn raw_append_limit(dir: &Path, events: &[StoredEvent], batch: usize) -> Result<f64, StorageError> {
     let db = sled_config(dir, CACHE_BYTES_DEFAULT).open()?;
@@ -1058,7 +1067,7 @@ pub fn raw_append_limit(dir: &Path, events: &[StoredEvent], batch: usize) -> Res
     let mut synced = Synced::default();
     let started = std::time::Instant::now();
     for chunk in events.chunks(batch.max(1)) {
-        tree.insert(chunk[0].seq.to_be_bytes(), log::encode_segment(chunk))?;
+        tree.apply_batch(segment_batch(chunk))?;
         db.flush()?;
         synced.sync(dir)?;
     }

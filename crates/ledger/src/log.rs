@@ -1,5 +1,5 @@
 //! The log's binary layout (format 2): an event's canonical bytes, over which the hash chain
-//! runs, and the segment, one sled value per group commit that holds its events.
+//! runs, and the segment, a sled value that holds a run of a group commit's events.
 //!
 //! An event's canonical bytes (`docs/events.md` "Envelope and segment"), every field always
 //! present, integers little-endian:
@@ -139,9 +139,45 @@ pub fn parse_fields(bytes: &[u8]) -> Option<Fields<'_>> {
     Some(Fields { seq, recorded_at, kind, version, request_id, request_digest, payload })
 }
 
+/// The most bytes a segment value holds, unless one event alone is larger.
+///
+/// sled 0.34 keeps a leaf of up to 17 values as one page, and stores a page of more than a
+/// quarter of its 512 KiB io buffer as a blob: a file of its own, fsynced with its directory,
+/// and held in memory for good, because its cache weighs a blob by its pointer. 17 values of
+/// 6 KiB stay under that, so the log's pages are weighed by their size and evicted like any.
+pub const SEGMENT_BYTES_MAX: usize = 6 * 1024;
+
+/// The bytes `event` takes in a segment.
+fn stored_len(event: &StoredEvent) -> usize {
+    4 + event.bytes.len() + 32
+}
+
+/// `events` cut, in order, into the runs that are each one segment: as many events as fit in
+/// `SEGMENT_BYTES_MAX`, and at least one.
+pub fn segments(events: &[StoredEvent]) -> impl Iterator<Item = &[StoredEvent]> {
+    let mut rest = events;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut size = SEGMENT_HEADER_BYTES + stored_len(&rest[0]);
+        let mut end = 1;
+        while let Some(next) = rest.get(end) {
+            size += stored_len(next);
+            if size > SEGMENT_BYTES_MAX {
+                break;
+            }
+            end += 1;
+        }
+        let (run, after) = rest.split_at(end);
+        rest = after;
+        Some(run)
+    })
+}
+
 /// The segment value holding `events`, which continue one another's chain.
 pub fn encode_segment(events: &[StoredEvent]) -> Vec<u8> {
-    let size: usize = events.iter().map(|e| 4 + e.bytes.len() + 32).sum();
+    let size: usize = events.iter().map(stored_len).sum();
     let mut value = Vec::with_capacity(SEGMENT_HEADER_BYTES + size);
     value.push(LOG_FORMAT as u8);
     value.extend_from_slice(&events.first().map_or([0; 32], |e| e.prev_hash));
@@ -283,5 +319,33 @@ mod tests {
         let mut other = value;
         other[0] = 1;
         assert!(decode_segment(10, &other).is_err());
+    }
+
+    // Proves a commit is cut into runs that keep every event once and in order, each within
+    // SEGMENT_BYTES_MAX unless it is one event larger than that.
+    #[test]
+    fn segments_fit_their_bound() {
+        let event = |seq: u64, len: usize| StoredEvent {
+            seq,
+            bytes: vec![1; len],
+            prev_hash: [0; 32],
+            hash: [0; 32],
+        };
+        let mut events: Vec<StoredEvent> =
+            (1..=500).map(|seq| event(seq, 50 + (seq as usize * 37) % 300)).collect();
+        events.push(event(501, SEGMENT_BYTES_MAX * 2));
+        events.push(event(502, 10));
+        let runs: Vec<&[StoredEvent]> = segments(&events).collect();
+        assert!(runs.len() > 10);
+        let seqs: Vec<u64> = runs.iter().flat_map(|run| run.iter().map(|e| e.seq)).collect();
+        assert_eq!(seqs, (1..=502).collect::<Vec<_>>());
+        for run in &runs {
+            let size = encode_segment(run).len();
+            assert!(size <= SEGMENT_BYTES_MAX || run.len() == 1, "{} events in {size} bytes", run.len());
+            assert!(!run.is_empty());
+        }
+        let big = runs.iter().find(|run| run[0].seq == 501).unwrap();
+        assert_eq!(big.len(), 1);
+        assert_eq!(segments(&[]).count(), 0);
     }
 }
