@@ -177,12 +177,15 @@ impl Persons {
 
     /// Registers a person under the next number; `None` if the id is taken.
     pub fn insert(&mut self, id: PersonId, person: Person) -> Option<PersonNo> {
-        if self.contains_key(&id) {
-            return None;
-        }
         let number = u32::try_from(self.len()).expect("person numbers fit in 32 bits");
         let ids = &self.ids;
-        self.index.insert_unique(Persons::hash(&id), number, |n| Persons::hash(&ids[*n as usize]));
+        let hash = Persons::hash(&id);
+        match self.index.entry(hash, |n| ids[*n as usize] == id, |n| Persons::hash(&ids[*n as usize])) {
+            hashbrown::hash_table::Entry::Occupied(_) => return None,
+            hashbrown::hash_table::Entry::Vacant(vacant) => {
+                vacant.insert(number);
+            }
+        }
         self.ids.push(id);
         self.records.push(person);
         Some(PersonNo(number))
