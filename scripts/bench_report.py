@@ -97,6 +97,62 @@ mutating request waits for its fsync.
 | disk ≤ 200 bytes per event | {inproc['disk']['bytes_per_event']:,} (the mix's ledger, {inproc['disk']['events']:,} events); {big['disk']['bytes_per_event']:,} (the population of {big['population']['persons']:,} persons, {big['disk']['events']:,} events) | {ok(inproc['disk']['bytes_per_event'] <= 200)} |
 | ≤ 300 bytes of memory per person | {memory_per_person:,.0f} (RSS holding {big['population']['persons']:,} persons; peak of the whole run {big['peak_rss_bytes'] / big['population']['persons']:,.0f}) | {ok(memory_per_person <= 300)} |
 
+## Profiles and next steps, target by target (2026-12-04)
+
+`perf record -e cpu-clock -g` of the code this page measures, on this machine, each run on its
+own; the shares are of the samples of the process named.
+
+- **Bulk in process** (`gongji bench --persons 100000 --ops 1000000 --batch 8190 --clients 2`,
+  168,765 settlements/s under perf): bounded by the writer thread, which decides, applies and
+  seals every event on one core; it took 46 % of the whole run's samples against 5 % for the
+  committer (1,024-event commits of 1.5 ms). In the writer: `memmove` 7.6 % (events and
+  records moved by value), `Projections::apply` 6.5 %, `Persons::number` (an id's hash
+  lookup, a cache miss at 100,000 persons) 5.2 %, the settlements `IndexMap` 3.4 %, SHA-256
+  of the chain 3.4 %, `apply_charge` 3.2 %, the idempotency index 3.7 %. Next: seal (hash)
+  on the committer instead of the writer, events carry person numbers once decided so apply
+  looks nothing up, settlement ids interned to numbers like persons.
+- **HTTP bulk** (`/v1/batch` of 8,192, 40,830 settlements/s under perf): bounded by the tokio
+  workers (40 % of the server's samples; the writer 9.5 %): besides the typed command, each
+  item's body is parsed into a `serde_json::Value` (a `BTreeMap` per object, keys sorted) and
+  serialized again for its idempotency digest, and each answer is built as a `Value` before
+  the response is serialized (`SerializeMap::serialize_entry`, `BTreeMap` inserts and drops,
+  hex); 10 % of their samples are the kernel waking tasks. Next: the digest's canonical JSON
+  written straight from the parsed body without a `Value` tree, answers written from typed
+  structs into the response buffer.
+- **Closed loop, 64 clients in process** (0.45× raw sled in this run): group commits of
+  {mix['events_per_commit']:.0f} events took {mix['commit_ms_mean']:.2f} ms each against the raw limit's
+  {1000 * raw['batch'] / raw['events_per_second']:.2f} ms for the same bytes, because on two cores the committer's `flush`
+  and fsync share the CPU with the 64 client threads (31 % of the samples of a profile at
+  20,000 persons), the writer (23 %) and the applier (9 %); the committer is busy about 80 % of
+  the wall time, so each commit takes in the clients answered by the one before, about half
+  of them. Next: less CPU a request (the writer items above), so the commit runs nearer its
+  raw time.
+- **wrk, 64 connections** ({wrk['requests_per_second']:,.0f}/s here, p99 {wrk['latency_ms']['p99']:.1f} ms; 12,194/s under perf):
+  wrk shares the two cores; of the server's samples the tokio workers take 52 % (hyper,
+  axum, JSON, the request digest), the committer 12 %, the writer 11 %, the snapshot thread
+  2 %. The p99 is within the target; the rate is bounded by the CPU a request costs on the
+  HTTP side. Next: the same typed parsing and answer writing as HTTP bulk.
+- **Replay** ({inproc['replay']['events_per_second']:,.0f} events/s in this run; `gongji replay` of the same ledger on
+  its own: 1,315,959 events in 3.4 s including start and output, and 571,404 events/s in
+  `gongji bench --keep` minutes later, so this run's figure was lowered by what ran beside
+  it): `Projections::apply` 9.3 %, `Persons::number` 7.7 %, `memmove` 6.9 %, the idempotency
+  index 6.2 %, the settlements `IndexMap` 5.6 %, `apply_charge` 5.0 %, `Arc::make_mut` 6 %;
+  reading sled is under 3 %. Next: the same as bulk (no id lookups in apply, settlements
+  interned, events moved not copied), then apply split across the two cores by
+  projection.
+- **Memory** ({memory_per_person:,.0f} bytes a person): see "Memory" below: the state's records
+  and ids about 210 bytes a person, histories 76, the idempotency index 71. Next: accounts
+  apart from the person record, a binding's optional fields packed.
+- **Disk** ({inproc['disk']['bytes_per_event']:,} bytes an event in the mix's ledger): of 430 MB for 1,315,959
+  events, the segments' values are 238 MB (181 bytes an event: about 145 of canonical bytes,
+  4 of length and 32 of hash) and sled's file holds 1.8× that (each leaf of the log is
+  rewritten whole as segments are added to it, and old versions wait for sled's segment
+  cleaner). Next: the log's segments in files the ledger appends itself, with sled holding
+  only an index of them, which brings disk to the values' 181 bytes; then the hash kept
+  only at the end of a segment, the others recomputed when one event is proved.
+- **The peer** (4.2× in process): the closed-loop figure above over the peer's; it rises
+  with the closed loop.
+
 ## What limits the rest
 
 - **One state** (since 2026-12-03): the writer applies each event once, to the one state the

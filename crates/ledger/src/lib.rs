@@ -27,7 +27,9 @@ mod legacy;
 mod log;
 
 pub use legacy::{LegacyEnvelope, LegacyLedger};
-pub use log::{digest_bytes, parse_fields, Fields, NewEvent, StoredEvent, DIGEST_BYTES, LOG_FORMAT, SEGMENT_BYTES_MAX};
+pub use log::{
+    digest_bytes, parse_fields, Fields, NewEvent, StoredEvent, DIGEST_BYTES, LOG_FORMAT, SEGMENT_BYTES_MAX,
+};
 
 const ZERO_HASH: [u8; 32] = [0; 32];
 /// A snapshot is written in pieces of this many bytes, each synced before the next.

@@ -58,8 +58,9 @@ fn append_reopen_verify() {
 #[test]
 fn a_large_commit_is_cut_into_bounded_segments() {
     let dir = tempfile::tempdir().unwrap();
-    let events: Vec<NewEvent> =
-        (1..=1000).map(|n| NewEvent { payload: vec![b'x'; 100 + (n as usize % 150)], ..event(n, None) }).collect();
+    let events: Vec<NewEvent> = (1..=1000)
+        .map(|n| NewEvent { payload: vec![b'x'; 100 + (n as usize % 150)], ..event(n, None) })
+        .collect();
     let written = {
         let mut store = Store::open(dir.path()).unwrap();
         store.commit(vec![event(0, Some("r0"))], Vec::new()).unwrap();
