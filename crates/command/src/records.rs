@@ -119,19 +119,40 @@ impl<'de, T: Clone + Deserialize<'de>> Deserialize<'de> for Records<T> {
 /// index is rebuilt when a snapshot is read, never stored).
 type IdHasher = foldhash::fast::FixedState;
 
+/// Shards of the persons' index: a copy of the state shares them, and the writer copies only
+/// the shard it adds to (about 1/256 of the index) instead of the whole, several megabytes at
+/// a million persons, under the lock a snapshot's copy is taken with.
+const INDEX_SHARDS: usize = 256;
+
 /// Every person, in the order registered: a person's number is its place. The ids are kept
 /// once, here; everything else in the state refers to a person by number.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Persons {
     ids: Records<PersonId>,
     records: Records<Person>,
-    /// Numbers, found by the hash of the id they stand for.
-    index: HashTable<u32>,
+    /// Numbers, found by the hash of the id they stand for, in shards behind `Arc`s.
+    index: Vec<Arc<HashTable<u32>>>,
+}
+
+impl Default for Persons {
+    fn default() -> Persons {
+        Persons {
+            ids: Records::default(),
+            records: Records::default(),
+            index: (0..INDEX_SHARDS).map(|_| Arc::new(HashTable::new())).collect(),
+        }
+    }
 }
 
 impl Persons {
     fn hash(id: &PersonId) -> u64 {
         IdHasher::default().hash_one(id.as_str())
+    }
+
+    /// The shard of a hash: bits the table itself does not use to place an entry (it takes
+    /// the low bits for the bucket and the top seven for its tag).
+    fn shard(hash: u64) -> usize {
+        (hash >> 32) as usize % INDEX_SHARDS
     }
 
     pub fn len(&self) -> usize {
@@ -145,7 +166,8 @@ impl Persons {
     /// A person's number, from the id.
     pub fn number(&self, id: &PersonId) -> Option<PersonNo> {
         let ids = &self.ids;
-        self.index.find(Persons::hash(id), |n| &ids[*n as usize] == id).map(|n| PersonNo(*n))
+        let hash = Persons::hash(id);
+        self.index[Persons::shard(hash)].find(hash, |n| &ids[*n as usize] == id).map(|n| PersonNo(*n))
     }
 
     pub fn contains_key(&self, id: &PersonId) -> bool {
@@ -180,7 +202,8 @@ impl Persons {
         let number = u32::try_from(self.len()).expect("person numbers fit in 32 bits");
         let ids = &self.ids;
         let hash = Persons::hash(&id);
-        match self.index.entry(hash, |n| ids[*n as usize] == id, |n| Persons::hash(&ids[*n as usize])) {
+        let shard = Arc::make_mut(&mut self.index[Persons::shard(hash)]);
+        match shard.entry(hash, |n| ids[*n as usize] == id, |n| Persons::hash(&ids[*n as usize])) {
             hashbrown::hash_table::Entry::Occupied(_) => return None,
             hashbrown::hash_table::Entry::Vacant(vacant) => {
                 vacant.insert(number);
@@ -213,27 +236,23 @@ impl PartialEq for Persons {
 
 impl Eq for Persons {}
 
-/// Stored as the ids and the records, in order; the index is rebuilt on reading.
+/// Stored as the ids and the records, in order; the index is rebuilt on reading. One shape,
+/// written from borrowed fields and read into owned ones.
 #[derive(Serialize, Deserialize)]
-struct StoredPersons {
-    ids: Records<PersonId>,
-    records: Records<Person>,
+struct StoredPersons<I, R> {
+    ids: I,
+    records: R,
 }
 
 impl Serialize for Persons {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Borrowed<'a> {
-            ids: &'a Records<PersonId>,
-            records: &'a Records<Person>,
-        }
-        Borrowed { ids: &self.ids, records: &self.records }.serialize(serializer)
+        StoredPersons { ids: &self.ids, records: &self.records }.serialize(serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for Persons {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Persons, D::Error> {
-        let stored = StoredPersons::deserialize(deserializer)?;
+        let stored = StoredPersons::<Records<PersonId>, Records<Person>>::deserialize(deserializer)?;
         if stored.ids.len() != stored.records.len() {
             return Err(serde::de::Error::custom("persons: as many ids as records"));
         }
@@ -269,6 +288,29 @@ mod tests {
         assert_eq!(records.iter().count(), records.len());
         assert!(records.get(CHUNK * 2 + 5).is_none());
         assert_eq!(records.last(), Some(&(CHUNK as u64 * 2 + 4)));
+    }
+
+    // Proves a copy of the persons shares the index's shards, an insert copies only the
+    // shard it lands in, and both sides find what they hold and nothing more.
+    #[test]
+    fn persons_share_their_index_until_one_adds() {
+        let id = |n: u32| PersonId::new(&format!("P{n}")).unwrap();
+        let mut persons = Persons::default();
+        for n in 0..3000 {
+            assert_eq!(persons.insert(id(n), Person::sample()), Some(PersonNo(n)));
+        }
+        assert_eq!(persons.insert(id(17), Person::sample()), None, "an id registers once");
+        let copy = persons.clone();
+        assert!(persons.index.iter().zip(&copy.index).all(|(a, b)| Arc::ptr_eq(a, b)));
+        assert_eq!(persons.insert(id(5000), Person::sample()), Some(PersonNo(3000)));
+        let copied = persons.index.iter().zip(&copy.index).filter(|(a, b)| !Arc::ptr_eq(a, b)).count();
+        assert_eq!(copied, 1);
+        assert_eq!((persons.number(&id(5000)), copy.number(&id(5000))), (Some(PersonNo(3000)), None));
+        for n in (0..3000).step_by(7) {
+            assert_eq!(copy.number(&id(n)), Some(PersonNo(n)));
+            assert_eq!(persons.id(PersonNo(n)), &id(n));
+        }
+        assert_eq!(persons.len(), 3001);
     }
 
     // Proves the binary search agrees with a slice's at every point, across chunk edges.

@@ -136,6 +136,22 @@ struct PersonDetails {
 }
 
 impl Person {
+    /// A resident with no name, registered at seq 1, for tests.
+    #[cfg(test)]
+    pub(crate) fn sample() -> Person {
+        Person {
+            region: Region::new("210100").expect("a region"),
+            scheme: Scheme::Resident,
+            status: PersonStatus::Active,
+            account: None,
+            registered_seq: 1,
+            changed_seq: 1,
+            details: None,
+            as_authorizer: Chain::default(),
+            as_beneficiary: Chain::default(),
+        }
+    }
+
     pub fn name(&self) -> Option<&str> {
         self.details.as_ref()?.name.as_deref()
     }
