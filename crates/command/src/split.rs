@@ -210,6 +210,15 @@ pub fn split(
         }
     }
 
+    // What the ledger promises of every split: the draws and what is left to pay add up to
+    // the amount, and the explanation accounts for every draw.
+    let drawn = Money::sum(draws.iter().map(|d| d.amount));
+    assert_eq!(drawn.plus(owed), amount, "a split adds up to its amount");
+    assert_eq!(
+        Money::sum(explain.iter().map(|e| e.paid)),
+        drawn,
+        "a split's explanation adds up to its draws"
+    );
     Split { draws, out_of_pocket: owed, explain }
 }
 

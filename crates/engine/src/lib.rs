@@ -373,7 +373,26 @@ impl Engine {
     fn stop(&mut self) {
         let _ = self.sender.send(Job::Shutdown);
         if let Some(handle) = self.writer.take() {
-            let _ = handle.join();
+            join_thread(handle);
+        }
+    }
+}
+
+/// Waits for one of the engine's threads to end. One that panicked is reported by name with
+/// its message (the panic itself was printed when it happened); the caller goes on stopping
+/// the rest. Returns whether the thread ended normally.
+pub(crate) fn join_thread(handle: JoinHandle<()>) -> bool {
+    let name = handle.thread().name().unwrap_or("an engine thread").to_owned();
+    match handle.join() {
+        Ok(()) => true,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|text| (*text).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(thread = %name, %message, "an engine thread panicked");
+            false
         }
     }
 }
@@ -381,5 +400,23 @@ impl Engine {
 impl Drop for Engine {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Proves a thread's end is checked: one that returned is told apart from one that
+    // panicked (which is reported, not dropped).
+    #[test]
+    fn a_panicked_thread_is_told_apart() {
+        let normal = std::thread::Builder::new().name("gongji-test-ok".into()).spawn(|| {}).unwrap();
+        assert!(join_thread(normal));
+        let panicked = std::thread::Builder::new()
+            .name("gongji-test-panics".into())
+            .spawn(|| panic!("a test panic, on purpose"))
+            .unwrap();
+        assert!(!join_thread(panicked));
     }
 }

@@ -371,8 +371,8 @@ impl Writer {
         }
         // The committer and then the applier finish the batches handed to them, then stop.
         drop(to_committer);
-        let _ = committer.join();
-        let _ = applier.join();
+        crate::join_thread(committer);
+        crate::join_thread(applier);
         self.serving.store(false, Ordering::Release);
         tracing::info!(head_seq = self.head_seq, "writer stopped");
     }
@@ -595,6 +595,7 @@ impl Writer {
         }
         if !events.is_empty() {
             self.head_seq = next_seq - 1;
+            assert!(self.durability.head() <= self.head_seq, "decided >= durable");
             self.head_time = Some(Timestamp::from_micros(next_time - 1));
         }
         // Committed requests are in the state's index already; the log is their record.
@@ -726,12 +727,16 @@ impl Applier {
         }
         // Let a snapshot in progress finish before the store closes.
         drop(self.snapshots);
-        let _ = self.snapshotter.join();
+        crate::join_thread(self.snapshotter);
     }
 
     /// Answers the callers of a durable batch (the readers already see it).
     fn apply(&self, batch: Durable) {
         let Durable { first_seq, expected_head, answers } = batch;
+        assert!(
+            self.reader.head_seq().is_ok_and(|durable| expected_head <= durable),
+            "durable >= applied: a batch is answered only once the store's durable head has passed it"
+        );
         if expected_head >= first_seq {
             if let Some(every) = self.snapshot_every_events {
                 // A multiple of `every` fell inside this batch: snapshot the state after it.
@@ -870,6 +875,11 @@ pub(crate) fn read_lock(projections: &RwLock<Projections>) -> std::sync::RwLockR
 
 /// The durable head: the last seq flushed and fsynced. The committer moves it; readers wait
 /// on it for a record a batch in flight changed.
+///
+/// The pipeline's invariant, asserted where each moves (once a batch, so in release builds
+/// too): **decided ≥ durable ≥ applied**. The writer's head (the last seq decided) is never
+/// behind the durable head, the durable head only moves forward, and the applier answers a
+/// batch only once the store's durable head has passed its last event.
 pub(crate) struct Durability {
     head: Mutex<u64>,
     moved: Condvar,
@@ -890,7 +900,10 @@ impl Durability {
     }
 
     fn advance(&self, head: u64) {
-        *self.head.lock().unwrap_or_else(|p| p.into_inner()) = head;
+        let mut durable = self.head.lock().unwrap_or_else(|p| p.into_inner());
+        assert!(head >= *durable, "the durable head only moves forward: {head} < {}", *durable);
+        *durable = head;
+        drop(durable);
         self.moved.notify_all();
     }
 

@@ -37,6 +37,8 @@ pub const LOG_FORMAT: u32 = 2;
 const FIXED_BYTES: usize = 8 + 8 + 2 + 2 + 1;
 /// Bytes of a request digest.
 pub const DIGEST_BYTES: usize = 16;
+/// Bytes of a hash in the chain (SHA-256).
+const HASH_BYTES: usize = 32;
 /// Bytes of a segment's header: format, prev_hash, count.
 const SEGMENT_HEADER_BYTES: usize = 1 + 32 + 4;
 
@@ -147,9 +149,28 @@ pub fn parse_fields(bytes: &[u8]) -> Option<Fields<'_>> {
 /// 6 KiB stay under that, so the log's pages are weighed by their size and evicted like any.
 pub const SEGMENT_BYTES_MAX: usize = 6 * 1024;
 
+/// sled 0.34's io buffer (`Config::segment_size`, left at its default) and the most values a
+/// leaf of its tree holds (it splits a leaf of more than 16).
+const SLED_IO_BUFFER_BYTES: usize = 512 * 1024;
+const SLED_LEAF_VALUES_MAX: usize = 17;
+
+// The layout's constants, tied together where the compiler checks them.
+const _: () = {
+    use std::mem::size_of;
+    // seq, recorded_at, kind, version, and the one byte of the request id's length.
+    assert!(FIXED_BYTES == size_of::<u64>() + size_of::<i64>() + 2 * size_of::<u16>() + size_of::<u8>());
+    // format, prev_hash, count.
+    assert!(SEGMENT_HEADER_BYTES == size_of::<u8>() + HASH_BYTES + size_of::<u32>());
+    // A full leaf of segments (each with its 8-byte key and sled's few bytes of framing)
+    // stays under the quarter of the io buffer above which sled makes a page a blob.
+    assert!(SLED_LEAF_VALUES_MAX * (SEGMENT_BYTES_MAX + 8 + 16) < SLED_IO_BUFFER_BYTES / 4 - 64);
+    // The smallest segment, one event with no request and no payload, fits the bound.
+    assert!(SEGMENT_HEADER_BYTES + 4 + FIXED_BYTES + DIGEST_BYTES + HASH_BYTES <= SEGMENT_BYTES_MAX);
+};
+
 /// The bytes `event` takes in a segment.
 fn stored_len(event: &StoredEvent) -> usize {
-    4 + event.bytes.len() + 32
+    4 + event.bytes.len() + HASH_BYTES
 }
 
 /// `events` cut, in order, into the runs that are each one segment: as many events as fit in
