@@ -79,7 +79,7 @@ struct Building {
     next_time: i64,
     events: Vec<StoredEvent>,
     records: BTreeMap<String, RequestRecord>,
-    answers: Vec<(Reply, Pending)>,
+    answers: Vec<(Reply, Answer)>,
 }
 
 impl Building {
@@ -95,7 +95,7 @@ struct Decided {
     /// Remembered rejections: not implied by the log, so written and synced with the batch.
     rejections: Vec<(String, RequestRecord)>,
     /// Every caller of the batch with what it will be told, in the order decided.
-    answers: Vec<(Reply, Pending)>,
+    answers: Vec<(Reply, Answer)>,
     /// The seq of the batch's last event (its first is the store's head + 1).
     expected_head: u64,
 }
@@ -115,7 +115,7 @@ struct Committer {
 struct Durable {
     first_seq: u64,
     expected_head: u64,
-    answers: Vec<(Reply, Pending)>,
+    answers: Vec<(Reply, Answer)>,
 }
 
 /// The last stage: answers the callers of durable batches, in log order, and triggers the
@@ -195,10 +195,14 @@ struct Known {
 }
 
 /// What a request will be answered once the batch is durable.
-enum Pending {
+enum Answer {
+    /// The events the request wrote.
     Committed(Vec<Recorded>),
+    /// A repeat of a committed request: its events, read back once durable.
     Replay { first_seq: u64, last_seq: u64 },
-    Rejected(Rejection, bool),
+    /// Refused; `replayed` when this is a repeat of a request refused before.
+    Rejected { rejection: Rejection, replayed: bool },
+    /// A charge computed and not recorded.
     Preview(domain::Charge),
 }
 
@@ -517,41 +521,44 @@ impl Writer {
         if let Err(rejection) = check_origin(projections.state(), &request.command, &origin)
             .and_then(|()| command::check_shape(&request.command))
         {
-            batch.answers.push((reply, Pending::Rejected(rejection, false)));
+            batch.answers.push((reply, Answer::Rejected { rejection, replayed: false }));
             return;
         }
         let Some(Known { digest, record: seen }) = known else {
-            let pending = match command::decide(projections.state(), &request.command, now) {
+            let answer = match command::decide(projections.state(), &request.command, now) {
                 Ok(mut decided) => match decided.pop() {
-                    Some(Event::Settled(charge)) => Pending::Preview(charge),
+                    Some(Event::Settled(charge)) => Answer::Preview(charge),
                     _ => unreachable!("a preview decides one settlement"),
                 },
-                Err(rejection) => Pending::Rejected(rejection, false),
+                Err(rejection) => Answer::Rejected { rejection, replayed: false },
             };
-            batch.answers.push((reply, pending));
+            batch.answers.push((reply, answer));
             return;
         };
         let request_id = request.request_id.as_str().to_owned();
         let known = match seen {
             Ok(known) => known,
             Err(rejection) => {
-                batch.answers.push((reply, Pending::Rejected(rejection, false)));
+                batch.answers.push((reply, Answer::Rejected { rejection, replayed: false }));
                 return;
             }
         };
-        let pending = match known {
-            Some(record) if record_digest(&record) != digest => Pending::Rejected(
-                Rejection::new(Code::IdempotencyConflict, "this request_id was used for a different request")
-                    .with("request_id", &request_id),
-                false,
-            ),
+        let answer = match known {
+            Some(record) if record_digest(&record) != digest => Answer::Rejected {
+                rejection: Rejection::new(
+                    Code::IdempotencyConflict,
+                    "this request_id was used for a different request",
+                )
+                .with("request_id", &request_id),
+                replayed: false,
+            },
             Some(RequestRecord::Committed { first_seq, last_seq, .. }) => {
-                Pending::Replay { first_seq, last_seq }
+                Answer::Replay { first_seq, last_seq }
             }
             Some(RequestRecord::Rejected { rejection, .. }) => {
                 match serde_json::from_slice::<Rejection>(&rejection) {
-                    Ok(rejection) => Pending::Rejected(rejection, true),
-                    Err(error) => Pending::Rejected(storage_rejection(&error), false),
+                    Ok(rejection) => Answer::Rejected { rejection, replayed: true },
+                    Err(error) => Answer::Rejected { rejection: storage_rejection(&error), replayed: false },
                 }
             }
             None => match command::decide(projections.state(), &request.command, now) {
@@ -568,7 +575,7 @@ impl Writer {
                     batch
                         .records
                         .insert(request_id, RequestRecord::Committed { digest, first_seq, last_seq });
-                    Pending::Committed(recorded)
+                    Answer::Committed(recorded)
                 }
                 Err(rejection) => {
                     if rejection.is_remembered() {
@@ -577,11 +584,11 @@ impl Writer {
                             .records
                             .insert(request_id, RequestRecord::Rejected { digest, rejection: bytes });
                     }
-                    Pending::Rejected(rejection, false)
+                    Answer::Rejected { rejection, replayed: false }
                 }
             },
         };
-        batch.answers.push((reply, pending));
+        batch.answers.push((reply, answer));
     }
 
     /// Ends a batch. After a storage failure its callers are answered so and what is handed
@@ -704,7 +711,7 @@ fn fail(
     failed: &OnceLock<String>,
     serving: &AtomicBool,
     error: &ledger::StorageError,
-    answers: Vec<(Reply, Pending)>,
+    answers: Vec<(Reply, Answer)>,
 ) {
     tracing::error!(%error, "storage failure: the writer stops writing");
     let failure = error.to_string();
@@ -714,7 +721,7 @@ fn fail(
 }
 
 /// Gives every caller of a batch the same error.
-fn refuse(answers: Vec<(Reply, Pending)>, error: &EngineError) {
+fn refuse(answers: Vec<(Reply, Answer)>, error: &EngineError) {
     for (reply, _) in answers {
         reply(Err(error.clone()));
     }
@@ -745,17 +752,17 @@ impl Applier {
                 }
             }
         }
-        for (reply, pending) in answers {
-            let outcome = match pending {
-                Pending::Committed(events) => Ok(Outcome::Committed { events, replayed: false }),
-                Pending::Replay { first_seq, last_seq } => self
+        for (reply, answer) in answers {
+            let outcome = match answer {
+                Answer::Committed(events) => Ok(Outcome::Committed { events, replayed: false }),
+                Answer::Replay { first_seq, last_seq } => self
                     .read_range(first_seq, last_seq)
                     .map(|events| Outcome::Committed { events, replayed: true }),
-                Pending::Rejected(rejection, _) if rejection.code == Code::StorageFailure => {
+                Answer::Rejected { rejection, .. } if rejection.code == Code::StorageFailure => {
                     Err(EngineError::Storage(rejection.message))
                 }
-                Pending::Rejected(rejection, replayed) => Ok(Outcome::Rejected { rejection, replayed }),
-                Pending::Preview(charge) => Ok(Outcome::Preview { charge }),
+                Answer::Rejected { rejection, replayed } => Ok(Outcome::Rejected { rejection, replayed }),
+                Answer::Preview(charge) => Ok(Outcome::Preview { charge }),
             };
             reply(outcome);
         }
