@@ -217,6 +217,7 @@ pub struct Engine {
     projections: Arc<RwLock<Projections>>,
     durability: Arc<writer::Durability>,
     reader: ledger::Reader,
+    outbox_cursor: ledger::OutboxCursor,
     writer: Option<JoinHandle<()>>,
     serving: Arc<AtomicBool>,
 }
@@ -232,7 +233,8 @@ impl Engine {
     /// a broken one), rebuilds the projections by replay, and starts the writer.
     pub fn open(dir: &Path, clock: Box<dyn Clock>, config: EngineConfig) -> Result<Engine, EngineError> {
         let serving = Arc::new(AtomicBool::new(true));
-        let (writer, reader) = writer::Writer::recover(dir, clock, config.clone(), Arc::clone(&serving))?;
+        let (writer, reader, outbox_cursor) =
+            writer::Writer::recover(dir, clock, config.clone(), Arc::clone(&serving))?;
         let (projections, durability) = writer.shared();
         let (sender, receiver): (Sender<Job>, Receiver<Job>) =
             crossbeam_channel::bounded(config.queue_commands_max);
@@ -240,7 +242,7 @@ impl Engine {
             .name("gongji-writer".into())
             .spawn(move || writer.run(receiver))
             .map_err(|e| EngineError::Storage(e.to_string()))?;
-        Ok(Engine { sender, projections, durability, reader, writer: Some(handle), serving })
+        Ok(Engine { sender, projections, durability, reader, outbox_cursor, writer: Some(handle), serving })
     }
 
     /// Whether the writer still accepts work: false after a storage failure (fail-stop) or
@@ -334,6 +336,11 @@ impl Engine {
     /// Read access to the log.
     pub fn log(&self) -> &ledger::Reader {
         &self.reader
+    }
+
+    /// The publisher's cursor, the one piece of metadata written outside the writer.
+    pub fn outbox_cursor(&self) -> &ledger::OutboxCursor {
+        &self.outbox_cursor
     }
 
     /// Rebuilds the projections from the log beside the live ones (a shadow copy), while the

@@ -214,8 +214,9 @@ impl Writer {
         clock: Box<dyn Clock>,
         config: EngineConfig,
         serving: Arc<AtomicBool>,
-    ) -> Result<(Writer, ledger::Reader), EngineError> {
+    ) -> Result<(Writer, ledger::Reader, ledger::OutboxCursor), EngineError> {
         let store = Store::open_with_cache(dir, config.sled_cache_bytes).map_err(storage)?;
+        let outbox_cursor = store.outbox_cursor();
         let report = store.verify(VerifyFrom::Checkpoint).map_err(storage)?;
         if !report.ok {
             let broken = report.broken.map(|b| format!("seq {}: {}", b.seq, b.reason)).unwrap_or_default();
@@ -266,7 +267,7 @@ impl Writer {
             head_time,
             rejections,
         };
-        Ok((writer, reader))
+        Ok((writer, reader, outbox_cursor))
     }
 
     /// The one state and the durable head, for the engine's readers.

@@ -272,6 +272,38 @@ pub struct Reader {
     durable_seq: Arc<AtomicU64>,
 }
 
+/// The outbox cursor: the seq up to which the publisher has had every settlement-side event
+/// acknowledged. The one piece of the ledger's metadata written beside the writer, so it is
+/// a handle of its own, handed out by the store, and not something every `Reader` can write.
+#[derive(Clone)]
+pub struct OutboxCursor {
+    meta: sled::Tree,
+}
+
+impl std::fmt::Debug for OutboxCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxCursor").finish_non_exhaustive()
+    }
+}
+
+impl OutboxCursor {
+    /// The seq the cursor stands at (0 before anything was acknowledged).
+    pub fn get(&self) -> Result<u64, StorageError> {
+        match self.meta.get(OUTBOX_CURSOR_KEY)? {
+            Some(bytes) => Ok(key_seq(&bytes)?),
+            None => Ok(0),
+        }
+    }
+
+    /// Advances the cursor. It is written without an fsync of its own: it only saves work
+    /// after a restart, since the publisher also resumes from the stream's tail and the stream
+    /// deduplicates by message id.
+    pub fn set(&self, seq: u64) -> Result<(), StorageError> {
+        self.meta.insert(OUTBOX_CURSOR_KEY, &seq.to_be_bytes())?;
+        Ok(())
+    }
+}
+
 /// The folder of a ledger's directory that holds its snapshots (`{seq:020}.snap` each).
 /// Snapshots live outside sled: a snapshot is the whole state, and written into sled it rode
 /// along with the next group commit's flush and fsync, stalling every request behind it.
@@ -376,22 +408,6 @@ impl Reader {
             Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error.into()),
             _ => Ok(()),
         }
-    }
-
-    /// The seq up to which the publisher has had every settlement-side event acknowledged.
-    pub fn outbox_cursor(&self) -> Result<u64, StorageError> {
-        match self.meta.get(OUTBOX_CURSOR_KEY)? {
-            Some(bytes) => Ok(key_seq(&bytes)?),
-            None => Ok(0),
-        }
-    }
-
-    /// Advances the outbox cursor. It is written without an fsync of its own: it only saves
-    /// work after a restart, since the publisher also resumes from the stream's tail and the
-    /// stream deduplicates by message id.
-    pub fn set_outbox_cursor(&self, seq: u64) -> Result<(), StorageError> {
-        self.meta.insert(OUTBOX_CURSOR_KEY, &seq.to_be_bytes())?;
-        Ok(())
     }
 
     /// Event `seq`, if it is durable.
@@ -692,6 +708,11 @@ impl Store {
     }
 
     /// A read handle for other threads.
+    /// The publisher's cursor (see `OutboxCursor`).
+    pub fn outbox_cursor(&self) -> OutboxCursor {
+        OutboxCursor { meta: self.reader.meta.clone() }
+    }
+
     pub fn reader(&self) -> Reader {
         self.reader.clone()
     }

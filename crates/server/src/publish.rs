@@ -15,7 +15,7 @@ use async_nats::jetstream::{self, stream};
 use tokio::sync::Notify;
 
 use domain::Event;
-use ledger::{Reader, StoredEvent};
+use ledger::{OutboxCursor, Reader, StoredEvent};
 
 use crate::metrics::Metrics;
 
@@ -143,13 +143,20 @@ async fn stream_tail(stream: &mut stream::Stream, ledger_id: &str) -> anyhow::Re
     Ok(tail)
 }
 
+/// What the publisher reads and writes of the ledger: the log, and its own cursor in it.
+#[derive(Clone, Debug)]
+pub struct Outbox {
+    pub reader: Reader,
+    pub cursor: OutboxCursor,
+}
+
 /// Runs the publisher until the process ends: connects (retrying), then publishes forever to a
 /// stream of `replicas` replicas. A refused stream is retried too, so that an operator's fix
 /// (`nats stream edit`, or the flag) takes effect without a restart of the service.
-pub async fn run(url: String, replicas: usize, reader: Reader, metrics: Arc<Metrics>, wake: Arc<Notify>) {
+pub async fn run(url: String, replicas: usize, outbox: Outbox, metrics: Arc<Metrics>, wake: Arc<Notify>) {
     let mut delay = Duration::from_millis(100);
     loop {
-        match publish(&url, replicas, &reader, &metrics, &wake).await {
+        match publish(&url, replicas, &outbox, &metrics, &wake).await {
             Ok(()) => return,
             Err(error) => {
                 if let Some(refused) = error.downcast_ref::<StreamRefused>() {
@@ -158,7 +165,7 @@ pub async fn run(url: String, replicas: usize, reader: Reader, metrics: Arc<Metr
                 } else {
                     tracing::warn!(error = %format!("{error:#}"), "publisher: NATS unavailable; events wait in the outbox");
                 }
-                update_lag(&reader, &metrics);
+                update_lag(&outbox, &metrics);
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(RETRY_DELAY_MAX);
             }
@@ -168,9 +175,9 @@ pub async fn run(url: String, replicas: usize, reader: Reader, metrics: Arc<Metr
 
 /// Without a NATS URL: keeps the publisher lag in `/metrics` current (refreshed on every
 /// commit) while the events wait in the outbox for a start with a URL.
-pub async fn watch_lag(reader: Reader, metrics: Arc<Metrics>, wake: Arc<Notify>) {
+pub async fn watch_lag(outbox: Outbox, metrics: Arc<Metrics>, wake: Arc<Notify>) {
     loop {
-        update_lag(&reader, &metrics);
+        update_lag(&outbox, &metrics);
         tokio::time::timeout(IDLE_WAIT_MAX, wake.notified()).await.ok();
     }
 }
@@ -178,7 +185,7 @@ pub async fn watch_lag(reader: Reader, metrics: Arc<Metrics>, wake: Arc<Notify>)
 async fn publish(
     url: &str,
     replicas: usize,
-    reader: &Reader,
+    outbox: &Outbox,
     metrics: &Metrics,
     wake: &Notify,
 ) -> anyhow::Result<()> {
@@ -191,19 +198,19 @@ async fn publish(
     let context = jetstream::new(client);
     let mut stream = ensure_stream(&context, replicas).await?;
     loop {
-        let Some(ledger_id) = reader.ledger_id()? else {
+        let Some(ledger_id) = outbox.reader.ledger_id()? else {
             // Nothing in the log yet.
             tokio::time::timeout(IDLE_WAIT_MAX, wake.notified()).await.ok();
             continue;
         };
         let tail = stream_tail(&mut stream, &ledger_id).await?;
-        let mut cursor = reader.outbox_cursor()?.max(tail);
+        let mut cursor = outbox.cursor.get()?.max(tail);
         tracing::info!(cursor, tail, "publisher: resuming");
         loop {
             let window: Vec<StoredEvent> =
-                reader.events(cursor).take(WINDOW_MESSAGES_MAX * 4).collect::<Result<_, _>>()?;
+                outbox.reader.events(cursor).take(WINDOW_MESSAGES_MAX * 4).collect::<Result<_, _>>()?;
             if window.is_empty() {
-                update_lag(reader, metrics);
+                update_lag(outbox, metrics);
                 tokio::time::timeout(IDLE_WAIT_MAX, wake.notified()).await.ok();
                 continue;
             }
@@ -234,17 +241,18 @@ async fn publish(
                 metrics.published(ack.duplicate);
             }
             cursor = last_scanned;
-            reader.set_outbox_cursor(cursor)?;
-            update_lag(reader, metrics);
+            outbox.cursor.set(cursor)?;
+            update_lag(outbox, metrics);
         }
     }
 }
 
 /// Publisher lag: events in the log after the cursor, and how long the oldest has waited.
-fn update_lag(reader: &Reader, metrics: &Metrics) {
-    let cursor = reader.outbox_cursor().unwrap_or(0);
-    let head = reader.head_seq().unwrap_or(0);
-    let waiting_since = reader
+fn update_lag(outbox: &Outbox, metrics: &Metrics) {
+    let cursor = outbox.cursor.get().unwrap_or(0);
+    let head = outbox.reader.head_seq().unwrap_or(0);
+    let waiting_since = outbox
+        .reader
         .events(cursor)
         .next()
         .and_then(|e| e.ok())

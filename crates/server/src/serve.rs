@@ -134,15 +134,18 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let body_deadline = limits.idle_timeout;
     let app = Arc::new(App { engine, tokens, metrics, rebuilds: Default::default(), body_deadline });
-    let reader = app.engine.log().clone();
+    let outbox = crate::publish::Outbox {
+        reader: app.engine.log().clone(),
+        cursor: app.engine.outbox_cursor().clone(),
+    };
     match &args.nats {
         Some(url) => {
             let replicas = usize::try_from(args.nats_replicas).expect("--nats-replicas is at most 5");
-            runtime.spawn(crate::publish::run(url.clone(), replicas, reader, app.metrics.clone(), wake));
+            runtime.spawn(crate::publish::run(url.clone(), replicas, outbox, app.metrics.clone(), wake));
         }
         None => {
             tracing::warn!("no --nats: settlement events wait in the outbox until a start with a NATS URL");
-            runtime.spawn(crate::publish::watch_lag(reader, app.metrics.clone(), wake));
+            runtime.spawn(crate::publish::watch_lag(outbox, app.metrics.clone(), wake));
         }
     }
     runtime.block_on(async {
