@@ -2,8 +2,8 @@
 //! the verified checkpoint, the idempotency index and the outbox cursor.
 //!
 //! It stores events as bytes and must not know the business: payloads are opaque bytes, and
-//! kinds are numbers. The log's layout is in `log` (format 2, a group commit's events in segments of at most 6 KiB);
-//! `legacy` reads format 1 to migrate it.
+//! kinds are numbers. The log's layout is in `log` (format 2, a group commit's events in
+//! segments of at most 6 KiB); `legacy` reads format 1 to migrate it.
 //! It is the only crate that imports sled. Depends on sled (pinned 0.34.7), sha2, serde.
 //!
 //! Durability: a commit writes one sled batch to the `log` tree, one to `requests` (the
@@ -707,12 +707,12 @@ impl Store {
         self.reader.ledger_id()
     }
 
-    /// A read handle for other threads.
     /// The publisher's cursor (see `OutboxCursor`).
     pub fn outbox_cursor(&self) -> OutboxCursor {
         OutboxCursor { meta: self.reader.meta.clone() }
     }
 
+    /// A read handle for other threads.
     pub fn reader(&self) -> Reader {
         self.reader.clone()
     }
