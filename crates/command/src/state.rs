@@ -136,20 +136,35 @@ struct PersonDetails {
 }
 
 impl Person {
-    /// A resident with no name, registered at seq 1, for tests.
-    #[cfg(test)]
-    pub(crate) fn sample() -> Person {
+    /// The person `e` registers at `seq`: active, an employee with an empty account.
+    fn registered(e: &PersonRegistered, seq: u64) -> Person {
+        let details = (e.name.is_some() || e.id_number_masked.is_some()).then(|| {
+            Arc::new(PersonDetails { name: e.name.clone(), id_number_masked: e.id_number_masked.clone() })
+        });
         Person {
-            region: Region::new("210100").expect("a region"),
-            scheme: Scheme::Resident,
+            region: e.region,
+            scheme: e.scheme,
             status: PersonStatus::Active,
-            account: None,
-            registered_seq: 1,
-            changed_seq: 1,
-            details: None,
+            account: (e.scheme == Scheme::Employee).then(Account::default),
+            registered_seq: seq,
+            changed_seq: seq,
+            details,
             as_authorizer: Chain::default(),
             as_beneficiary: Chain::default(),
         }
+    }
+
+    /// A resident with no name, registered at seq 1, for tests.
+    #[cfg(test)]
+    pub(crate) fn sample() -> Person {
+        let registered = PersonRegistered {
+            person_id: domain::PersonId::new("P1").expect("an id"),
+            region: Region::new("210100").expect("a region"),
+            scheme: Scheme::Resident,
+            name: None,
+            id_number_masked: None,
+        };
+        Person::registered(&registered, 1)
     }
 
     pub fn name(&self) -> Option<&str> {
@@ -538,20 +553,7 @@ impl State {
 
     /// A new person; an employee with an empty account.
     fn apply_person_registered(&mut self, e: &PersonRegistered, seq: u64) {
-        let details = (e.name.is_some() || e.id_number_masked.is_some()).then(|| {
-            Arc::new(PersonDetails { name: e.name.clone(), id_number_masked: e.id_number_masked.clone() })
-        });
-        let person = Person {
-            region: e.region,
-            scheme: e.scheme,
-            status: PersonStatus::Active,
-            account: (e.scheme == Scheme::Employee).then(Account::default),
-            registered_seq: seq,
-            changed_seq: seq,
-            details,
-            as_authorizer: Chain::default(),
-            as_beneficiary: Chain::default(),
-        };
+        let person = Person::registered(e, seq);
         assert!(self.persons.insert(e.person_id.clone(), person).is_some(), "a person registers once");
     }
 
