@@ -120,7 +120,7 @@ fn function_lengths() -> BTreeMap<String, usize> {
         }
         fn visit_item_impl(&mut self, item: &'ast syn::ItemImpl) {
             let ty = &item.self_ty;
-            self.owner.push(quote_type(ty));
+            self.owner.push(type_name(ty));
             syn::visit::visit_item_impl(self, item);
             self.owner.pop();
         }
@@ -135,7 +135,7 @@ fn function_lengths() -> BTreeMap<String, usize> {
             syn::visit::visit_trait_item_fn(self, item);
         }
     }
-    fn quote_type(ty: &syn::Type) -> String {
+    fn type_name(ty: &syn::Type) -> String {
         match ty {
             syn::Type::Path(path) => {
                 path.path.segments.last().map(|s| s.ident.to_string()).unwrap_or_default()

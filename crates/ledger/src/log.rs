@@ -40,7 +40,7 @@ pub const DIGEST_BYTES: usize = 16;
 /// Bytes of a hash in the chain (SHA-256).
 const HASH_BYTES: usize = 32;
 /// Bytes of a segment's header: format, prev_hash, count.
-const SEGMENT_HEADER_BYTES: usize = 1 + 32 + 4;
+const SEGMENT_HEADER_BYTES: usize = 1 + HASH_BYTES + 4;
 
 /// An event to append: the ledger assigns its seq and chains its hash.
 #[derive(Clone, Debug, PartialEq, Eq)]
