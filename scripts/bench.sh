@@ -25,7 +25,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; [ -n 
 trap cleanup EXIT
 
 bash scripts/install-nats.sh >/dev/null
-cargo build --release --locked -p server --bin gongji
+cargo build --release --locked -p gongji --bin gongji
 (cd bench/peer && cargo build --release)
 
 echo "== 1. in-process"

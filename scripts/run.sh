@@ -19,7 +19,7 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then
 fi
 cleanup() { [ -n "$nats_pid" ] && kill "$nats_pid" 2>/dev/null || true; }
 trap cleanup EXIT
-cargo build --release --locked -p server --bin gongji
+cargo build --release --locked -p gongji --bin gongji
 ./target/release/gongji serve \
   --data ./data/ledger \
   --listen "${GONGJI_LISTEN:-127.0.0.1:8080}" \

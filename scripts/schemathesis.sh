@@ -23,7 +23,7 @@ MAX_TIME="${SCHEMATHESIS_MAX_TIME:-160}"
 SEED="${SCHEMATHESIS_SEED:-1}"
 
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-    cargo build --release --locked -p server --bin gongji
+    cargo build --release --locked -p gongji --bin gongji
 fi
 BINARY="$ROOT/target/release/gongji"
 

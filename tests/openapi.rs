@@ -9,7 +9,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{json, Value};
 use support::{Home, Service, AUDITOR, CHANNEL, H1, OPERATOR};
 
-const HTTP_SOURCE: &str = include_str!("../crates/server/src/http.rs");
+/// The router and the resource modules that add routes to it.
+const ROUTE_SOURCES: &[&str] = &[
+    include_str!("../crates/server/src/routes/mod.rs"),
+    include_str!("../crates/server/src/routes/registry.rs"),
+    include_str!("../crates/server/src/routes/accounts.rs"),
+    include_str!("../crates/server/src/routes/bindings.rs"),
+    include_str!("../crates/server/src/routes/settlements.rs"),
+    include_str!("../crates/server/src/routes/audit.rs"),
+    include_str!("../crates/server/src/routes/admin.rs"),
+];
 const METHODS: &[&str] = &["get", "post", "put", "patch", "delete", "head", "options", "trace"];
 
 fn document() -> Value {
@@ -34,9 +43,9 @@ fn documented_routes(doc: &Value) -> BTreeMap<String, BTreeSet<String>> {
         .collect()
 }
 
-/// The routes of `http::router`, read from its source: each `.route("PATH", m1(..).m2(..))`
+/// The routes of `routes::router`, read from its sources: each `.route("PATH", m1(..).m2(..))`
 /// with the methods chained at the top level of the call's arguments (the mutating routes,
-/// routed from `http::MUTATIONS`, are added by `every_routed_path_is_documented`).
+/// routed from `routes::mutations()`, are added by `every_routed_path_is_documented`).
 fn routed(source: &str) -> (usize, BTreeMap<String, BTreeSet<String>>) {
     let mut routes = BTreeMap::new();
     let mut calls = 0;
@@ -293,14 +302,14 @@ fn every_documented_route_is_routed() {
     assert_eq!((status, answer["error"]["message"].clone()), (404, json!("no such route")));
 }
 
-// Proves no drift from code to document: every `.route(` of http.rs and every mutating route
+// Proves no drift from code to document: every `.route(` of the routes' sources and every mutating route
 // of its table is documented with the same methods, and the document has no path the router
 // lacks.
 #[test]
 fn every_routed_path_is_documented() {
-    let (calls, mut routed) = routed(HTTP_SOURCE);
+    let (calls, mut routed) = routed(&ROUTE_SOURCES.concat());
     assert_eq!(calls, routed.len(), "every .route( call was read");
-    for mutation in server::http::MUTATIONS {
+    for mutation in server::routes::mutations() {
         let methods = routed.entry(mutation.path.to_owned()).or_default();
         assert!(methods.insert(mutation.method.as_str().to_lowercase()), "{mutation:?} is routed twice");
     }

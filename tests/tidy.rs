@@ -13,13 +13,22 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("projection", &["domain", "command"]),
     ("ledger", &[]),
     ("engine", &["domain", "command", "projection", "ledger"]),
-    ("server", &["domain", "command", "projection", "ledger", "engine"]),
+    ("server", &["domain", "projection", "ledger", "engine"]),
+    ("outbox", &["domain", "ledger", "engine"]),
+    ("bench", &["domain", "ledger", "engine"]),
+    ("gongji", &["domain", "projection", "ledger", "engine", "server", "outbox", "bench"]),
 ];
 
-/// External crates only one workspace crate may use: sled is the ledger's; HTTP, NATS and
-/// tokio are the server's.
-const OWNED: &[(&str, &str)] =
-    &[("sled", "ledger"), ("axum", "server"), ("tokio", "server"), ("async-nats", "server")];
+/// External crates only some workspace crates may use: sled is the ledger's; the HTTP server
+/// the server's; NATS the outbox's; tokio belongs to the crates that do IO at the edge, never
+/// to the core (domain, command, projection, ledger, engine).
+const OWNED: &[(&str, &[&str])] = &[
+    ("sled", &["ledger"]),
+    ("axum", &["server"]),
+    ("async-nats", &["outbox"]),
+    ("hyper", &["server", "bench"]),
+    ("tokio", &["server", "outbox", "bench", "gongji"]),
+];
 
 fn metadata() -> Value {
     let output = Command::new(env!("CARGO"))
@@ -32,7 +41,8 @@ fn metadata() -> Value {
 }
 
 // Proves every workspace crate depends only on the workspace crates the architecture allows,
-// and that sled, axum, tokio and async-nats each stay inside their one crate (tests aside).
+// and that sled, axum, hyper, tokio and async-nats each stay inside the crates that own them
+// (tests aside).
 #[test]
 fn dependency_direction() {
     let metadata = metadata();
@@ -56,9 +66,9 @@ fn dependency_direction() {
             if workspace.contains(&dep.as_str()) && kind.is_none() {
                 assert!(allowed.contains(&dep.as_str()), "{name} must not depend on {dep}");
             }
-            for (external, owner) in OWNED {
+            for (external, owners) in OWNED {
                 if dep == external && kind.is_none() {
-                    assert_eq!(name, owner, "only {owner} may depend on {external}");
+                    assert!(owners.contains(name), "only {owners:?} may depend on {external}, not {name}");
                 }
             }
         }
@@ -73,17 +83,17 @@ const FUNCTION_LINES_MAX: usize = 100;
 /// length then (signature to closing brace). Shortening one lowers its entry; splitting it
 /// below the bound removes it.
 const LONG_FUNCTIONS: &[(&str, usize)] = &[
+    ("crates/bench/src/http.rs run_http", 113),
+    ("crates/bench/src/lib.rs run", 127),
     ("crates/command/src/split.rs split", 119),
     ("crates/command/tests/explain.rs every_reason", 291),
     ("crates/command/tests/explain.rs reason_tie_breaks", 214),
     ("crates/command/tests/rejections.rs every_code", 254),
     ("crates/domain/tests/codec.rs samples", 108),
     ("crates/engine/src/writer.rs Writer::run", 106),
-    ("crates/server/src/bench.rs run", 127),
-    ("crates/server/src/bench.rs run_http", 113),
+    ("crates/outbox/src/reconcile.rs compare", 133),
     ("crates/server/src/openapi.rs paths", 328),
     ("crates/server/src/openapi.rs schemas", 633),
-    ("crates/server/src/reconcile.rs compare", 133),
     ("tests/batch.rs items_are_answered_as_if_sent_alone", 182),
     ("tests/http_codes.rs codes_after_some_history", 115),
     ("tests/http_codes.rs every_code_over_http", 163),

@@ -1,20 +1,15 @@
-//! The `gongji` binary's library: HTTP API, roles, wire forms, metrics and the CLI tools.
+//! The HTTP API of api.md: routes by resource, roles, strict request bodies, answers, metrics
+//! and the listener with its connection limits.
 //!
-//! Owns everything that talks to the outside: axum routes, bearer tokens, strict request
-//! parsing, response rendering, Prometheus metrics, signals and the offline tools (verify,
-//! replay, export). Holds no business rule: every decision is the engine's. Only this crate
-//! knows HTTP and tokio.
+//! Owns everything HTTP: axum routes, bearer tokens, strict request parsing, response
+//! rendering, Prometheus metrics and the listener. Holds no business rule: every decision is
+//! the engine's. How the service is put together (engine, listener, publisher, signals) is the
+//! `gongji` binary's.
 
 pub mod auth;
-pub mod batch;
-pub mod bench;
-pub mod http;
 pub mod listen;
 pub mod metrics;
 pub mod openapi;
-pub mod publish;
-pub mod reconcile;
 pub mod render;
-pub mod serve;
-pub mod tools;
+pub mod routes;
 pub mod wire;

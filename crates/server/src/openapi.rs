@@ -1,5 +1,5 @@
 //! `/openapi.json`: the OpenAPI 3.0.3 document of the contract (api.md) as this code implements
-//! it: every route of `http::router`, who may call it, the strict request bodies of `wire`,
+//! it: every route of `routes::router`, who may call it, the strict request bodies of `wire`,
 //! the success bodies of `render` and `projection::views`, and every status a route can answer.
 //!
 //! The document is built from small helpers (an id, an amount, an enum, an object with its
@@ -901,7 +901,7 @@ fn request_example(name: &str) -> Option<Value> {
 
 /// The projections an operator may rebuild (an unknown name is 404).
 fn projection_name() -> Value {
-    enumeration(crate::http::PROJECTIONS)
+    enumeration(crate::routes::PROJECTIONS)
 }
 
 fn category() -> Value {

@@ -17,7 +17,13 @@ use tokio::sync::Notify;
 use domain::Event;
 use ledger::{OutboxCursor, Reader, StoredEvent};
 
-use crate::metrics::Metrics;
+/// Told what the publisher does, for the service's metrics.
+pub trait PublishObserver: Send + Sync {
+    /// JetStream acknowledged one message; `duplicate` when it already held its message id.
+    fn published(&self, duplicate: bool);
+    /// Events in the log after the cursor, and how long the oldest of them has waited.
+    fn lag(&self, events: u64, seconds: f64);
+}
 
 pub const STREAM: &str = "GONGJI_SETTLEMENTS";
 pub const SUBJECTS: &str = "gongji.settlement.>";
@@ -153,10 +159,16 @@ pub struct Outbox {
 /// Runs the publisher until the process ends: connects (retrying), then publishes forever to a
 /// stream of `replicas` replicas. A refused stream is retried too, so that an operator's fix
 /// (`nats stream edit`, or the flag) takes effect without a restart of the service.
-pub async fn run(url: String, replicas: usize, outbox: Outbox, metrics: Arc<Metrics>, wake: Arc<Notify>) {
+pub async fn run(
+    url: String,
+    replicas: usize,
+    outbox: Outbox,
+    observer: Arc<dyn PublishObserver>,
+    wake: Arc<Notify>,
+) {
     let mut delay = Duration::from_millis(100);
     loop {
-        match publish(&url, replicas, &outbox, &metrics, &wake).await {
+        match publish(&url, replicas, &outbox, &*observer, &wake).await {
             Ok(()) => return,
             Err(error) => {
                 if let Some(refused) = error.downcast_ref::<StreamRefused>() {
@@ -165,7 +177,7 @@ pub async fn run(url: String, replicas: usize, outbox: Outbox, metrics: Arc<Metr
                 } else {
                     tracing::warn!(error = %format!("{error:#}"), "publisher: NATS unavailable; events wait in the outbox");
                 }
-                update_lag(&outbox, &metrics);
+                update_lag(&outbox, &*observer);
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(RETRY_DELAY_MAX);
             }
@@ -175,9 +187,9 @@ pub async fn run(url: String, replicas: usize, outbox: Outbox, metrics: Arc<Metr
 
 /// Without a NATS URL: keeps the publisher lag in `/metrics` current (refreshed on every
 /// commit) while the events wait in the outbox for a start with a URL.
-pub async fn watch_lag(outbox: Outbox, metrics: Arc<Metrics>, wake: Arc<Notify>) {
+pub async fn watch_lag(outbox: Outbox, observer: Arc<dyn PublishObserver>, wake: Arc<Notify>) {
     loop {
-        update_lag(&outbox, &metrics);
+        update_lag(&outbox, &*observer);
         tokio::time::timeout(IDLE_WAIT_MAX, wake.notified()).await.ok();
     }
 }
@@ -186,7 +198,7 @@ async fn publish(
     url: &str,
     replicas: usize,
     outbox: &Outbox,
-    metrics: &Metrics,
+    observer: &dyn PublishObserver,
     wake: &Notify,
 ) -> anyhow::Result<()> {
     let client = async_nats::ConnectOptions::new()
@@ -210,7 +222,7 @@ async fn publish(
             let window: Vec<StoredEvent> =
                 outbox.reader.events(cursor).take(WINDOW_MESSAGES_MAX * 4).collect::<Result<_, _>>()?;
             if window.is_empty() {
-                update_lag(outbox, metrics);
+                update_lag(outbox, observer);
                 tokio::time::timeout(IDLE_WAIT_MAX, wake.notified()).await.ok();
                 continue;
             }
@@ -238,17 +250,17 @@ async fn publish(
             }
             for (seq, ack) in acks {
                 let ack = ack.await.map_err(|e| anyhow::anyhow!("ack of seq {seq}: {e}"))?;
-                metrics.published(ack.duplicate);
+                observer.published(ack.duplicate);
             }
             cursor = last_scanned;
             outbox.cursor.set(cursor)?;
-            update_lag(outbox, metrics);
+            update_lag(outbox, observer);
         }
     }
 }
 
 /// Publisher lag: events in the log after the cursor, and how long the oldest has waited.
-fn update_lag(outbox: &Outbox, metrics: &Metrics) {
+fn update_lag(outbox: &Outbox, observer: &dyn PublishObserver) {
     let cursor = outbox.cursor.get().unwrap_or(0);
     let head = outbox.reader.head_seq().unwrap_or(0);
     let waiting_since = outbox
@@ -260,7 +272,7 @@ fn update_lag(outbox: &Outbox, metrics: &Metrics) {
         .map(|recorded| recorded.recorded_at);
     let now = engine::Clock::now(&engine::SystemClock);
     let seconds = waiting_since.map_or(0.0, |t| (now.micros() - t.micros()).max(0) as f64 / 1e6);
-    metrics.set_publisher_lag(head.saturating_sub(cursor), seconds);
+    observer.lag(head.saturating_sub(cursor), seconds);
 }
 
 #[cfg(test)]

@@ -1,9 +1,15 @@
-//! `gongji`: the ledger service and its operator and auditor tools.
+//! `gongji`: the ledger service and its operator and auditor tools, in one binary. This crate
+//! puts the service together (`serve`: engine, HTTP listener, publisher, signals) and holds the
+//! offline tools (`tools`); the HTTP API is the `server` crate's, the publisher and reconcile
+//! the `outbox` crate's, and the benchmark the `bench` crate's.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+mod serve;
+mod tools;
 
 /// jemalloc instead of the system allocator: the ledger allocates small, short-lived strings
 /// and vectors for every request and event, where glibc's malloc spent about a tenth of the
@@ -22,23 +28,30 @@ struct Cli {
     command: Tool,
 }
 
+/// The ledger's directory, as every command that reads or writes one names it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DataDir {
+    /// The sled directory.
+    #[arg(long = "data", env = "GONGJI_DATA", default_value = "./data")]
+    pub data: PathBuf,
+}
+
 #[derive(Debug, Subcommand)]
 enum Tool {
     /// Run the ledger service (HTTP API).
-    Serve(server::serve::ServeArgs),
+    Serve(serve::ServeArgs),
     /// Check the hash chain and every stored invariant offline; exit 0 only if all hold.
     Verify {
-        /// The sled directory.
-        #[arg(long, env = "GONGJI_DATA", default_value = "./data")]
-        data: PathBuf,
+        #[command(flatten)]
+        data: DataDir,
         /// Verify an export (JSON lines) instead of a data directory.
         #[arg(long)]
         from_export: Option<PathBuf>,
     },
     /// Rebuild state as it was at a time or after an event; print balances and bindings as JSON lines.
     Replay {
-        #[arg(long, env = "GONGJI_DATA", default_value = "./data")]
-        data: PathBuf,
+        #[command(flatten)]
+        data: DataDir,
         /// An RFC 3339 time.
         #[arg(long, conflicts_with = "as_of_seq", required_unless_present = "as_of_seq")]
         as_of: Option<String>,
@@ -50,30 +63,31 @@ enum Tool {
         from_export: Option<PathBuf>,
     },
     /// The benchmark: a realistic population and mix through the engine, with figures.
-    Bench(server::bench::BenchArgs),
+    #[cfg(feature = "bench")]
+    Bench(bench::BenchArgs),
     /// Rebuild what is derived from the log (projections snapshot, idempotency index), with progress.
     Rebuild {
-        #[arg(long, env = "GONGJI_DATA", default_value = "./data")]
-        data: PathBuf,
-        /// all, balances, bindings, settlements or requests.
-        #[arg(long, default_value = "all")]
-        projection: String,
+        #[command(flatten)]
+        data: DataDir,
+        /// What to rebuild.
+        #[arg(long, value_enum, default_value_t = tools::Rebuilt::All)]
+        projection: tools::Rebuilt,
     },
     /// Read the settlement stream and check it against the ledger; exit 0 only when they agree.
     Reconcile {
         /// The NATS server.
         #[arg(long, env = "GONGJI_NATS")]
         nats: String,
-        #[arg(long, env = "GONGJI_DATA", default_value = "./data")]
-        data: PathBuf,
+        #[command(flatten)]
+        data: DataDir,
         /// Republish what is missing.
         #[arg(long)]
         repair: bool,
     },
     /// Re-record a stopped ledger's log in a newer format and prove the replayed state equal.
     Migrate {
-        #[arg(long, env = "GONGJI_DATA", default_value = "./data")]
-        data: PathBuf,
+        #[command(flatten)]
+        data: DataDir,
         /// The format the log is in (1: one JSON envelope per event).
         #[arg(long)]
         from: u32,
@@ -83,34 +97,35 @@ enum Tool {
     },
     /// Print the raw event log as JSON lines, in order.
     Export {
-        #[arg(long, env = "GONGJI_DATA", default_value = "./data")]
-        data: PathBuf,
+        #[command(flatten)]
+        data: DataDir,
         /// Start after this sequence number.
         #[arg(long, default_value_t = 0)]
         from_seq: u64,
     },
 }
 
-fn origin<'a>(data: &'a std::path::Path, export: Option<&'a std::path::Path>) -> server::tools::Origin<'a> {
+fn origin<'a>(data: &'a DataDir, export: Option<&'a std::path::Path>) -> tools::Origin<'a> {
     match export {
-        Some(file) => server::tools::Origin::Export(file),
-        None => server::tools::Origin::Data(data),
+        Some(file) => tools::Origin::Export(file),
+        None => tools::Origin::Data(&data.data),
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Tool::Serve(args) => server::serve::run(args),
-        Tool::Verify { data, from_export } => server::tools::verify(origin(&data, from_export.as_deref())),
+        Tool::Serve(args) => serve::run(args),
+        Tool::Verify { data, from_export } => tools::verify(origin(&data, from_export.as_deref())),
         Tool::Replay { data, as_of, as_of_seq, from_export } => {
-            server::tools::replay(origin(&data, from_export.as_deref()), as_of.as_deref(), as_of_seq)
+            tools::replay(origin(&data, from_export.as_deref()), as_of.as_deref(), as_of_seq)
         }
-        Tool::Export { data, from_seq } => server::tools::export(&data, from_seq),
-        Tool::Migrate { data, from, to } => server::tools::migrate(&data, from, to),
-        Tool::Bench(args) => server::bench::run(args),
-        Tool::Rebuild { data, projection } => server::tools::rebuild(&data, &projection),
-        Tool::Reconcile { nats, data, repair } => server::reconcile::run(&nats, &data, repair),
+        Tool::Export { data, from_seq } => tools::export(&data.data, from_seq),
+        Tool::Migrate { data, from, to } => tools::migrate(&data.data, from, to),
+        #[cfg(feature = "bench")]
+        Tool::Bench(args) => bench::run(args),
+        Tool::Rebuild { data, projection } => tools::rebuild(&data.data, projection),
+        Tool::Reconcile { nats, data, repair } => outbox::reconcile::run(&nats, &data.data, repair),
     };
     match result {
         Ok(code) => code,

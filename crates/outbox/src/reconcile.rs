@@ -57,7 +57,8 @@ fn add_total(totals: &mut Totals, event: &Event, recorded_at: domain::Timestamp)
 }
 
 pub fn run(nats: &str, data: &Path, repair: bool) -> anyhow::Result<ExitCode> {
-    let store = crate::tools::open_read(data)?;
+    let store = ledger::Store::open_copy(data, &std::env::temp_dir())
+        .with_context(|| format!("cannot read the ledger in {}", data.display()))?;
     let ledger_id = store.ledger_id()?.unwrap_or_default();
     let mut expected: BTreeMap<u64, Expected> = BTreeMap::new();
     for stored in store.events(0) {

@@ -12,11 +12,16 @@ use tokio::sync::Notify;
 use domain::{Command, Region, Request, RequestId, RuleSet};
 use engine::{Engine, EngineConfig, Outcome, SystemClock};
 
-use crate::auth::Tokens;
-use crate::http::{router, App};
-use crate::metrics::Metrics;
+use outbox::publish::{self, PublishObserver};
+use server::auth::Tokens;
+use server::listen;
+use server::metrics::Metrics;
+use server::routes::{router, App};
 
-/// Told of every group commit: updates the metrics and wakes the publisher.
+use crate::DataDir;
+
+/// Told of every group commit and of the publisher's progress: updates the metrics, and wakes
+/// the publisher after a commit.
 struct Observer {
     metrics: Arc<Metrics>,
     wake: Arc<Notify>,
@@ -29,11 +34,29 @@ impl engine::CommitObserver for Observer {
     }
 }
 
+impl PublishObserver for Observer {
+    fn published(&self, duplicate: bool) {
+        self.metrics.published(duplicate);
+    }
+
+    fn lag(&self, events: u64, seconds: f64) {
+        self.metrics.set_publisher_lag(events, seconds);
+    }
+}
+
+/// How the service writes its log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The sled directory.
-    #[arg(long, env = "GONGJI_DATA", default_value = "./data")]
-    pub data: PathBuf,
+    #[command(flatten)]
+    pub data: DataDir,
     /// The HTTP listen address; port 0 picks a free port.
     #[arg(long, env = "GONGJI_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -43,7 +66,7 @@ pub struct ServeArgs {
     /// Replicas of the settlement stream when the service creates it (3 on a 3-node cluster);
     /// the service refuses to publish to a stream that has another count.
     #[arg(long, env = "GONGJI_NATS_REPLICAS", default_value_t = 1,
-          value_parser = clap::value_parser!(u64).range(1..=crate::publish::REPLICAS_MAX))]
+          value_parser = clap::value_parser!(u64).range(1..=publish::REPLICAS_MAX))]
     pub nats_replicas: u64,
     /// The bearer tokens file.
     #[arg(long, env = "GONGJI_TOKENS")]
@@ -77,18 +100,18 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
     /// Log format.
-    #[arg(long, env = "GONGJI_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
-    pub log_format: String,
+    #[arg(long, env = "GONGJI_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    init_logging(&args.log_format);
-    let open_files = crate::listen::raise_open_files_limit();
+    init_logging(args.log_format);
+    let open_files = listen::raise_open_files_limit();
     let asked = usize::try_from(args.max_connections).unwrap_or(usize::MAX);
-    let limits = crate::listen::Limits {
+    let limits = listen::Limits {
         header_timeout: std::time::Duration::from_secs(args.header_timeout_secs),
         idle_timeout: std::time::Duration::from_secs(args.idle_timeout_secs),
-        connections_max: crate::listen::connections_cap(asked, open_files),
+        connections_max: listen::connections_cap(asked, open_files),
     };
     if limits.connections_max > asked {
         tracing::warn!(
@@ -121,31 +144,29 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let wake = Arc::new(Notify::new());
     let observer = Arc::new(Observer { metrics: metrics.clone(), wake: wake.clone() });
     let config = EngineConfig {
-        observer: Some(observer),
+        observer: Some(observer.clone()),
         snapshot_every_events: (args.snapshot_every > 0).then_some(args.snapshot_every),
         sled_cache_bytes: args.sled_cache_mib << 20,
         ..EngineConfig::default()
     };
-    let engine = Engine::open(&args.data, Box::new(SystemClock), config)
-        .with_context(|| format!("cannot open the ledger in {}", args.data.display()))?;
+    let engine = Engine::open(&args.data.data, Box::new(SystemClock), config)
+        .with_context(|| format!("cannot open the ledger in {}", args.data.data.display()))?;
     publish_startup_rules(&engine, startup_rules)?;
     metrics.set_head_seq(engine.durable_head());
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let body_deadline = limits.idle_timeout;
     let app = Arc::new(App { engine, tokens, metrics, rebuilds: Default::default(), body_deadline });
-    let outbox = crate::publish::Outbox {
-        reader: app.engine.log().clone(),
-        cursor: app.engine.outbox_cursor().clone(),
-    };
+    let outbox =
+        publish::Outbox { reader: app.engine.log().clone(), cursor: app.engine.outbox_cursor().clone() };
     match &args.nats {
         Some(url) => {
             let replicas = usize::try_from(args.nats_replicas).expect("--nats-replicas is at most 5");
-            runtime.spawn(crate::publish::run(url.clone(), replicas, outbox, app.metrics.clone(), wake));
+            runtime.spawn(publish::run(url.clone(), replicas, outbox, observer, wake));
         }
         None => {
             tracing::warn!("no --nats: settlement events wait in the outbox until a start with a NATS URL");
-            runtime.spawn(crate::publish::watch_lag(outbox, app.metrics.clone(), wake));
+            runtime.spawn(publish::watch_lag(outbox, observer, wake));
         }
     }
     runtime.block_on(async {
@@ -155,7 +176,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let address = listener.local_addr()?;
         println!("gongji listening on http://{address}");
         tracing::info!(%address, open_files, connections_max = limits.connections_max, "listening");
-        crate::listen::serve(listener, router(app.clone()), limits, shutdown_signal()).await?;
+        listen::serve(listener, router(app.clone()), limits, shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
     // Every in-flight request has been answered; stop the writer after what it has queued.
@@ -168,11 +189,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn init_logging(format: &str) {
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GONGJI_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if format == "json" {
+    if format == LogFormat::Json {
         builder.json().init();
     } else {
         builder.init();

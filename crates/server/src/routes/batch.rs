@@ -2,7 +2,7 @@
 //! monthly allocation to every account, a provincial platform forwarding its hospitals'
 //! settlements, imports.
 //!
-//! Each item goes through its route's own pipeline (`http::MUTATIONS`: role, 64 KiB, shape,
+//! Each item goes through its route's own pipeline (`routes::mutations`: role, 64 KiB, shape,
 //! the institution acting for itself) with the batch's token, exactly as if it had been sent
 //! alone; the items that pass are handed to the engine together (`Engine::submit_batch`), which
 //! decides them one after the other in the batch's order, each under its own `request_id`.
@@ -20,8 +20,8 @@ use domain::limits::{BATCH_BODY_BYTES_MAX, BATCH_MIB_IN_FLIGHT_MAX, BATCH_REQUES
 use domain::{Code, Rejection};
 use engine::{EngineError, Reply};
 
+use super::{self as http, Mutation, Shared};
 use crate::auth::{require, Principal, Role};
-use crate::http::{self, Mutation, Shared, MUTATIONS};
 use crate::wire;
 
 /// MiB of batch bodies read or being decided at once (`limits::BATCH_MIB_IN_FLIGHT_MAX`).
@@ -147,7 +147,7 @@ fn prepare(
 /// mutating route has this path, `method_not_allowed` when one has it for another method.
 fn route(method: &str, path: &str) -> Result<(&'static Mutation, String), Rejection> {
     let mut path_known = false;
-    for mutation in MUTATIONS {
+    for mutation in http::mutations() {
         if let Some(segment) = matches(mutation.path, path) {
             if mutation.method.as_str() == method {
                 return Ok((mutation, segment));
