@@ -14,15 +14,8 @@ use serde_json::{json, Value};
 use support::{Home, Service, AUDITOR, CHANNEL, H1, OPERATOR};
 
 fn populate(service: &Service) {
+    support::region_with_pharmacy(service);
     let calls = [
-        (
-            "/v1/regions/210100/rules",
-            json!({"request_id": "r", "version": 1, "effective_from": "2026-01-01T00:00:00+08:00"}),
-        ),
-        (
-            "/v1/institutions",
-            json!({"request_id": "i", "institution_id": "H21010000001", "region": "210100", "kind": "pharmacy", "name": "P"}),
-        ),
         (
             "/v1/persons",
             json!({"request_id": "p1", "person_id": "P1", "region": "210100", "scheme": "employee"}),

@@ -64,12 +64,7 @@ fn bench_reports_consistent_figures_and_keeps_a_ledger_that_verifies() {
 /// benchmark settles at.
 fn service_with_pharmacy(home: &support::Home) -> support::Service {
     let service = home.start();
-    let rules =
-        serde_json::json!({"request_id": "r1", "version": 1, "effective_from": "2026-01-01T00:00:00+08:00"});
-    assert_eq!(service.post(support::OPERATOR, "/v1/regions/210100/rules", rules).0, 201);
-    let pharmacy = serde_json::json!({"request_id": "i1", "institution_id": "H21010000001", "region": "210100",
-        "kind": "pharmacy", "name": "P"});
-    assert_eq!(service.post(support::OPERATOR, "/v1/institutions", pharmacy).0, 201);
+    support::region_with_pharmacy(&service);
     service
 }
 

@@ -28,12 +28,10 @@ impl XorShift {
     }
 }
 
+/// Region 210100 with the default rules, H21010000001 as a hospital (the load's settlements
+/// are outpatient), and the persons the load credits and settles for.
 fn setup(service: &Service) {
-    let rules = json!({"request_id": "rules", "version": 1, "effective_from": "2026-01-01T00:00:00+08:00"});
-    assert_eq!(service.post(OPERATOR, "/v1/regions/210100/rules", rules).0, 201);
-    let institution = json!({"request_id": "inst", "institution_id": "H21010000001", "region": "210100",
-        "kind": "hospital", "name": "First Hospital"});
-    assert_eq!(service.post(OPERATOR, "/v1/institutions", institution).0, 201);
+    support::region_with_institutions(service, json!({}), &[("H21010000001", "hospital")]);
     for p in 0..PERSONS {
         let person = json!({"request_id": format!("person-{p}"), "person_id": format!("P{p}"),
             "region": "210100", "scheme": "employee"});

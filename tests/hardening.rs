@@ -16,11 +16,6 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use support::{Home, Service, AUDITOR, CHANNEL, OPERATOR};
 
-fn setup_region(service: &Service) {
-    let rules = json!({"request_id": "rules-1", "version": 1, "effective_from": "2026-01-01T00:00:00+08:00"});
-    assert_eq!(service.post(OPERATOR, "/v1/regions/210102/rules", rules).0, 201);
-}
-
 fn address(service: &Service) -> String {
     service.base.strip_prefix("http://").expect("an http base").to_owned()
 }
@@ -162,7 +157,7 @@ fn id_numbers_cannot_be_recovered() {
     let home = Home::new();
     let mut service =
         Service::start(&home.data(), &["--tokens", home.tokens().to_str().unwrap(), "--snapshot-every", "2"]);
-    setup_region(&service);
+    support::publish_rules(&service, "210102", json!({}));
     let people = [
         ("A1", "210102199001011237"),
         ("A2", "210102200512311237"),
@@ -253,7 +248,7 @@ fn start_with_timeouts(home: &Home, header: u64, idle: u64) -> Service {
 fn slow_and_silent_connections_are_closed() {
     let home = Home::new();
     let service = start_with_timeouts(&home, 1, 2);
-    setup_region(&service);
+    support::publish_rules(&service, "210102", json!({}));
     let within = Duration::from_secs(20);
 
     let mut silent = TcpStream::connect(address(&service)).unwrap();
@@ -408,7 +403,7 @@ fn repeated_keys_are_refused_on_every_route() {
 fn money_has_one_form() {
     let home = Home::new();
     let service = home.start();
-    setup_region(&service);
+    support::publish_rules(&service, "210102", json!({}));
     let person = json!({"request_id": "p1", "person_id": "E1", "region": "210102", "scheme": "employee"});
     assert_eq!(service.post(OPERATOR, "/v1/persons", person).0, 201);
     let head = service.get(AUDITOR, "/v1/audit/verify").1["head_seq"].clone();
@@ -582,7 +577,7 @@ fn tool_as_reader(args: &[&str]) -> (i32, String, String) {
 fn offline_tools_read_a_read_only_copy() {
     let home = Home::new();
     let mut service = home.start();
-    setup_region(&service);
+    support::publish_rules(&service, "210102", json!({}));
     let person = json!({"request_id": "p1", "person_id": "E1", "region": "210102", "scheme": "employee"});
     assert_eq!(service.post(OPERATOR, "/v1/persons", person).0, 201);
     let credit = json!({"request_id": "c1", "amount": "12.30", "bucket": "current", "reason": "x"});
@@ -637,7 +632,7 @@ fn offline_tools_read_a_read_only_copy() {
 fn a_503_is_retried_safely_under_its_request_id() {
     let home = Home::new();
     let mut service = home.start();
-    setup_region(&service);
+    support::publish_rules(&service, "210102", json!({}));
     let person = json!({"request_id": "p1", "person_id": "E1", "region": "210102", "scheme": "employee"});
     assert_eq!(service.post(OPERATOR, "/v1/persons", person).0, 201);
     let base = service.base.clone();

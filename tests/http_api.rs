@@ -5,14 +5,6 @@ mod support;
 use serde_json::{json, Value};
 use support::{Home, Service, AUDITOR, CHANNEL, H1, H2, OPERATOR};
 
-fn setup_region(service: &Service) {
-    let rules = json!({"request_id": "rules-1", "version": 1, "effective_from": "2026-01-01T00:00:00+08:00"});
-    assert_eq!(service.post(OPERATOR, "/v1/regions/210100/rules", rules).0, 201);
-    let pharmacy = json!({"request_id": "inst-1", "institution_id": "H21010000001", "region": "210100",
-        "kind": "pharmacy", "name": "Pharmacy One"});
-    assert_eq!(service.post(OPERATOR, "/v1/institutions", pharmacy).0, 201);
-}
-
 fn person(service: &Service, id: &str, scheme: &str) {
     let body =
         json!({"request_id": format!("person-{id}"), "person_id": id, "region": "210100", "scheme": scheme});
@@ -33,7 +25,7 @@ fn credit(service: &Service, id: &str, amount: &str, bucket: &str) -> Value {
 fn worked_example_1_family_pays_for_medicine() {
     let home = Home::new();
     let service = home.start();
-    setup_region(&service);
+    support::region_with_pharmacy(&service);
     person(&service, "P1", "employee");
     person(&service, "C", "resident");
     credit(&service, "P1", "500.00", "historic");
@@ -59,7 +51,7 @@ fn worked_example_1_family_pays_for_medicine() {
 fn idempotent_retry_and_conflict() {
     let home = Home::new();
     let service = home.start();
-    setup_region(&service);
+    support::region_with_pharmacy(&service);
     person(&service, "P1", "employee");
     person(&service, "R", "resident");
     let path = "/v1/accounts/P1/credits";
@@ -108,10 +100,11 @@ fn idempotent_retry_and_conflict() {
 fn institutions_act_only_on_their_own_settlements() {
     let home = Home::new();
     let service = home.start();
-    setup_region(&service);
-    let second = json!({"request_id": "inst-2", "institution_id": "H21010000002", "region": "210100",
-        "kind": "hospital", "name": "Hospital Two"});
-    assert_eq!(service.post(OPERATOR, "/v1/institutions", second).0, 201);
+    support::region_with_institutions(
+        &service,
+        json!({}),
+        &[support::PHARMACY, ("H21010000002", "hospital")],
+    );
     person(&service, "P1", "employee");
     credit(&service, "P1", "100.00", "current");
     let hold = json!({"request_id": "h-1", "settlement_id": "S1", "institution": "H21010000001",
@@ -149,7 +142,7 @@ fn institutions_act_only_on_their_own_settlements() {
 fn roles_are_enforced() {
     let home = Home::new();
     let service = home.start();
-    setup_region(&service);
+    support::region_with_pharmacy(&service);
     person(&service, "C", "resident");
     let person_body = json!({"request_id": "x", "person_id": "X", "region": "210100", "scheme": "resident"});
     assert_eq!(service.call("POST", None, "/v1/persons", Some(&person_body)).0, 401);
@@ -168,7 +161,7 @@ fn roles_are_enforced() {
 fn bad_input_writes_nothing() {
     let home = Home::new();
     let service = home.start();
-    setup_region(&service);
+    support::region_with_pharmacy(&service);
     person(&service, "P1", "employee");
     let (_, before) = service.get(AUDITOR, "/v1/audit/verify");
     for (body, field) in [
@@ -229,7 +222,7 @@ fn bad_input_writes_nothing() {
 fn graceful_shutdown_and_restart() {
     let home = Home::new();
     let mut service = home.start();
-    setup_region(&service);
+    support::region_with_pharmacy(&service);
     person(&service, "P1", "employee");
     credit(&service, "P1", "12.30", "current");
     assert!(service.terminate().success());
@@ -322,7 +315,7 @@ fn role_table() {
 fn storage_failure_is_fail_stop() {
     let home = Home::new();
     let mut service = home.start();
-    setup_region(&service);
+    support::region_with_pharmacy(&service);
     person(&service, "P1", "employee");
     credit(&service, "P1", "10.00", "current");
     assert_eq!(service.call("GET", None, "/readyz", None).0, 200);

@@ -10,14 +10,9 @@ use support::{Home, Service, CHANNEL, H1, H2, OPERATOR};
 /// H21010000001 (210100) — H21010000002 has a token but is not registered — employees E1 (500.00) and E2, residents
 /// R1 and R2 in 210100, employee F1 in 220100; E1 → R1 bound.
 fn world(service: &Service) {
-    let rules = |id: &str| {
-        json!({"request_id": id, "version": 1, "effective_from": "2026-01-01T00:00:00+08:00",
-            "resident_premium": support::premium_prices()})
-    };
-    assert_eq!(service.post(OPERATOR, "/v1/regions/210100/rules", rules("r1")).0, 201);
-    assert_eq!(service.post(OPERATOR, "/v1/regions/210200/rules", rules("r2")).0, 201);
-    let body = json!({"request_id": "i1", "institution_id": "H21010000001", "region": "210100", "kind": "pharmacy", "name": "P"});
-    assert_eq!(service.post(OPERATOR, "/v1/institutions", body).0, 201);
+    let premiums = json!({"resident_premium": support::premium_prices()});
+    support::region_with_institutions(service, premiums.clone(), &[support::PHARMACY]);
+    support::publish_rules(service, "210200", premiums);
     for (id, region, scheme) in [
         ("E1", "210100", "employee"),
         ("E2", "210100", "employee"),

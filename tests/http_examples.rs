@@ -8,18 +8,12 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use support::{Home, Service, CHANNEL, H1, OPERATOR};
 
-/// A running service with region 210100 (rules version 1, plus `extra`), a pharmacy and a
-/// hospital of the region.
-fn region(home: &Home, extra: Value) -> Service {
+/// A running service with region 210100 (rules version 1 with the premium prices, plus
+/// `extra`) and its pharmacy H21010000001.
+fn region(home: &Home, mut extra: Value) -> Service {
     let service = home.start();
-    let mut rules = json!({"request_id": "rules", "version": 1, "effective_from": "2026-01-01T00:00:00+08:00",
-            "resident_premium": support::premium_prices()});
-    for (key, value) in extra.as_object().unwrap() {
-        rules[key] = value.clone();
-    }
-    assert_eq!(service.post(OPERATOR, "/v1/regions/210100/rules", rules).0, 201);
-    let pharmacy = json!({"request_id": "i1", "institution_id": "H21010000001", "region": "210100", "kind": "pharmacy", "name": "P"});
-    assert_eq!(service.post(OPERATOR, "/v1/institutions", pharmacy).0, 201);
+    extra["resident_premium"] = support::premium_prices();
+    support::region_with_institutions(&service, extra, &[support::PHARMACY]);
     service
 }
 

@@ -132,20 +132,9 @@ fn head_seq(service: &Service) -> u64 {
 }
 
 fn setup(service: &Service) {
+    let premiums = json!({"resident_premium": support::premium_prices()});
+    support::region_with_institutions(service, premiums, &[support::PHARMACY, ("H2.1", "hospital")]);
     for (path, body) in [
-        (
-            "/v1/regions/210100/rules",
-            json!({"request_id": "r", "version": 1, "effective_from": "2026-01-01T00:00:00+08:00",
-                "resident_premium": support::premium_prices()}),
-        ),
-        (
-            "/v1/institutions",
-            json!({"request_id": "i1", "institution_id": "H21010000001", "region": "210100", "kind": "pharmacy", "name": "P"}),
-        ),
-        (
-            "/v1/institutions",
-            json!({"request_id": "i2", "institution_id": "H2.1", "region": "210100", "kind": "hospital", "name": "H"}),
-        ),
         (
             "/v1/persons",
             json!({"request_id": "p1", "person_id": "P1", "region": "210100", "scheme": "employee"}),

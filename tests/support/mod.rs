@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 pub const OPERATOR: &str = "op-secret";
 pub const CHANNEL: &str = "app-secret";
@@ -34,6 +34,39 @@ pub fn premium_prices() -> Value {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
     let year = domain::Timestamp::from_micros(now.as_micros() as i64).cst_year();
     Value::Object((year - 1..=year + 2).map(|y| (y.to_string(), Value::from("400.00"))).collect())
+}
+
+/// The pharmacy H21010000001 of region 210100 (its token is H1), as an institution to register:
+/// its id and kind.
+pub const PHARMACY: (&str, &str) = ("H21010000001", "pharmacy");
+
+/// Publishes version 1 of `region`'s rules, in force from 2026-01-01 (+08:00): the defaults with
+/// `extra` over them (`{"resident_premium": premium_prices()}` where a test pays premiums).
+pub fn publish_rules(service: &Service, region: &str, extra: Value) {
+    let mut rules = json!({"request_id": format!("rules-{region}"), "version": 1,
+        "effective_from": "2026-01-01T00:00:00+08:00"});
+    for (key, value) in extra.as_object().expect("rule fields") {
+        rules[key] = value.clone();
+    }
+    let (status, answer) = service.post(OPERATOR, &format!("/v1/regions/{region}/rules"), rules);
+    assert_eq!(status, 201, "{answer}");
+}
+
+/// Region 210100: its rules as `publish_rules` makes them with `extra_rules`, and `institutions`
+/// (id, kind) registered in it, in that order.
+pub fn region_with_institutions(service: &Service, extra_rules: Value, institutions: &[(&str, &str)]) {
+    publish_rules(service, "210100", extra_rules);
+    for (id, kind) in institutions {
+        let body = json!({"request_id": format!("institution-{id}"), "institution_id": id, "region": "210100",
+            "kind": kind, "name": format!("{kind} {id}")});
+        let (status, answer) = service.post(OPERATOR, "/v1/institutions", body);
+        assert_eq!(status, 201, "{answer}");
+    }
+}
+
+/// Region 210100 with the default rules and the pharmacy H21010000001.
+pub fn region_with_pharmacy(service: &Service) {
+    region_with_institutions(service, json!({}), &[PHARMACY]);
 }
 
 /// A running `gongji serve`.

@@ -5,189 +5,10 @@
 
 mod common;
 
-use command::{binding_usage, splits_of};
-use common::{ts, Ledger};
-use domain::{BindingId, Code, Draw, Event, PersonId};
+use common::given::{lines, Given};
+use common::{premium, settle, ts};
+use domain::{Code, Event};
 use serde_json::{json, Value};
-
-/// Region 210100 (default rules unless a case publishes more), a pharmacy PH1 and a hospital
-/// HO1, on 2026-03-10 10:00 +08:00 unless a scenario moves the clock.
-struct Given(Ledger);
-
-impl std::ops::Deref for Given {
-    type Target = Ledger;
-    fn deref(&self) -> &Ledger {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Given {
-    fn deref_mut(&mut self) -> &mut Ledger {
-        &mut self.0
-    }
-}
-
-impl Given {
-    fn new() -> Given {
-        Given::at("2026-03-10T10:00:00+08:00")
-    }
-
-    fn at(now: &str) -> Given {
-        let mut given = Given(Ledger::at(now));
-        given.ok(json!({"command": "publish_rules", "region": "210100",
-            "rules": {"version": 1, "effective_from": "2026-01-01T00:00:00+08:00"}}));
-        given.ok(json!({"command": "register_institution", "institution_id": "PH1", "region": "210100",
-            "kind": "pharmacy", "name": "Pharmacy"}));
-        given.ok(json!({"command": "register_institution", "institution_id": "HO1", "region": "210100",
-            "kind": "hospital", "name": "Hospital"}));
-        given
-    }
-
-    /// Publishes version 2 of the region's rules: the defaults with `extra` over them.
-    fn rules(&mut self, extra: Value) {
-        let mut rules = json!({"version": 2, "effective_from": "2026-01-01T00:00:00+08:00"});
-        for (key, value) in extra.as_object().unwrap() {
-            rules[key] = value.clone();
-        }
-        self.ok(json!({"command": "publish_rules", "region": "210100", "rules": rules}));
-    }
-
-    fn person(&mut self, id: &str, scheme: &str) {
-        self.ok(json!({"command": "register_person", "person_id": id, "region": "210100", "scheme": scheme,
-            "name": null, "id_number": null}));
-    }
-
-    /// An employee with `current` and `historic` credited (a zero is not credited).
-    fn employee(&mut self, id: &str, current: &str, historic: &str) {
-        self.person(id, "employee");
-        for (amount, bucket) in [(current, "current"), (historic, "historic")] {
-            if amount != "0.00" {
-                self.credit(id, amount, bucket);
-            }
-        }
-    }
-
-    fn credit(&mut self, id: &str, amount: &str, bucket: &str) {
-        self.ok(json!({"command": "credit", "person_id": id, "amount": amount, "bucket": bucket,
-            "reason": "allocation"}));
-    }
-
-    /// Requests a binding of `beneficiary` to `authorizer`; returns its id.
-    fn bind(&mut self, authorizer: &str, beneficiary: &str) -> String {
-        let events = self.ok(json!({"command": "request_binding", "authorizer": authorizer,
-            "beneficiary": beneficiary, "relation": "child"}));
-        match &events[0] {
-            Event::BindingRequested(e) => e.binding_id.to_string(),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    fn authorize(
-        &mut self,
-        binding: &str,
-        priority: Option<u32>,
-        monthly: Option<&str>,
-        annual: Option<&str>,
-    ) {
-        self.ok(json!({"command": "authorize", "binding_id": binding, "priority": priority,
-            "monthly_limit": monthly, "annual_limit": annual}));
-    }
-
-    fn status(&mut self, id: &str, status: &str) {
-        self.ok(json!({"command": "set_status", "person_id": id, "status": status, "reason": "x"}));
-    }
-
-    fn revoke(&mut self, binding: &str) {
-        self.ok(json!({"command": "revoke_binding", "binding_id": binding}));
-    }
-
-    fn settle(&mut self, id: &str, beneficiary: &str, category: &str, amount: &str) -> Value {
-        self.charge(id, beneficiary, category, amount, "settle")
-    }
-
-    fn hold(&mut self, id: &str, beneficiary: &str, category: &str, amount: &str) -> Value {
-        self.charge(id, beneficiary, category, amount, "hold")
-    }
-
-    /// A settlement or hold at the ledger clock, as its draws (one line per account and
-    /// bucket), its `splits`, out of pocket and `explain`.
-    fn charge(&mut self, id: &str, beneficiary: &str, category: &str, amount: &str, mode: &str) -> Value {
-        let institution = if category == "pharmacy" { "PH1" } else { "HO1" };
-        let events = self.ok(json!({"command": "settle", "settlement_id": id, "institution": institution,
-            "beneficiary": beneficiary, "category": category, "amount": amount, "occurred_at": null,
-            "mode": mode}));
-        match &events[0] {
-            Event::Settled(charge) | Event::Held(charge) => json!({
-                "draws": lines(&charge.draws),
-                "splits": splits_of(&charge.draws).into_iter()
-                    .map(|(account, source, amount)| json!({"account": account, "source": source, "amount": amount}))
-                    .collect::<Vec<_>>(),
-                "out_of_pocket": charge.out_of_pocket,
-                "explain": charge.explain,
-            }),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    /// A capture, void or refund that must succeed: its one event as wire JSON, with the
-    /// money lists (`draws`, `released`, `returns`) as lines.
-    fn event(&mut self, command: Value) -> Value {
-        let events = self.ok(command);
-        assert_eq!(events.len(), 1, "{events:?}");
-        let lists: Vec<(&str, &[Draw])> = match &events[0] {
-            Event::Captured(e) => vec![("draws", &e.draws), ("released", &e.released)],
-            Event::Voided(e) | Event::Expired(e) => vec![("released", &e.released)],
-            Event::Refunded(e) => vec![("returns", &e.returns)],
-            Event::PremiumPaid(e) => vec![("draws", &e.draws)],
-            other => panic!("{other:?}"),
-        };
-        let mut value = serde_json::to_value(&events[0]).unwrap();
-        for (key, draws) in lists {
-            value[key] = json!(lines(draws));
-        }
-        value
-    }
-
-    fn refund(&mut self, settlement: &str, refund: &str, amount: &str) -> Value {
-        let event = self.event(json!({"command": "refund", "settlement_id": settlement, "refund_id": refund,
-            "amount": amount, "reason": "returned"}));
-        json!({"returns": event["returns"], "out_of_pocket": event["out_of_pocket"]})
-    }
-
-    /// An account's buckets and what is held in them.
-    fn balance(&self, id: &str) -> Value {
-        let account = self.state.account(&PersonId::new(id).unwrap()).unwrap();
-        json!({"current": account.current, "historic": account.historic,
-            "held_current": account.held_current, "held_historic": account.held_historic})
-    }
-
-    fn available(&self, id: &str) -> String {
-        let account = self.state.account(&PersonId::new(id).unwrap()).unwrap();
-        account.to_balance().available().to_string()
-    }
-
-    /// A binding's (used_month, used_year) at the ledger clock.
-    fn usage(&self, binding: &str) -> (String, String) {
-        let id = BindingId::from_number(binding.trim_start_matches('B').parse().unwrap());
-        let (month, year) = binding_usage(&self.state, self.state.binding(&id).unwrap(), self.now);
-        (month.to_string(), year.to_string())
-    }
-}
-
-/// Draws as lines `account source bucket amount [binding]`, in the order recorded.
-fn lines(draws: &[Draw]) -> Vec<String> {
-    draws
-        .iter()
-        .map(|draw| {
-            let value = serde_json::to_value(draw).unwrap();
-            let field = |key: &str| value[key].as_str().unwrap_or_default().to_owned();
-            let line =
-                [field("account"), field("source"), field("bucket"), field("amount"), field("binding_id")]
-                    .join(" ");
-            line.trim_end().to_owned()
-        })
-        .collect()
-}
 
 /// A setup step of a table: builds the history a case settles on.
 type Setup = fn(&mut Given);
@@ -887,8 +708,7 @@ fn a_hold_reserves_money() {
     g.employee("P1", "0.00", "100.00");
     g.bind("P1", "C");
     let asked_at = g.now;
-    let events = g.ok(json!({"command": "settle", "settlement_id": "S1", "institution": "PH1",
-        "beneficiary": "C", "category": "pharmacy", "amount": "60.00", "occurred_at": null, "mode": "hold"}));
+    let events = g.ok(settle("S1", "PH1", "C", "pharmacy", "60.00", "hold"));
     let Event::Held(hold) = &events[0] else { panic!("{events:?}") };
     assert_eq!(lines(&hold.draws), ["P1 family historic 60.00 B1"]);
     assert_eq!(hold.expires_at, Some(asked_at.plus_micros(30 * 60 * 1_000_000)), "hold_timeout_minutes 30");
@@ -1251,8 +1071,7 @@ fn premiums_draw_the_family_buckets_in_order() {
         if held != "0.00" {
             g.hold("S0", "H", "pharmacy", held);
         }
-        let pay = json!({"command": "pay_premium", "payer": "P1", "beneficiary": "C", "year": 2026,
-            "amount": "400.00"});
+        let pay = premium("P1", "C", 2026, "400.00");
         match expected {
             Ok(draws) => assert_eq!(
                 g.event(pay),
@@ -1262,7 +1081,7 @@ fn premiums_draw_the_family_buckets_in_order() {
             ),
             Err(code) => {
                 let head = g.seq;
-                assert_eq!(g.when(pay).map(|_| ()).map_err(|r| r.code), Err(code), "{name}");
+                assert_eq!(g.outcome(pay), Err(code), "{name}");
                 assert_eq!(g.seq, head, "{name}: a rejection writes nothing");
             }
         }
@@ -1278,7 +1097,7 @@ fn premiums_do_not_count_against_limits() {
     g.employee("P1", "0.00", "1000.00");
     let b = g.bind("P1", "C");
     g.authorize(&b, None, Some("50.00"), Some("100.00"));
-    g.ok(json!({"command": "pay_premium", "payer": "P1", "beneficiary": "C", "year": 2026, "amount": "400.00"}));
+    g.ok(premium("P1", "C", 2026, "400.00"));
     assert_eq!(g.usage(&b), ("0.00".to_owned(), "0.00".to_owned()));
     assert_eq!(g.available("P1"), "600.00");
     assert_eq!(

@@ -3,65 +3,32 @@
 
 mod common;
 
-use common::Ledger;
+use common::given::Given;
+use common::{bind, premium, settle, status};
 use domain::Code;
 use serde_json::{json, Value};
 
-struct Given(Ledger);
-
-impl Given {
-    /// Region 210100 with default rules, a pharmacy PH1, employees E1 (500.00 historic) and E2,
-    /// residents R1 and R2, E1 → R1 bound; region 220100 without rules, with employee F1 and
-    /// institution PH2; region 210200 (same province) with rules and resident S1.
-    fn new() -> Given {
-        let mut g = Given(Ledger::at("2026-03-10T10:00:00+08:00"));
-        g.ok(json!({"command": "publish_rules", "region": "210100", "rules": {"version": 1, "effective_from": "2026-01-01T00:00:00+08:00"}}));
-        g.ok(json!({"command": "publish_rules", "region": "210200", "rules": {"version": 1, "effective_from": "2026-01-01T00:00:00+08:00"}}));
-        g.ok(json!({"command": "register_institution", "institution_id": "PH1", "region": "210100", "kind": "pharmacy", "name": "P"}));
-        g.ok(json!({"command": "register_institution", "institution_id": "PH2", "region": "220100", "kind": "pharmacy", "name": "P"}));
-        for (id, region, scheme) in [
-            ("E1", "210100", "employee"),
-            ("E2", "210100", "employee"),
-            ("R1", "210100", "resident"),
-            ("R2", "210100", "resident"),
-            ("F1", "220100", "employee"),
-            ("S1", "210200", "resident"),
-        ] {
-            g.ok(json!({"command": "register_person", "person_id": id, "region": region, "scheme": scheme, "name": null, "id_number": null}));
-        }
-        g.ok(json!({"command": "credit", "person_id": "E1", "amount": "500.00", "bucket": "historic", "reason": "x"}));
-        g.ok(json!({"command": "request_binding", "authorizer": "E1", "beneficiary": "R1", "relation": "child"}));
-        g
+/// `Given` (region 210100 with default rules, a pharmacy PH1 and a hospital HO1) with employees
+/// E1 (500.00 historic) and E2, residents R1 and R2, E1 → R1 bound; region 220100 without
+/// rules, with employee F1 and institution PH2; region 210200 (same province) with rules and
+/// resident S1.
+fn world() -> Given {
+    let mut g = Given::new();
+    g.ok(json!({"command": "publish_rules", "region": "210200", "rules": {"version": 1, "effective_from": "2026-01-01T00:00:00+08:00"}}));
+    g.ok(json!({"command": "register_institution", "institution_id": "PH2", "region": "220100", "kind": "pharmacy", "name": "P"}));
+    for (id, region, scheme) in [
+        ("E1", "210100", "employee"),
+        ("E2", "210100", "employee"),
+        ("R1", "210100", "resident"),
+        ("R2", "210100", "resident"),
+        ("F1", "220100", "employee"),
+        ("S1", "210200", "resident"),
+    ] {
+        g.person_in(id, region, scheme);
     }
-
-    fn when(&mut self, command: Value) -> Result<(), Code> {
-        self.0.when(command).map(|_| ()).map_err(|r| r.code)
-    }
-
-    fn ok(&mut self, command: Value) {
-        self.0.ok(command);
-    }
-
-    fn seq(&self) -> u64 {
-        self.0.seq
-    }
-}
-
-fn settle(id: &str, institution: &str, beneficiary: &str, category: &str, amount: &str, mode: &str) -> Value {
-    json!({"command": "settle", "settlement_id": id, "institution": institution, "beneficiary": beneficiary,
-        "category": category, "amount": amount, "occurred_at": null, "mode": mode})
-}
-
-fn bind(authorizer: &str, beneficiary: &str, relation: &str) -> Value {
-    json!({"command": "request_binding", "authorizer": authorizer, "beneficiary": beneficiary, "relation": relation})
-}
-
-fn premium(payer: &str, beneficiary: &str, year: i32, amount: &str) -> Value {
-    json!({"command": "pay_premium", "payer": payer, "beneficiary": beneficiary, "year": year, "amount": amount})
-}
-
-fn status(person: &str, status: &str) -> Value {
-    json!({"command": "set_status", "person_id": person, "status": status, "reason": "x"})
+    g.credit("E1", "500.00", "historic");
+    g.bind("E1", "R1");
+    g
 }
 
 // Proves each code of api.md §5 that `decide` produces, from a minimal history (`setup` runs
@@ -312,13 +279,13 @@ fn every_code() {
         ),
     ];
     for (name, setup, command, code) in cases {
-        let mut g = Given::new();
+        let mut g = world();
         for step in setup {
             g.ok(step);
         }
-        let head = g.seq();
-        assert_eq!(g.when(command), Err(code), "{name}");
-        assert_eq!(g.seq(), head, "{name}: a rejection writes nothing");
+        let head = g.seq;
+        assert_eq!(g.outcome(command), Err(code), "{name}");
+        assert_eq!(g.seq, head, "{name}: a rejection writes nothing");
     }
 }
 
@@ -400,10 +367,10 @@ fn order_of_checks() {
         ),
     ];
     for (name, setup, command, code) in cases {
-        let mut g = Given::new();
+        let mut g = world();
         for step in setup {
             g.ok(step);
         }
-        assert_eq!(g.when(command), Err(code), "{name}");
+        assert_eq!(g.outcome(command), Err(code), "{name}");
     }
 }

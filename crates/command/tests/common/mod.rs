@@ -1,11 +1,14 @@
 //! The harness of the core's tests: a ledger in memory — the state, the next seq and a clock —
-//! that decides commands given as JSON and folds what they record.
+//! that decides commands given as JSON and folds what they record; `Given`, the history the
+//! tests start from; and the commands they send most, as JSON.
 
 #![allow(dead_code)]
 
+pub mod given;
+
 use command::{decide, State};
 use domain::{Command, Event, Rejection, Timestamp};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 pub struct Ledger {
     pub state: State,
@@ -40,4 +43,29 @@ impl Ledger {
 
 pub fn ts(text: &str) -> Timestamp {
     Timestamp::parse(text).expect("an RFC 3339 time")
+}
+
+/// A settlement (`mode` "settle" or "hold") at the ledger clock.
+pub fn settle(
+    id: &str,
+    institution: &str,
+    beneficiary: &str,
+    category: &str,
+    amount: &str,
+    mode: &str,
+) -> Value {
+    json!({"command": "settle", "settlement_id": id, "institution": institution, "beneficiary": beneficiary,
+        "category": category, "amount": amount, "occurred_at": null, "mode": mode})
+}
+
+pub fn bind(authorizer: &str, beneficiary: &str, relation: &str) -> Value {
+    json!({"command": "request_binding", "authorizer": authorizer, "beneficiary": beneficiary, "relation": relation})
+}
+
+pub fn premium(payer: &str, beneficiary: &str, year: i32, amount: &str) -> Value {
+    json!({"command": "pay_premium", "payer": payer, "beneficiary": beneficiary, "year": year, "amount": amount})
+}
+
+pub fn status(person: &str, status: &str) -> Value {
+    json!({"command": "set_status", "person_id": person, "status": status, "reason": "x"})
 }
