@@ -13,7 +13,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("projection", &["domain", "command"]),
     ("ledger", &[]),
     ("engine", &["domain", "command", "projection", "ledger"]),
-    ("server", &["domain", "projection", "ledger", "engine"]),
+    ("server", &["domain", "projection", "engine"]),
     ("outbox", &["domain", "ledger", "engine"]),
     ("bench", &["domain", "ledger", "engine"]),
     ("gongji", &["domain", "projection", "ledger", "engine", "server", "outbox", "bench"]),

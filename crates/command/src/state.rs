@@ -315,7 +315,11 @@ impl Binding {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// Where a settlement stands. Its wire name (`as_str`) is the variant's in snake_case.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, strum::IntoStaticStr,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum SettlementStatus {
     Held,
     Settled,
@@ -325,12 +329,7 @@ pub enum SettlementStatus {
 
 impl SettlementStatus {
     pub fn as_str(self) -> &'static str {
-        match self {
-            SettlementStatus::Held => "held",
-            SettlementStatus::Settled => "settled",
-            SettlementStatus::Voided => "voided",
-            SettlementStatus::Expired => "expired",
-        }
+        self.into()
     }
 }
 
@@ -522,11 +521,11 @@ impl State {
             Event::BindingRejected(e) => self.apply_binding_rejected(e, seq),
             Event::BindingRevoked(e) => self.apply_binding_revoked(e, seq),
             Event::AuthorizationSet(e) => self.apply_authorization_set(e, seq),
-            Event::Settled(c) => self.apply_charge(c, false, seq),
-            Event::Held(c) => self.apply_charge(c, true, seq),
+            Event::Settled(c) => self.apply_charge(c, SettlementStatus::Settled, seq),
+            Event::Held(c) => self.apply_charge(c, SettlementStatus::Held, seq),
             Event::Captured(e) => self.apply_captured(e, seq),
-            Event::Voided(e) => self.apply_released(e, false, seq),
-            Event::Expired(e) => self.apply_released(e, true, seq),
+            Event::Voided(e) => self.apply_released(e, SettlementStatus::Voided, seq),
+            Event::Expired(e) => self.apply_released(e, SettlementStatus::Expired, seq),
             Event::Refunded(e) => self.apply_refunded(e, seq),
             Event::PremiumPaid(e) => self.apply_premium_paid(e, seq, recorded_at),
         }
@@ -669,16 +668,19 @@ impl State {
         binding.annual_limit = e.annual_limit;
     }
 
-    /// A settlement (`held`: a hold): its draws taken or reserved, charged to the bindings they went through.
-    fn apply_charge(&mut self, c: &Charge, held: bool, seq: u64) {
+    /// A settlement, `Settled` or `Held`: its draws taken or reserved, charged to the bindings
+    /// they went through.
+    fn apply_charge(&mut self, c: &Charge, status: SettlementStatus, seq: u64) {
         let number = self.settlements.len() as u64 + 1;
         let key = (c.occurred_at, number);
         for draw in &c.draws {
             let account = self.account_mut(&draw.account);
-            if held {
-                account.hold(draw.bucket, draw.amount);
-            } else {
-                account.debit(draw.bucket, draw.amount);
+            match status {
+                SettlementStatus::Held => account.hold(draw.bucket, draw.amount),
+                SettlementStatus::Settled => account.debit(draw.bucket, draw.amount),
+                SettlementStatus::Voided | SettlementStatus::Expired => {
+                    unreachable!("a charge is settled or held")
+                }
             }
             if let Some(binding_id) = &draw.binding_id {
                 self.binding_mut(binding_id, seq).add_charge(key, draw.amount);
@@ -697,7 +699,7 @@ impl State {
             amount: c.amount,
             occurred_at: c.occurred_at,
             rule_version: c.rule_version,
-            status: if held { SettlementStatus::Held } else { SettlementStatus::Settled },
+            status,
             draws: c.draws.clone(),
             out_of_pocket: c.out_of_pocket,
             explain: c.explain.clone(),
@@ -755,10 +757,10 @@ impl State {
         settlement
     }
 
-    /// A hold voided (or, `expired`, timed out): every held draw released.
-    fn apply_released(&mut self, e: &Released, expired: bool, seq: u64) {
+    /// A hold ended, `Voided` or `Expired` (timed out): every held draw released.
+    fn apply_released(&mut self, e: &Released, status: SettlementStatus, seq: u64) {
         let settlement = self.release_hold(&e.settlement_id, seq);
-        settlement.status = if expired { SettlementStatus::Expired } else { SettlementStatus::Voided };
+        settlement.status = status;
     }
 
     /// A refund: money back to the draws that paid it, as decided.
@@ -871,4 +873,22 @@ pub fn splits_of(draws: &[Draw]) -> Vec<(PersonId, Source, Money)> {
         }
     }
     splits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SettlementStatus;
+
+    // Pins the wire names of settlement statuses (api.md §4), which the views and the answers
+    // give as `status`.
+    #[test]
+    fn settlement_statuses_have_their_wire_names() {
+        let statuses = [
+            SettlementStatus::Held,
+            SettlementStatus::Settled,
+            SettlementStatus::Voided,
+            SettlementStatus::Expired,
+        ];
+        assert_eq!(statuses.map(SettlementStatus::as_str), ["held", "settled", "voided", "expired"]);
+    }
 }

@@ -54,9 +54,11 @@ pub enum SettleMode {
     Preview,
 }
 
-/// Something a caller asks of the ledger.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Something a caller asks of the ledger. Its kind's name (`Command::kind`) is the serde tag,
+/// both in snake_case.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(tag = "command", rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Command {
     PublishRules {
         region: Region,
@@ -147,6 +149,11 @@ pub enum Command {
 }
 
 impl Command {
+    /// The command's kind, as its serde tag names it: `settle`, `pay_premium`, …
+    pub fn kind(&self) -> &'static str {
+        self.into()
+    }
+
     /// Whether the command only computes an answer and writes nothing.
     pub fn is_preview(&self) -> bool {
         matches!(self, Command::Settle { mode: SettleMode::Preview, .. })
@@ -245,6 +252,8 @@ fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn register(id_number: &str) -> (Request, serde_json::Value) {
@@ -274,5 +283,34 @@ mod tests {
         assert_eq!(first.wire_digest(&body_first), first.wire_digest(&masked));
         let (other, body_other) = register("210102199001011245");
         assert_ne!(first.wire_digest(&body_first), other.wire_digest(&body_other), "the kept digits count");
+    }
+
+    // Proves a command's kind is its serde tag, for every kind but `publish_rules` (whose
+    // rule set is its own test's business; the derive names it by the same rule).
+    #[test]
+    fn kind_is_the_serde_tag() {
+        let bodies = [
+            json!({"command": "register_institution", "institution_id": "H1", "region": "210100", "kind": "hospital", "name": "H"}),
+            json!({"command": "register_person", "person_id": "P1", "region": "210100", "scheme": "employee", "name": null, "id_number": null}),
+            json!({"command": "set_status", "person_id": "P1", "status": "suspended", "reason": "r"}),
+            json!({"command": "credit", "person_id": "P1", "amount": "1.00", "bucket": "current", "reason": "r"}),
+            json!({"command": "close_year", "region": "210100", "year": 2026}),
+            json!({"command": "request_binding", "authorizer": "P1", "beneficiary": "C1", "relation": "child"}),
+            json!({"command": "approve_binding", "binding_id": "B1"}),
+            json!({"command": "reject_binding", "binding_id": "B1", "reason": "r"}),
+            json!({"command": "revoke_binding", "binding_id": "B1"}),
+            json!({"command": "authorize", "binding_id": "B1", "priority": null, "monthly_limit": null, "annual_limit": null}),
+            json!({"command": "settle", "settlement_id": "S1", "institution": "H1", "beneficiary": "C1", "category": "outpatient", "amount": "1.00", "occurred_at": null, "mode": "settle"}),
+            json!({"command": "capture", "settlement_id": "S1", "amount": null}),
+            json!({"command": "void", "settlement_id": "S1"}),
+            json!({"command": "refund", "settlement_id": "S1", "refund_id": "R1", "amount": "1.00", "reason": "r"}),
+            json!({"command": "pay_premium", "payer": "P1", "beneficiary": "C1", "year": 2026, "amount": "1.00"}),
+            json!({"command": "expire", "settlement_id": "S1"}),
+        ];
+        for body in bodies {
+            let command: Command =
+                serde_json::from_value(body.clone()).unwrap_or_else(|e| panic!("{body}: {e}"));
+            assert_eq!(command.kind(), body["command"], "{body}");
+        }
     }
 }

@@ -59,6 +59,15 @@ pub enum Outcome {
     Preview { charge: Charge },
 }
 
+/// What an online rebuild does with the copy it builds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RebuildMode {
+    /// Compare only: the live projections stay.
+    DryRun,
+    /// Compare, then put the copy in place of the live projections.
+    Swap,
+}
+
 /// What a rebuild found and did.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RebuildReport {
@@ -136,18 +145,38 @@ pub fn diff(live: &Projections, rebuilt: &Projections, now: Timestamp) -> Diff {
     diff
 }
 
-/// Failures of the engine itself, as opposed to business rejections.
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+/// Failures of the engine itself, as opposed to business rejections. Each carries its cause:
+/// the store's error as the store gave it, shared (`Arc`) because one failure answers every
+/// caller of a batch.
+#[derive(Debug, thiserror::Error, Clone)]
 pub enum EngineError {
-    /// The store failed; the engine has stopped writing (fail-stop).
+    /// The store failed; after a failed write the engine has stopped writing (fail-stop).
     #[error("storage failure: {0}")]
-    Storage(String),
-    /// The log does not verify: the engine refuses to serve.
+    Storage(#[source] Arc<ledger::StorageError>),
+    /// A snapshot could not be stored or read back.
+    #[error("snapshot: {0}")]
+    Snapshot(#[source] Arc<SnapshotError>),
+    /// The log does not verify, or what it holds does not decode: the engine refuses to serve.
     #[error("the event log is corrupt: {0}")]
     Corrupt(String),
+    /// A thread of the engine could not be started.
+    #[error("cannot start a thread of the engine: {0}")]
+    Spawn(#[source] Arc<std::io::Error>),
     /// The engine is shutting down or has stopped.
     #[error("the engine has stopped")]
     Stopped,
+}
+
+impl From<ledger::StorageError> for EngineError {
+    fn from(error: ledger::StorageError) -> EngineError {
+        EngineError::Storage(Arc::new(error))
+    }
+}
+
+impl From<SnapshotError> for EngineError {
+    fn from(error: SnapshotError) -> EngineError {
+        EngineError::Snapshot(Arc::new(error))
+    }
 }
 
 /// Where a caller's answer goes: called once, from the writer thread, after the commit.
@@ -241,7 +270,7 @@ impl Engine {
         let handle = std::thread::Builder::new()
             .name("gongji-writer".into())
             .spawn(move || writer.run(receiver))
-            .map_err(|e| EngineError::Storage(e.to_string()))?;
+            .map_err(|e| EngineError::Spawn(Arc::new(e)))?;
         Ok(Engine { sender, projections, durability, reader, outbox_cursor, writer: Some(handle), serving })
     }
 
@@ -318,7 +347,7 @@ impl Engine {
     /// while this is held. For a consistent look at everything (tests, the benchmark, a
     /// rebuild's comparison); `read` is the reader's way, and does not stop the writer.
     pub fn projections(&self) -> Result<RwLockReadGuard<'_, Projections>, EngineError> {
-        self.durability.settled(&self.projections)
+        self.durability.read_all_durable(&self.projections)
     }
 
     /// Test support: changes the idempotency index of the one state by hand (to give a request
@@ -345,11 +374,11 @@ impl Engine {
 
     /// Rebuilds the projections from the log beside the live ones (a shadow copy), while the
     /// engine keeps serving; then, holding the write lock so no batch is in flight, catches the
-    /// shadow up with the tail, compares it with the live projections and, unless `dry_run`,
-    /// swaps it in. `progress(done, total)` is called as the replay advances.
+    /// shadow up with the tail, compares it with the live projections and, in `Swap` mode,
+    /// puts it in their place. `progress(done, total)` is called as the replay advances.
     pub fn rebuild(
         &self,
-        dry_run: bool,
+        mode: RebuildMode,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<RebuildReport, EngineError> {
         let started = std::time::Instant::now();
@@ -365,7 +394,7 @@ impl Engine {
         snapshot::catch_up(&self.reader, &mut shadow, Some(head), progress)?;
         let now = live.head_time().unwrap_or_default();
         let diff = diff(&live, &shadow, now);
-        let swapped = !dry_run;
+        let swapped = mode == RebuildMode::Swap;
         if swapped {
             *live = shadow;
         }

@@ -59,11 +59,11 @@ pub fn catch_up(
     until_seq: Option<u64>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(), EngineError> {
-    let total = until_seq.unwrap_or(reader.head_seq().map_err(storage)?);
+    let total = until_seq.unwrap_or(reader.head_seq()?);
     let events = reader
         .events(projections.head_seq())
         .take_while(|e| e.as_ref().map_or(true, |e| e.seq <= total))
-        .map(|e| e.map_err(storage));
+        .map(|e| e.map_err(EngineError::from));
     let decode_one = |stored: &mut ledger::StoredEvent| decode_event(stored);
     fold_decoded(events, decode_one, |recorded| {
         projections.apply(recorded.seq, recorded.recorded_at, &recorded.event, recorded.request_id.as_ref());
@@ -143,13 +143,9 @@ pub fn replay_from_genesis(reader: &Reader, until_seq: Option<u64>) -> Result<Pr
 pub fn replay(reader: &Reader, until_seq: Option<u64>) -> Result<Projections, EngineError> {
     let limit = match until_seq {
         Some(seq) => seq,
-        None => reader.head_seq().map_err(storage)?,
+        None => reader.head_seq()?,
     };
-    let mut projections = load_snapshot(reader, limit).map_err(storage)?.unwrap_or_default();
+    let mut projections = load_snapshot(reader, limit)?.unwrap_or_default();
     catch_up(reader, &mut projections, Some(limit), &mut |_, _| {})?;
     Ok(projections)
-}
-
-fn storage(error: impl std::fmt::Display) -> EngineError {
-    EngineError::Storage(error.to_string())
 }

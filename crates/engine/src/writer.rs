@@ -43,7 +43,7 @@ pub(crate) struct Writer {
     clock: Box<dyn Clock>,
     config: EngineConfig,
     /// Set by the committer on the first storage failure: from then on every request is refused.
-    failed: Arc<OnceLock<String>>,
+    failed: Arc<OnceLock<Arc<ledger::StorageError>>>,
     /// Shared with the `Engine`: true while this writer accepts work (not failed, not stopped).
     serving: Arc<AtomicBool>,
     /// The one state: the writer evolves it as it decides, ahead of the disk by the batches
@@ -105,7 +105,7 @@ struct Committer {
     store: Store,
     config: EngineConfig,
     durability: Arc<Durability>,
-    failed: Arc<OnceLock<String>>,
+    failed: Arc<OnceLock<Arc<ledger::StorageError>>>,
     serving: Arc<AtomicBool>,
     /// Durable batches go on to be shown to the readers and answered.
     applier: Sender<Durable>,
@@ -182,16 +182,16 @@ fn snapshot(
     durability: &Durability,
 ) -> Result<(u64, u64), EngineError> {
     let started = std::time::Instant::now();
-    let copy = durability.settled(projections)?.clone();
+    let copy = durability.read_all_durable(projections)?.clone();
     let copy_micros = started.elapsed().as_micros() as u64;
-    let seq = crate::take_snapshot(reader, &copy).map_err(|error| EngineError::Storage(error.to_string()))?;
+    let seq = crate::take_snapshot(reader, &copy)?;
     Ok((seq, copy_micros))
 }
 
 /// A request's digest and what its request id's record says, if there is one.
 struct Known {
     digest: String,
-    record: Result<Option<RequestRecord>, Rejection>,
+    record: Result<Option<RequestRecord>, EngineError>,
 }
 
 /// What a request will be answered once the batch is durable.
@@ -204,6 +204,8 @@ enum Answer {
     Rejected { rejection: Rejection, replayed: bool },
     /// A charge computed and not recorded.
     Preview(domain::Charge),
+    /// The request could not be decided: what it needed to read failed.
+    Failed(EngineError),
 }
 
 impl Writer {
@@ -215,9 +217,9 @@ impl Writer {
         config: EngineConfig,
         serving: Arc<AtomicBool>,
     ) -> Result<(Writer, ledger::Reader, ledger::OutboxCursor), EngineError> {
-        let store = Store::open_with_cache(dir, config.sled_cache_bytes).map_err(storage)?;
+        let store = Store::open_with_cache(dir, config.sled_cache_bytes)?;
         let outbox_cursor = store.outbox_cursor();
-        let report = store.verify(VerifyFrom::Checkpoint).map_err(storage)?;
+        let report = store.verify(VerifyFrom::Checkpoint)?;
         if !report.ok {
             let broken = report.broken.map(|b| format!("seq {}: {}", b.seq, b.reason)).unwrap_or_default();
             return Err(EngineError::Corrupt(broken));
@@ -235,8 +237,8 @@ impl Writer {
         let from_snapshot = projections.head_seq();
         crate::snapshot::catch_up(&reader, &mut projections, None, &mut |_, _| {})?;
         tracing::info!(from_snapshot, head_seq = projections.head_seq(), "projections rebuilt");
-        let rejections = store.load_rejections().map_err(storage)?.into_iter().collect();
-        store.set_checkpoint(store.head_seq(), store.head_hash()).map_err(storage)?;
+        let rejections = store.load_rejections()?.into_iter().collect();
+        store.set_checkpoint(store.head_seq(), store.head_hash())?;
         tracing::info!(head_seq = store.head_seq(), "ledger recovered");
         let head_time = projections.head_time();
         let failed = Arc::new(OnceLock::new());
@@ -424,9 +426,7 @@ impl Writer {
         };
         let batch = building.get_or_insert_with(|| self.open(&mut projections));
         let known = digest.map(|digest| Known {
-            record: self
-                .lookup(&projections, batch, request.request_id.as_str())
-                .map_err(|error| storage_rejection(&error)),
+            record: self.lookup(&projections, batch, request.request_id.as_str()),
             digest,
         });
         self.add(&mut projections, batch, request, origin, reply, known);
@@ -511,7 +511,7 @@ impl Writer {
         known: Option<Known>,
     ) {
         if let Some(failure) = self.failed.get() {
-            reply(Err(EngineError::Storage(failure.clone())));
+            reply(Err(EngineError::Storage(Arc::clone(failure))));
             return;
         }
         batch.next_time = batch.next_time.max(self.clock.now().micros());
@@ -539,8 +539,8 @@ impl Writer {
         let request_id = request.request_id.as_str().to_owned();
         let known = match seen {
             Ok(known) => known,
-            Err(rejection) => {
-                batch.answers.push((reply, Answer::Rejected { rejection, replayed: false }));
+            Err(error) => {
+                batch.answers.push((reply, Answer::Failed(error)));
                 return;
             }
         };
@@ -559,7 +559,9 @@ impl Writer {
             Some(RequestRecord::Rejected { rejection, .. }) => {
                 match serde_json::from_slice::<Rejection>(&rejection) {
                     Ok(rejection) => Answer::Rejected { rejection, replayed: true },
-                    Err(error) => Answer::Rejected { rejection: storage_rejection(&error), replayed: false },
+                    Err(error) => Answer::Failed(EngineError::Corrupt(format!(
+                        "the remembered rejection of request {request_id} does not decode: {error}"
+                    ))),
                 }
             }
             None => match command::decide(projections.state(), &request.command, now) {
@@ -598,7 +600,7 @@ impl Writer {
         let Building { next_seq, next_time, mut events, records, mut answers, .. } = batch;
         let mut records: Vec<(String, RequestRecord)> = records.into_iter().collect();
         if let Some(failure) = self.failed.get() {
-            refuse(std::mem::take(&mut answers), &EngineError::Storage(failure.clone()));
+            refuse(std::mem::take(&mut answers), &EngineError::Storage(Arc::clone(failure)));
             (events, records) = (Vec::new(), Vec::new());
         }
         if !events.is_empty() {
@@ -655,8 +657,8 @@ fn committed_record(
     let mut digest = None;
     let mut last_seq = first_seq;
     for stored in reader.events(first_seq - 1) {
-        let stored = stored.map_err(storage)?;
-        let fields = stored.fields().map_err(storage)?;
+        let stored = stored?;
+        let fields = stored.fields()?;
         if fields.request_id != Some(request_id) {
             break;
         }
@@ -681,7 +683,7 @@ impl Committer {
         let Decided { events, rejections, answers, expected_head } = batch;
         if let Some(failure) = self.failed.get() {
             // Decided on top of a batch that never became durable.
-            refuse(answers, &EngineError::Storage(failure.clone()));
+            refuse(answers, &EngineError::Storage(Arc::clone(failure)));
             return;
         }
         let first_seq = self.store.head_seq() + 1;
@@ -689,7 +691,7 @@ impl Committer {
             let event_count = events.len();
             let started = std::time::Instant::now();
             if let Err(error) = self.store.commit_sealed(&events, rejections) {
-                fail(&self.failed, &self.serving, &error, answers);
+                fail(&self.failed, &self.serving, error, answers);
                 return;
             }
             assert_eq!(self.store.head_seq(), expected_head, "the store numbers events as the writer did");
@@ -709,14 +711,14 @@ impl Committer {
 
 /// The first storage failure: the engine stops writing and answers every caller so.
 fn fail(
-    failed: &OnceLock<String>,
+    failed: &OnceLock<Arc<ledger::StorageError>>,
     serving: &AtomicBool,
-    error: &ledger::StorageError,
+    error: ledger::StorageError,
     answers: Vec<(Reply, Answer)>,
 ) {
     tracing::error!(%error, "storage failure: the writer stops writing");
-    let failure = error.to_string();
-    let _ = failed.set(failure.clone());
+    let failure = Arc::new(error);
+    let _ = failed.set(Arc::clone(&failure));
     serving.store(false, Ordering::Release);
     refuse(answers, &EngineError::Storage(failure));
 }
@@ -759,11 +761,9 @@ impl Applier {
                 Answer::Replay { first_seq, last_seq } => self
                     .read_range(first_seq, last_seq)
                     .map(|events| Outcome::Committed { events, replayed: true }),
-                Answer::Rejected { rejection, .. } if rejection.code == Code::StorageFailure => {
-                    Err(EngineError::Storage(rejection.message))
-                }
                 Answer::Rejected { rejection, replayed } => Ok(Outcome::Rejected { rejection, replayed }),
                 Answer::Preview(charge) => Ok(Outcome::Preview { charge }),
+                Answer::Failed(error) => Err(error),
             };
             reply(outcome);
         }
@@ -774,8 +774,7 @@ impl Applier {
             .map(|seq| {
                 let stored = self
                     .reader
-                    .event(seq)
-                    .map_err(storage)?
+                    .event(seq)?
                     .ok_or_else(|| EngineError::Corrupt(format!("seq {seq} is missing")))?;
                 decode_event(&stored)
             })
@@ -821,7 +820,7 @@ fn record_digest(record: &RequestRecord) -> &str {
 
 /// Decodes a stored event, with the id of the request that wrote it.
 pub fn decode_event(stored: &ledger::StoredEvent) -> Result<Recorded, EngineError> {
-    recorded(stored, &stored.fields().map_err(storage)?)
+    recorded(stored, &stored.fields()?)
 }
 
 /// As `decode_event`, from the event's fields already parsed.
@@ -842,14 +841,6 @@ pub(crate) fn recorded(
         event,
         request_id,
     })
-}
-
-fn storage(error: impl std::fmt::Display) -> EngineError {
-    EngineError::Storage(error.to_string())
-}
-
-fn storage_rejection(error: &dyn std::fmt::Display) -> Rejection {
-    Rejection::new(Code::StorageFailure, error.to_string())
 }
 
 /// An institution acts only for itself: on its own settlements, as the writer's state knows
@@ -891,7 +882,7 @@ pub(crate) fn read_lock(projections: &RwLock<Projections>) -> std::sync::RwLockR
 pub(crate) struct Durability {
     head: Mutex<u64>,
     moved: Condvar,
-    failed: Arc<OnceLock<String>>,
+    failed: Arc<OnceLock<Arc<ledger::StorageError>>>,
     serving: Arc<AtomicBool>,
 }
 
@@ -899,7 +890,11 @@ pub(crate) struct Durability {
 const DURABLE_WAIT_POLL: Duration = Duration::from_millis(50);
 
 impl Durability {
-    fn new(head: u64, failed: Arc<OnceLock<String>>, serving: Arc<AtomicBool>) -> Durability {
+    fn new(
+        head: u64,
+        failed: Arc<OnceLock<Arc<ledger::StorageError>>>,
+        serving: Arc<AtomicBool>,
+    ) -> Durability {
         Durability { head: Mutex::new(head), moved: Condvar::new(), failed, serving }
     }
 
@@ -917,7 +912,7 @@ impl Durability {
 
     /// Read access to the whole state once every event applied to it is durable: the writer
     /// waits while this is held (it hands its batch over first, see `Writer::take`).
-    pub(crate) fn settled<'a>(
+    pub(crate) fn read_all_durable<'a>(
         &self,
         projections: &'a RwLock<Projections>,
     ) -> Result<std::sync::RwLockReadGuard<'a, Projections>, EngineError> {
@@ -933,7 +928,7 @@ impl Durability {
         while *head < seq {
             if !self.serving.load(Ordering::Acquire) {
                 return Err(match self.failed.get() {
-                    Some(failure) => EngineError::Storage(failure.clone()),
+                    Some(failure) => EngineError::Storage(Arc::clone(failure)),
                     None => EngineError::Stopped,
                 });
             }

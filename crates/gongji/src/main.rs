@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use outbox::reconcile::Missing;
 
 mod serve;
 mod tools;
@@ -125,7 +126,10 @@ fn main() -> ExitCode {
         #[cfg(feature = "bench")]
         Tool::Bench(args) => bench::run(args),
         Tool::Rebuild { data, projection } => tools::rebuild(&data.data, projection),
-        Tool::Reconcile { nats, data, repair } => outbox::reconcile::run(&nats, &data.data, repair),
+        Tool::Reconcile { nats, data, repair } => {
+            let missing = if repair { Missing::Republish } else { Missing::Report };
+            outbox::reconcile::run(&nats, &data.data, missing)
+        }
     };
     match result {
         Ok(code) => code,

@@ -12,10 +12,10 @@ use tokio::sync::Notify;
 use domain::{Command, Region, Request, RequestId, RuleSet};
 use engine::{Engine, EngineConfig, Outcome, SystemClock};
 
-use outbox::publish::{self, PublishObserver};
+use outbox::publish::{self, PublishAck, PublishObserver};
 use server::auth::Tokens;
 use server::listen;
-use server::metrics::Metrics;
+use server::metrics::{Metrics, Stored};
 use server::routes::{router, App};
 
 use crate::DataDir;
@@ -35,8 +35,8 @@ impl engine::CommitObserver for Observer {
 }
 
 impl PublishObserver for Observer {
-    fn published(&self, duplicate: bool) {
-        self.metrics.published(duplicate);
+    fn published(&self, ack: &PublishAck) {
+        self.metrics.published(if ack.duplicate { Stored::Duplicate } else { Stored::New });
     }
 
     fn lag(&self, events: u64, seconds: f64) {

@@ -393,7 +393,7 @@ pub fn migrate(data: &Path, from: u32, to: u32) -> anyhow::Result<ExitCode> {
     if let Some(error) = failure {
         return Err(error.context("the old log cannot be migrated; nothing was changed"));
     }
-    let report = reader.verify(VerifyFrom::Genesis)?;
+    let report = reader.verify()?;
     if !report.ok || report.head_seq != old_state.head_seq() {
         anyhow::bail!("the new log does not verify ({report:?}); nothing was changed");
     }

@@ -471,7 +471,7 @@ impl Reader {
     }
 
     /// The whole chain from event 1.
-    pub fn verify(&self, _from: VerifyFrom) -> Result<VerifyReport, StorageError> {
+    pub fn verify(&self) -> Result<VerifyReport, StorageError> {
         self.verify_range(1, ZERO_HASH)
     }
 

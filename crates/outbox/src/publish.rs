@@ -17,10 +17,13 @@ use tokio::sync::Notify;
 use domain::Event;
 use ledger::{OutboxCursor, Reader, StoredEvent};
 
+pub use async_nats::jetstream::publish::PublishAck;
+
 /// Told what the publisher does, for the service's metrics.
 pub trait PublishObserver: Send + Sync {
-    /// JetStream acknowledged one message; `duplicate` when it already held its message id.
-    fn published(&self, duplicate: bool);
+    /// JetStream acknowledged one message (its ack says whether the stream already held the
+    /// message id).
+    fn published(&self, ack: &PublishAck);
     /// Events in the log after the cursor, and how long the oldest of them has waited.
     fn lag(&self, events: u64, seconds: f64);
 }
@@ -250,7 +253,7 @@ async fn publish(
             }
             for (seq, ack) in acks {
                 let ack = ack.await.map_err(|e| anyhow::anyhow!("ack of seq {seq}: {e}"))?;
-                observer.published(ack.duplicate);
+                observer.published(&ack);
             }
             cursor = last_scanned;
             outbox.cursor.set(cursor)?;

@@ -56,7 +56,16 @@ fn add_total(totals: &mut Totals, event: &Event, recorded_at: domain::Timestamp)
     entry.1 = entry.1.plus(amount);
 }
 
-pub fn run(nats: &str, data: &Path, repair: bool) -> anyhow::Result<ExitCode> {
+/// What `gongji reconcile` does with the events the stream is missing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Missing {
+    /// List them; the exit code says they are missing.
+    Report,
+    /// Publish them again (`--repair`).
+    Republish,
+}
+
+pub fn run(nats: &str, data: &Path, missing: Missing) -> anyhow::Result<ExitCode> {
     let store = ledger::Store::open_copy(data, &std::env::temp_dir())
         .with_context(|| format!("cannot read the ledger in {}", data.display()))?;
     let ledger_id = store.ledger_id()?.unwrap_or_default();
@@ -77,14 +86,14 @@ pub fn run(nats: &str, data: &Path, repair: bool) -> anyhow::Result<ExitCode> {
         }
     }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(compare(nats, &ledger_id, &expected, repair))
+    runtime.block_on(compare(nats, &ledger_id, &expected, missing))
 }
 
 async fn compare(
     nats: &str,
     ledger_id: &str,
     expected: &BTreeMap<u64, Expected>,
-    repair: bool,
+    on_missing: Missing,
 ) -> anyhow::Result<ExitCode> {
     let client = async_nats::ConnectOptions::new()
         .connection_timeout(Duration::from_secs(5))
@@ -183,7 +192,7 @@ async fn compare(
 
     let mut ok =
         missing.is_empty() && duplicated.is_empty() && altered.is_empty() && extra.is_empty() && totals_agree;
-    if repair && !missing.is_empty() {
+    if on_missing == Missing::Republish && !missing.is_empty() {
         let mut still_missing = 0;
         for seq in &missing {
             let want = &expected[seq];

@@ -8,6 +8,16 @@ use prometheus::{
     TextEncoder,
 };
 
+/// How the settlement stream took a published message: the `duplicate` label of
+/// `gongji_published_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stored {
+    /// Stored for the first time.
+    New,
+    /// The stream already held its message id (a republish within the duplicate window).
+    Duplicate,
+}
+
 pub struct Metrics {
     registry: Registry,
     commands: IntCounterVec,
@@ -105,8 +115,12 @@ impl Metrics {
         self.head_seq.set(i64::try_from(seq).unwrap_or(i64::MAX));
     }
 
-    pub fn published(&self, duplicate: bool) {
-        self.published.with_label_values(&[if duplicate { "true" } else { "false" }]).inc();
+    pub fn published(&self, stored: Stored) {
+        let duplicate = match stored {
+            Stored::New => "false",
+            Stored::Duplicate => "true",
+        };
+        self.published.with_label_values(&[duplicate]).inc();
     }
 
     pub fn set_publisher_lag(&self, events: u64, seconds: f64) {

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use domain::{Code, Rejection};
+use engine::RebuildMode;
 
 use super::{
     authenticate, durable, error_response, json_response, query, read, Segment, Shared, AUDIT_READ, OPERATOR,
@@ -70,7 +71,8 @@ async fn post_rebuild(
                     json!((done as f64 / began.elapsed().as_secs_f64().max(1e-6)).round());
             }
         };
-        let result = worker.engine.rebuild(dry_run, &mut progress);
+        let mode = if dry_run { RebuildMode::DryRun } else { RebuildMode::Swap };
+        let result = worker.engine.rebuild(mode, &mut progress);
         let mut rebuilds = worker.rebuilds.lock().unwrap_or_else(|p| p.into_inner());
         let status = rebuilds.entry(key.clone()).or_insert_with(|| json!({"name": key}));
         match result {

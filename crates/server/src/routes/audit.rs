@@ -48,7 +48,7 @@ async fn get_events(State(app): State<Shared>, headers: HeaderMap, uri: axum::ht
         let mut body = Vec::with_capacity(limit * 512);
         body.extend_from_slice(b"{\"events\":[");
         for (index, stored) in app.engine.log().events(after_seq).take(limit).enumerate() {
-            let stored = stored.map_err(|e| engine_error(EngineError::Storage(e.to_string())))?;
+            let stored = stored.map_err(|e| engine_error(EngineError::from(e)))?;
             if index > 0 {
                 body.push(b',');
             }
@@ -65,11 +65,7 @@ async fn get_events(State(app): State<Shared>, headers: HeaderMap, uri: axum::ht
 
 async fn get_verify(State(app): State<Shared>, headers: HeaderMap) -> Response {
     read(&app, &headers, AUDIT_READ, |_| {
-        let report = app
-            .engine
-            .log()
-            .verify(ledger::VerifyFrom::Genesis)
-            .map_err(|e| engine_error(EngineError::Storage(e.to_string())))?;
+        let report = app.engine.log().verify().map_err(|e| engine_error(EngineError::from(e)))?;
         let mut body = json!({
             "ok": report.ok,
             "ledger_id": report.ledger_id,

@@ -92,7 +92,7 @@ pub async fn post_batch(State(app): State<Shared>, headers: HeaderMap, body: Bod
         match prepare(&app, &principal, item) {
             Ok((request, origin, mutation)) => {
                 let (sender, outcome) = tokio::sync::oneshot::channel();
-                let kind = http::command_kind(&request.command);
+                let kind = request.command.kind();
                 waiting.push(Waiting { index, kind, created: mutation.created, outcome });
                 let reply: Reply = Box::new(move |outcome| {
                     let _ = sender.send(outcome);

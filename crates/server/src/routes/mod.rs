@@ -33,7 +33,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use domain::limits::BODY_BYTES_MAX;
-use domain::{Code, Command, Origin, Rejection, Request, Timestamp};
+use domain::{Code, Origin, Rejection, Request, Timestamp};
 use engine::{Engine, EngineError, Outcome};
 use projection::{Durable, InFlight};
 
@@ -292,28 +292,6 @@ pub(crate) fn answer(
     }
 }
 
-pub(crate) fn command_kind(command: &Command) -> &'static str {
-    match command {
-        Command::PublishRules { .. } => "publish_rules",
-        Command::RegisterInstitution { .. } => "register_institution",
-        Command::RegisterPerson { .. } => "register_person",
-        Command::SetStatus { .. } => "set_status",
-        Command::Credit { .. } => "credit",
-        Command::CloseYear { .. } => "close_year",
-        Command::RequestBinding { .. } => "request_binding",
-        Command::ApproveBinding { .. } => "approve_binding",
-        Command::RejectBinding { .. } => "reject_binding",
-        Command::RevokeBinding { .. } => "revoke_binding",
-        Command::Authorize { .. } => "authorize",
-        Command::Settle { .. } => "settle",
-        Command::Capture { .. } => "capture",
-        Command::Void { .. } => "void",
-        Command::Refund { .. } => "refund",
-        Command::PayPremium { .. } => "pay_premium",
-        Command::Expire { .. } => "expire",
-    }
-}
-
 /// A mutating route of api.md §4: who may send it, what it answers when it succeeds, and how
 /// its path segment and body become a request. The route handlers and `POST /v1/batch` both
 /// run a request through its entry here, so an item of a batch is checked exactly as if it
@@ -401,7 +379,7 @@ async fn write(app: Shared, headers: HeaderMap, body: Body, mutation: &Mutation,
         Ok(prepared) => prepared,
         Err(rejection) => return error_response(&rejection),
     };
-    let kind = command_kind(&request.command);
+    let kind = request.command.kind();
     let (sender, receiver) = tokio::sync::oneshot::channel();
     app.engine.submit_from(
         request,
