@@ -78,9 +78,9 @@ impl Money {
         if negative {
             return Err(MoneyError::Negative);
         }
-        // rust_decimal reads the digits: a whole part too long for it (above about 7.9 * 10^28)
-        // is refused by it as malformed, which is part of this function's contract.
-        let mut d: Decimal = text.parse().map_err(|_| MoneyError::Malformed)?;
+        // rust_decimal reads the digits. They are well formed (checked above), so a refusal
+        // can only be a whole part too long for it (above about 7.9 * 10^28): too large.
+        let mut d: Decimal = text.parse().map_err(|_| MoneyError::TooLarge)?;
         d.rescale(2);
         // At scale 2 the mantissa is the amount in fen. An amount too large to be held at scale
         // 2 keeps a smaller scale, and is far above the stored maximum anyway.
@@ -218,6 +218,11 @@ mod tests {
         assert_eq!(Money::parse(""), Err(MoneyError::Malformed));
         assert!(Money::parse_amount("1000000.00").is_ok());
         assert_eq!(Money::parse_amount("1000000.01"), Err(MoneyError::TooLarge));
+        // Well-formed amounts too large for any store are too large, however many digits.
+        for digits in [20, 29, 30, 100, 10_000] {
+            assert_eq!(Money::parse(&"9".repeat(digits)), Err(MoneyError::TooLarge), "{digits} digits");
+            assert_eq!(Money::parse(&format!("{}.5", "1".repeat(digits))), Err(MoneyError::TooLarge));
+        }
         assert_eq!(Money::from_fen(12345).to_string(), "123.45");
     }
 
@@ -255,11 +260,11 @@ mod tests {
         assert!(Money::ZERO.is_zero() && !Money::from_fen(1).is_zero());
         assert_eq!(Money::parse_amount("1000000.00").unwrap().fen(), limits::AMOUNT_PER_OPERATION_FEN_MAX);
         assert_eq!(Money::parse("10000000000000.01"), Err(MoneyError::TooLarge));
-        // A whole part too long for rust_decimal (above about 7.9 * 10^28) is malformed, not too
-        // large, as it was when Money held a Decimal.
+        // On either side of rust_decimal's own maximum (about 7.9 * 10^28) a well-formed amount
+        // is too large (once named malformed beyond it, where rust_decimal refuses the digits).
         assert_eq!(Money::parse("79228162514264337593543950335"), Err(MoneyError::TooLarge));
-        assert_eq!(Money::parse("79228162514264337593543950336"), Err(MoneyError::Malformed));
-        assert_eq!(Money::parse(&"9".repeat(40)), Err(MoneyError::Malformed));
+        assert_eq!(Money::parse("79228162514264337593543950336"), Err(MoneyError::TooLarge));
+        assert_eq!(Money::parse(&"9".repeat(40)), Err(MoneyError::TooLarge));
         assert_eq!(Money::parse(&format!("{}.999", "9".repeat(40))), Err(MoneyError::TooManyDecimals));
         // Rendering by hand matches rust_decimal's rendering of the same amount at two places,
         // including amounts no ledger would hold.
