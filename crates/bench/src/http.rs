@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::Context;
 use serde_json::json;
 
-use crate::{is_employee, percentile, BenchArgs, XorShift};
+use crate::{is_employee, latency_ms, BenchArgs, XorShift};
 
 /// Over HTTP: `--url` of a running `gongji serve` whose rules are deploy/examples/rules.json
 /// (region 210100) and whose tokens are deploy/examples/tokens.json.
@@ -228,7 +228,7 @@ pub fn run_http(args: &BenchArgs, target: HttpTarget) -> anyhow::Result<ExitCode
             "seconds": seconds,
             "requests_per_second": (latencies.len() as f64 / seconds).round(),
             "settlements_per_second": (settlements as f64 / seconds).round(),
-            "latency_ms": {"p50": percentile(&latencies, 0.50), "p99": percentile(&latencies, 0.99), "p999": percentile(&latencies, 0.999)},
+            "latency_ms": latency_ms(&latencies),
         },
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
@@ -313,7 +313,7 @@ fn run_http_bulk(
             "errors_5xx_or_transport": errors,
             "seconds": seconds,
             "settlements_per_second": (settlements as f64 / seconds).round(),
-            "latency_ms": {"p50": percentile(&latencies, 0.50), "p99": percentile(&latencies, 0.99), "p999": percentile(&latencies, 0.999)},
+            "latency_ms": latency_ms(&latencies),
         },
     });
     println!("{}", serde_json::to_string_pretty(&report)?);

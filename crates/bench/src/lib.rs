@@ -308,6 +308,11 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[index] as f64 / 1000.0
 }
 
+/// The median, p99 and p99.9 of latencies in microseconds, sorted, as milliseconds.
+fn latency_ms(sorted: &[u64]) -> serde_json::Value {
+    json!({"p50": percentile(sorted, 0.50), "p99": percentile(sorted, 0.99), "p999": percentile(sorted, 0.999)})
+}
+
 fn dir_bytes(path: &Path) -> u64 {
     std::fs::read_dir(path)
         .map(|entries| {
@@ -432,7 +437,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             "requests_per_second": (latencies.len() as f64 / seconds).round(),
             "settlements_per_second": (settlements as f64 / seconds).round(),
             "events_per_second": (events as f64 / seconds).round(),
-            "latency_ms": {"p50": percentile(&latencies, 0.50), "p99": percentile(&latencies, 0.99), "p999": percentile(&latencies, 0.999)},
+            "latency_ms": latency_ms(&latencies),
             "group_commits": batches,
             "events_committed": batch_events,
             "events_per_commit": (events_per_commit * 10.0).round() / 10.0,
