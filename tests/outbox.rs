@@ -11,7 +11,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::nats::{self, Nats};
+use support::nats::{self, Cluster, Nats};
 use support::{Home, Service, AUDITOR, CHANNEL, H1, OPERATOR};
 
 const TOKENS: &str = r#"{"tokens": [
@@ -282,6 +282,54 @@ fn nats_outage_then_recovery() {
     std::thread::sleep(Duration::from_millis(300));
     assert_exactly_once(&nats::read_stream(&nats.url()), &expected);
     assert_eq!(messages.len(), 25);
+}
+
+// Proves the publisher on a 3-node JetStream cluster (`--nats` listing every node,
+// `--nats-replicas 3`): the stream is R3; with the node it is connected to stopped the others
+// keep quorum and events still arrive; with two nodes down (quorum lost) commands are still
+// accepted and the lag grows; when a node returns the backlog drains; and through it all every
+// settlement event is in the stream exactly once, in ledger order, as every node reports it.
+#[test]
+fn an_r3_stream_through_the_loss_of_a_node_and_of_quorum() {
+    let mut cluster = Cluster::start(3);
+    let home = Home::new();
+    let urls = cluster.urls();
+    let service = start_with(&home, None, &["--nats", &urls, "--nats-replicas", "3"]);
+    setup(&service);
+    for n in 0..5 {
+        assert_eq!(settle(&service, &format!("A{n}"), "settle"), 201);
+    }
+    wait_for(&cluster.nodes[1].url(), 5);
+    assert_eq!(nats::stream_replicas(&cluster.nodes[2].url()), 3);
+
+    // The first node, which the service meets first, goes: two of three keep quorum.
+    cluster.nodes[0].stop();
+    for n in 0..5 {
+        assert_eq!(settle(&service, &format!("B{n}"), "settle"), 201);
+    }
+    wait_for(&cluster.nodes[1].url(), 10);
+    assert_exactly_once(&nats::read_stream(&cluster.nodes[2].url()), &settlement_events(&service.events()));
+
+    // A second node goes: no quorum, nothing is stored, the ledger still answers.
+    cluster.nodes[1].stop();
+    for n in 0..5 {
+        assert_eq!(settle(&service, &format!("C{n}"), "settle"), 201, "the ledger answers without quorum");
+    }
+    wait_for_metric(&service, LAG, |lag| lag >= 5.0);
+    assert_eq!(service.call("GET", None, "/readyz", None).0, 200);
+
+    // Quorum comes back: the backlog drains, once.
+    cluster.nodes[1].restart();
+    let expected = settlement_events(&service.events());
+    assert_eq!(expected.len(), 15);
+    wait_for(&cluster.nodes[2].url(), expected.len());
+    wait_for_metric(&service, LAG, |lag| lag == 0.0);
+    for node in [1, 2] {
+        assert_exactly_once(&nats::read_stream(&cluster.nodes[node].url()), &expected);
+    }
+    cluster.nodes[0].restart();
+    nats::wait_for_jetstream(&cluster.nodes[0].url());
+    assert_exactly_once(&nats::read_stream(&cluster.nodes[0].url()), &expected);
 }
 
 // Proves a service SIGKILLed in the middle of a burst, then restarted, leaves the stream with

@@ -115,7 +115,8 @@ impl Service {
             .arg("--listen")
             .arg("127.0.0.1:0")
             .args(args)
-            .env("GONGJI_LOG", "error")
+            // GONGJI_TEST_LOG=warn (or info) shows more of the service while a test runs.
+            .env("GONGJI_LOG", std::env::var("GONGJI_TEST_LOG").unwrap_or_else(|_| "error".to_owned()))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -29,13 +29,15 @@ pub struct Nats {
     child: Option<Child>,
     pub port: u16,
     pub store: tempfile::TempDir,
+    /// A node of a cluster: its name, the port it takes routes on, and the routes it solicits.
+    node: Option<(String, u16, String)>,
 }
 
 impl Nats {
     /// A server on a port it picks itself (`-p -1`), read back from its ports file: no other
     /// process can take the port between a pick and the bind.
     pub fn start() -> Nats {
-        let mut nats = Nats { child: None, port: 0, store: tempfile::tempdir().unwrap() };
+        let mut nats = Nats { child: None, port: 0, store: tempfile::tempdir().unwrap(), node: None };
         nats.port = nats.spawn("-1");
         nats
     }
@@ -57,15 +59,14 @@ impl Nats {
         assert!(self.child.is_none(), "the server is stopped before a restart");
         let ports = self.store.path().join("ports");
         std::fs::create_dir_all(&ports).unwrap();
-        let child = Command::new(binary())
-            .args(["-js", "-a", "127.0.0.1", "-p", port, "--ports_file_dir"])
-            .arg(&ports)
-            .arg("-sd")
-            .arg(self.store.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server starts");
+        let mut command = Command::new(binary());
+        command.args(["-js", "-a", "127.0.0.1", "-p", port, "--ports_file_dir"]).arg(&ports);
+        command.arg("-sd").arg(self.store.path());
+        if let Some((name, route_port, routes)) = &self.node {
+            command.args(["--server_name", name, "--cluster_name", "gongji-test"]);
+            command.args(["--cluster", &format!("nats://127.0.0.1:{route_port}"), "--routes", routes]);
+        }
+        let child = command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("nats-server starts");
         let file = ports.join(format!("nats-server_{}.ports", child.id()));
         let child = self.child.insert(child);
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -100,6 +101,63 @@ impl Drop for Nats {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A JetStream cluster of real servers on loopback, each node with its own store, its client
+/// port picked by itself and its route port chosen up front (every node must name them all).
+pub struct Cluster {
+    pub nodes: Vec<Nats>,
+}
+
+impl Cluster {
+    /// `size` nodes, once JetStream answers through every one of them (a meta leader is elected).
+    pub fn start(size: usize) -> Cluster {
+        let route_ports: Vec<u16> = (0..size).map(|_| free_port()).collect();
+        let routes: Vec<String> = route_ports.iter().map(|port| format!("nats://127.0.0.1:{port}")).collect();
+        let nodes = route_ports
+            .iter()
+            .enumerate()
+            .map(|(index, route_port)| {
+                let node = Some((format!("node-{}", index + 1), *route_port, routes.join(",")));
+                let mut nats = Nats { child: None, port: 0, store: tempfile::tempdir().unwrap(), node };
+                nats.port = nats.spawn("-1");
+                nats
+            })
+            .collect();
+        let cluster = Cluster { nodes };
+        for node in &cluster.nodes {
+            wait_for_jetstream(&node.url());
+        }
+        cluster
+    }
+
+    /// Every node's client URL, comma-separated (as `--nats` takes a cluster).
+    pub fn urls(&self) -> String {
+        self.nodes.iter().map(Nats::url).collect::<Vec<_>>().join(",")
+    }
+}
+
+/// A loopback port free now (the kernel's pick, released at once).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Waits until the JetStream API answers through `url` (a cluster answers only once it has
+/// elected its meta leader).
+pub fn wait_for_jetstream(url: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(client) = async_nats::connect(url).await {
+                if async_nats::jetstream::new(client).query_account().await.is_ok() {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "JetStream answers through {url}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
 }
 
 /// A message of the settlement stream.

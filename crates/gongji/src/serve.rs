@@ -60,7 +60,8 @@ pub struct ServeArgs {
     /// The HTTP listen address; port 0 picks a free port.
     #[arg(long, env = "GONGJI_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// The NATS server; without it events wait in the outbox.
+    /// The NATS server, or a cluster's servers comma-separated; without it events wait in the
+    /// outbox.
     #[arg(long, env = "GONGJI_NATS")]
     pub nats: Option<String>,
     /// Replicas of the settlement stream when the service creates it (3 on a 3-node cluster);
@@ -136,6 +137,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             anyhow::bail!("no tokens file: give --tokens FILE (or --insecure-dev for local development)")
         }
     };
+    if let Some(url) = &args.nats {
+        publish::servers(url).context("--nats")?;
+    }
     let startup_rules = match &args.rules {
         Some(path) => read_rules(path)?,
         None => Vec::new(),

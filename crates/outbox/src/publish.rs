@@ -159,6 +159,21 @@ pub struct Outbox {
     pub cursor: OutboxCursor,
 }
 
+/// The servers of `--nats`: one URL, or a cluster's as a comma-separated list. The client
+/// connects to one of them and moves to another when it goes (it also learns the cluster's
+/// other members from the server).
+pub fn servers(list: &str) -> anyhow::Result<Vec<async_nats::ServerAddr>> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .map(|url| url.parse().with_context(|| format!("{url:?} is not a NATS server URL")))
+        .collect::<anyhow::Result<Vec<_>>>()
+        .and_then(|servers| {
+            anyhow::ensure!(!servers.is_empty(), "no NATS server given");
+            Ok(servers)
+        })
+}
+
 /// Runs the publisher until the process ends: connects (retrying), then publishes forever to a
 /// stream of `replicas` replicas. A refused stream is retried too, so that an operator's fix
 /// (`nats stream edit`, or the flag) takes effect without a restart of the service.
@@ -207,7 +222,7 @@ async fn publish(
     let client = async_nats::ConnectOptions::new()
         .connection_timeout(Duration::from_secs(2))
         .request_timeout(Some(Duration::from_secs(5)))
-        .connect(url)
+        .connect(servers(url)?)
         .await
         .with_context(|| format!("cannot connect to {url}"))?;
     let context = jetstream::new(client);
@@ -219,7 +234,15 @@ async fn publish(
             continue;
         };
         let tail = stream_tail(&mut stream, &ledger_id).await?;
-        let mut cursor = outbox.cursor.get()?.max(tail);
+        let stored = outbox.cursor.get()?;
+        let mut cursor = stored.max(tail);
+        if cursor > stored {
+            // The stream holds more than the cursor says (an ack lost to an outage, then
+            // stored as the cluster recovered): the cursor moves up to it now, not with the
+            // next window, so the lag says what is really waiting.
+            outbox.cursor.set(cursor)?;
+            update_lag(outbox, observer);
+        }
         tracing::info!(cursor, tail, "publisher: resuming");
         loop {
             let window: Vec<StoredEvent> =
@@ -281,6 +304,19 @@ fn update_lag(outbox: &Outbox, observer: &dyn PublishObserver) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Proves `--nats` takes one URL or a comma-separated cluster, and refuses an empty list
+    // or a URL that is none.
+    #[test]
+    fn servers_of_a_list() {
+        assert_eq!(servers("nats://127.0.0.1:4222").unwrap().len(), 1);
+        let cluster = servers("nats://10.0.0.1:4222, nats://10.0.0.2:4222,nats://10.0.0.3:4222").unwrap();
+        assert_eq!(cluster.len(), 3);
+        assert_eq!(cluster[1].host(), "10.0.0.2");
+        assert!(servers("").is_err());
+        assert!(servers(" , ").is_err());
+        assert!(servers("nats://127.0.0.1:4222,http://[::1").is_err());
+    }
 
     // Proves subjects: dots in institution ids are escaped, premiums have "-".
     #[test]

@@ -97,7 +97,7 @@ async fn compare(
 ) -> anyhow::Result<ExitCode> {
     let client = async_nats::ConnectOptions::new()
         .connection_timeout(Duration::from_secs(5))
-        .connect(nats)
+        .connect(crate::publish::servers(nats)?)
         .await
         .with_context(|| format!("cannot connect to {nats}"))?;
     let context = jetstream::new(client);
