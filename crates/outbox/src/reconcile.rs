@@ -89,6 +89,136 @@ pub fn run(nats: &str, data: &Path, missing: Missing) -> anyhow::Result<ExitCode
     runtime.block_on(compare(nats, &ledger_id, &expected, missing))
 }
 
+/// What the stream holds against what the log says it should.
+#[derive(Default)]
+struct Findings {
+    /// Settlement-side seqs of the log with no message.
+    missing: Vec<u64>,
+    /// Seqs with more than one message.
+    duplicated: Vec<u64>,
+    /// Seqs whose first message differs from the log (bytes, subject or id).
+    altered: Vec<u64>,
+    /// Seqs whose first message came after a message of a higher seq (republished later).
+    late: Vec<u64>,
+    /// Messages that are not this ledger's settlement events.
+    extra: Vec<String>,
+    /// The stream's totals, from the first message of each seq.
+    totals: Totals,
+}
+
+/// Sets the stream's messages against the log's settlement events.
+fn examine(received: &[Received], expected: &BTreeMap<u64, Expected>, ledger_id: &str) -> Findings {
+    let prefix = format!("{ledger_id}:");
+    let mut found = Findings::default();
+    let mut seen: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut seq_max_seen = 0;
+    for message in received {
+        let ours = message.msg_id.as_deref().is_some_and(|id| id.starts_with(&prefix));
+        let known = message.ledger_seq.and_then(|seq| expected.get(&seq).map(|e| (seq, e)));
+        let Some((seq, want)) = known.filter(|_| ours) else {
+            found.extra.push(format!(
+                "stream seq {} (subject {}, id {})",
+                message.stream_seq,
+                message.subject,
+                message.msg_id.as_deref().unwrap_or("none")
+            ));
+            continue;
+        };
+        *seen.entry(seq).or_default() += 1;
+        if seen[&seq] > 1 {
+            continue;
+        }
+        if seq < seq_max_seen {
+            found.late.push(seq);
+        }
+        seq_max_seen = seq_max_seen.max(seq);
+        if message.payload != want.envelope
+            || message.subject != want.subject
+            || message.msg_id.as_deref() != Some(message_id(ledger_id, seq).as_str())
+        {
+            found.altered.push(seq);
+        }
+        if let Ok(envelope) = serde_json::from_slice::<serde_json::Value>(&message.payload) {
+            let kind = envelope["kind"].as_str().unwrap_or_default();
+            let payload = serde_json::to_vec(&envelope["payload"]).unwrap_or_default();
+            let at = envelope["recorded_at"].as_str().and_then(domain::Timestamp::parse);
+            if let (Ok(event), Some(at)) = (Event::from_json(kind, 1, &payload), at) {
+                add_total(&mut found.totals, &event, at);
+            }
+        }
+    }
+    found.late.sort_unstable();
+    found.duplicated = seen.iter().filter(|(_, n)| **n > 1).map(|(seq, _)| *seq).collect();
+    found.missing = expected.keys().filter(|seq| !seen.contains_key(seq)).copied().collect();
+    found
+}
+
+/// Prints the findings and both sides' totals; whether the totals agree.
+fn print_findings(found: &Findings, ledger_totals: &Totals) -> bool {
+    report("missing", &found.missing);
+    report("duplicated", &found.duplicated);
+    report("altered", &found.altered);
+    report("late (republished)", &found.late);
+    if !found.late.is_empty() {
+        println!("  (information only: consumers order by Gongji-Seq, so a late message is still placed)");
+    }
+    if found.extra.is_empty() {
+        println!("extra: none");
+    } else {
+        println!("extra: {}", found.extra.len());
+        for line in &found.extra {
+            println!("  {line}");
+        }
+    }
+    println!("totals per institution and day (+08:00): kind, ledger count/sum, stream count/sum");
+    let keys: std::collections::BTreeSet<_> =
+        ledger_totals.keys().chain(found.totals.keys()).cloned().collect();
+    let mut totals_agree = true;
+    for key in keys {
+        let ledger = ledger_totals.get(&key).copied().unwrap_or((0, Money::ZERO));
+        let stream = found.totals.get(&key).copied().unwrap_or((0, Money::ZERO));
+        let mark = if ledger == stream { "" } else { "  <- differs" };
+        totals_agree &= ledger == stream;
+        println!(
+            "  {} {} {}: {}/{} vs {}/{}{mark}",
+            key.0, key.1, key.2, ledger.0, ledger.1, stream.0, stream.1
+        );
+    }
+    totals_agree
+}
+
+/// Publishes the missing seqs again; how many the stream still refused as duplicates (their
+/// ids are inside its duplicate window).
+async fn republish(
+    context: &jetstream::Context,
+    ledger_id: &str,
+    expected: &BTreeMap<u64, Expected>,
+    missing: &[u64],
+) -> anyhow::Result<usize> {
+    let mut still_missing = 0;
+    for seq in missing {
+        let want = &expected[seq];
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, message_id(ledger_id, *seq).as_str());
+        headers.insert("Gongji-Seq", seq.to_string().as_str());
+        let ack = context
+            .publish_with_headers(want.subject.clone(), headers, want.envelope.clone().into())
+            .await
+            .map_err(|e| anyhow::anyhow!("republish of seq {seq}: {e}"))?
+            .await
+            .map_err(|e| anyhow::anyhow!("ack of seq {seq}: {e}"))?;
+        if ack.duplicate {
+            still_missing += 1;
+            println!(
+                "repair: seq {seq} not resent: its id is still inside the stream's duplicate window; run again once it has passed"
+            );
+        } else {
+            println!("repair: seq {seq} republished");
+        }
+    }
+    Ok(still_missing)
+}
+
 async fn compare(
     nats: &str,
     ledger_id: &str,
@@ -102,119 +232,22 @@ async fn compare(
         .with_context(|| format!("cannot connect to {nats}"))?;
     let context = jetstream::new(client);
     let received = read_stream(&context).await?;
-
-    let prefix = format!("{ledger_id}:");
-    let mut seen: BTreeMap<u64, u64> = BTreeMap::new();
-    let mut extra: Vec<String> = Vec::new();
-    let mut altered: Vec<u64> = Vec::new();
-    // Seqs whose first message came after a message of a higher seq (republished later).
-    let mut late: Vec<u64> = Vec::new();
-    let mut seq_max_seen = 0;
-    let mut stream_totals = Totals::new();
-    for message in &received {
-        let ours = message.msg_id.as_deref().is_some_and(|id| id.starts_with(&prefix));
-        let known = message.ledger_seq.and_then(|seq| expected.get(&seq).map(|e| (seq, e)));
-        match (ours, known) {
-            (true, Some((seq, want))) => {
-                *seen.entry(seq).or_default() += 1;
-                if seen[&seq] > 1 {
-                    continue;
-                }
-                if seq < seq_max_seen {
-                    late.push(seq);
-                }
-                seq_max_seen = seq_max_seen.max(seq);
-                if message.payload != want.envelope
-                    || message.subject != want.subject
-                    || message.msg_id.as_deref() != Some(message_id(ledger_id, seq).as_str())
-                {
-                    altered.push(seq);
-                }
-                if let Ok(envelope) = serde_json::from_slice::<serde_json::Value>(&message.payload) {
-                    let kind = envelope["kind"].as_str().unwrap_or_default();
-                    let payload = serde_json::to_vec(&envelope["payload"]).unwrap_or_default();
-                    let at = envelope["recorded_at"].as_str().and_then(domain::Timestamp::parse);
-                    if let (Ok(event), Some(at)) = (Event::from_json(kind, 1, &payload), at) {
-                        add_total(&mut stream_totals, &event, at);
-                    }
-                }
-            }
-            _ => extra.push(format!(
-                "stream seq {} (subject {}, id {})",
-                message.stream_seq,
-                message.subject,
-                message.msg_id.as_deref().unwrap_or("none")
-            )),
-        }
-    }
-    late.sort_unstable();
-    let duplicated: Vec<u64> = seen.iter().filter(|(_, n)| **n > 1).map(|(seq, _)| *seq).collect();
-    let missing: Vec<u64> = expected.keys().filter(|seq| !seen.contains_key(seq)).copied().collect();
+    let found = examine(&received, expected, ledger_id);
     let mut ledger_totals = Totals::new();
     for want in expected.values() {
         add_total(&mut ledger_totals, &want.event, want.recorded_at);
     }
-
     println!(
         "ledger {ledger_id}: {} settlement events in the log, {} messages in {STREAM}",
         expected.len(),
         received.len()
     );
-    report("missing", &missing);
-    report("duplicated", &duplicated);
-    report("altered", &altered);
-    report("late (republished)", &late);
-    if !late.is_empty() {
-        println!("  (information only: consumers order by Gongji-Seq, so a late message is still placed)");
-    }
-    if extra.is_empty() {
-        println!("extra: none");
-    } else {
-        println!("extra: {}", extra.len());
-        for line in &extra {
-            println!("  {line}");
-        }
-    }
-    println!("totals per institution and day (+08:00): kind, ledger count/sum, stream count/sum");
-    let keys: std::collections::BTreeSet<_> =
-        ledger_totals.keys().chain(stream_totals.keys()).cloned().collect();
-    let mut totals_agree = true;
-    for key in keys {
-        let ledger = ledger_totals.get(&key).copied().unwrap_or((0, Money::ZERO));
-        let stream = stream_totals.get(&key).copied().unwrap_or((0, Money::ZERO));
-        let mark = if ledger == stream { "" } else { "  <- differs" };
-        totals_agree &= ledger == stream;
-        println!(
-            "  {} {} {}: {}/{} vs {}/{}{mark}",
-            key.0, key.1, key.2, ledger.0, ledger.1, stream.0, stream.1
-        );
-    }
-
-    let mut ok =
-        missing.is_empty() && duplicated.is_empty() && altered.is_empty() && extra.is_empty() && totals_agree;
-    if on_missing == Missing::Republish && !missing.is_empty() {
-        let mut still_missing = 0;
-        for seq in &missing {
-            let want = &expected[seq];
-            let mut headers = async_nats::HeaderMap::new();
-            headers.insert(async_nats::header::NATS_MESSAGE_ID, message_id(ledger_id, *seq).as_str());
-            headers.insert("Gongji-Seq", seq.to_string().as_str());
-            let ack = context
-                .publish_with_headers(want.subject.clone(), headers, want.envelope.clone().into())
-                .await
-                .map_err(|e| anyhow::anyhow!("republish of seq {seq}: {e}"))?
-                .await
-                .map_err(|e| anyhow::anyhow!("ack of seq {seq}: {e}"))?;
-            if ack.duplicate {
-                still_missing += 1;
-                println!(
-                    "repair: seq {seq} not resent: its id is still inside the stream's duplicate window; run again once it has passed"
-                );
-            } else {
-                println!("repair: seq {seq} republished");
-            }
-        }
-        ok = still_missing == 0 && duplicated.is_empty() && altered.is_empty() && extra.is_empty();
+    let totals_agree = print_findings(&found, &ledger_totals);
+    let sound = found.duplicated.is_empty() && found.altered.is_empty() && found.extra.is_empty();
+    let mut ok = sound && found.missing.is_empty() && totals_agree;
+    if on_missing == Missing::Republish && !found.missing.is_empty() {
+        let still_missing = republish(&context, ledger_id, expected, &found.missing).await?;
+        ok = still_missing == 0 && sound;
         if ok {
             println!("repair: every missing event republished");
         }
