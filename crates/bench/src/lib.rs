@@ -340,6 +340,53 @@ fn status_bytes(field: &str) -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
+/// Times `--as-of-lookups` reads of random accounts at random points of the log; sorted, in
+/// nanoseconds.
+fn as_of_lookups(engine: &Engine, args: &BenchArgs, head: u64) -> anyhow::Result<Vec<u64>> {
+    let mut random = XorShift(7);
+    let mut as_of = Vec::with_capacity(args.as_of_lookups as usize);
+    let projections = engine.projections()?;
+    for _ in 0..args.as_of_lookups {
+        let who = person(random.below(args.persons / 3) * 9);
+        let seq = 1 + random.below(head);
+        let t = Instant::now();
+        let view = projections.account_view(&who, Some(seq));
+        as_of.push(t.elapsed().as_nanos() as u64);
+        std::hint::black_box(view);
+    }
+    as_of.sort_unstable();
+    Ok(as_of)
+}
+
+/// The limit of the same bytes on raw sled: the log's first 200,000 stored events appended in
+/// `dir` in batches of `events_per_commit` (rounded, 1 to 1,024). Returns the events, the
+/// batch size and the events per second.
+fn raw_sled_limit(
+    engine: &Engine,
+    dir: &Path,
+    events_per_commit: f64,
+) -> anyhow::Result<(usize, usize, f64)> {
+    let envelopes: Vec<ledger::StoredEvent> =
+        engine.log().events(0).take(200_000).collect::<Result<_, _>>()?;
+    let batch = events_per_commit.round().clamp(1.0, 1024.0) as usize;
+    let raw = ledger::raw_append_limit(dir, &envelopes, batch)?;
+    Ok((envelopes.len(), batch, raw))
+}
+
+/// The report of a bulk run: its phase is `bulk`, where a request is a whole batch (its
+/// latency the batch's), with no balance reads.
+fn as_bulk(report: &mut serde_json::Value, batch: Option<u64>) {
+    let mut bulk = report["mix"].take();
+    bulk["batch"] = json!(batch);
+    let fields = bulk.as_object_mut().expect("an object");
+    let batches = fields.remove("requests").unwrap_or_default();
+    fields.remove("balance_reads");
+    fields.remove("requests_per_second");
+    bulk["batches"] = batches;
+    report.as_object_mut().expect("an object").remove("mix");
+    report["bulk"] = bulk;
+}
+
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if let Some(url) = &args.url {
         let target = HttpTarget {
@@ -395,30 +442,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let replay_seconds = t.elapsed().as_secs_f64();
     drop(replayed);
 
-    // As-of lookups of random accounts at random points.
-    let mut random = XorShift(7);
-    let mut as_of = Vec::with_capacity(args.as_of_lookups as usize);
-    {
-        let projections = engine.projections()?;
-        for _ in 0..args.as_of_lookups {
-            let who = person(random.below(args.persons / 3) * 9);
-            let seq = 1 + random.below(head);
-            let t = Instant::now();
-            let view = projections.account_view(&who, Some(seq));
-            as_of.push(t.elapsed().as_nanos() as u64);
-            std::hint::black_box(view);
-        }
-    }
-    as_of.sort_unstable();
-
-    // The limit: the same stored events on raw sled, batches of the average size seen.
-    let envelopes: Vec<ledger::StoredEvent> =
-        engine.log().events(0).take(200_000).collect::<Result<_, _>>()?;
-    // Batches of the size the engine committed on average during the mix.
+    let as_of = as_of_lookups(&engine, &args, head)?;
+    // The limit: the same stored events on raw sled, in batches of the size the engine
+    // committed on average during the mix.
     let events_per_commit = batch_events as f64 / batches.max(1) as f64;
-    let batch = events_per_commit.round().clamp(1.0, 1024.0) as usize;
     let raw_dir = dir.path().join("raw");
-    let raw = ledger::raw_append_limit(&raw_dir, &envelopes, batch)?;
+    let (envelopes, batch, raw) = raw_sled_limit(&engine, &raw_dir, events_per_commit)?;
 
     drop(engine);
     let kept = args.keep.then(|| {
@@ -449,20 +478,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         "engine_rss_bytes": engine_rss,
         "replay": {"events": head, "seconds": replay_seconds, "events_per_second": (head as f64 / replay_seconds).round()},
         "as_of": {"lookups": as_of.len(), "history_events": head, "p50_us": percentile(&as_of, 0.5), "p99_us": percentile(&as_of, 0.99)},
-        "raw_sled_limit": {"events": envelopes.len(), "batch": batch, "events_per_second": raw.round()},
+        "raw_sled_limit": {"events": envelopes, "batch": batch, "events_per_second": raw.round()},
         "ratio_events_per_second_to_raw_sled": ((events as f64 / seconds) / raw * 100.0).round() / 100.0,
     });
     if phase == "bulk" {
-        // A request of the bulk phase is a whole batch: its latency is the batch's.
-        let mut bulk = report["mix"].take();
-        bulk["batch"] = json!(args.batch);
-        let fields = bulk.as_object_mut().expect("an object");
-        let batches = fields.remove("requests").unwrap_or_default();
-        fields.remove("balance_reads");
-        fields.remove("requests_per_second");
-        bulk["batches"] = batches;
-        report.as_object_mut().expect("an object").remove("mix");
-        report["bulk"] = bulk;
+        as_bulk(&mut report, args.batch);
     }
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(ExitCode::SUCCESS)
