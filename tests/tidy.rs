@@ -88,7 +88,6 @@ const LONG_FUNCTIONS: &[(&str, usize)] = &[
     ("crates/command/tests/explain.rs reason_tie_breaks", 214),
     ("crates/command/tests/rejections.rs every_code", 254),
     ("crates/domain/tests/codec.rs samples", 108),
-    ("crates/engine/src/writer.rs Writer::run", 106),
     ("crates/server/src/openapi.rs paths", 328),
     ("crates/server/src/openapi.rs schemas", 633),
     ("tests/batch.rs items_are_answered_as_if_sent_alone", 182),

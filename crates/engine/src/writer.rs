@@ -277,7 +277,8 @@ impl Writer {
         (Arc::clone(&self.projections), Arc::clone(&self.durability))
     }
 
-    pub(crate) fn run(mut self, jobs: Receiver<Job>) {
+    /// Starts the committer and the applier; the writer's end of the committer's channel.
+    fn start_stages(&mut self) -> (Sender<Decided>, [std::thread::JoinHandle<()>; 2]) {
         // A rendezvous: a batch is handed over the moment the committer is free, and until
         // then the writer keeps adding the requests that arrive to it. So a batch is as large
         // as the load while the one before it is written, with no waiting when idle.
@@ -300,6 +301,37 @@ impl Writer {
             .name("gongji-commit".into())
             .spawn(move || committer.run(batches))
             .expect("the committer thread starts");
+        (to_committer, [committer, applier])
+    }
+
+    /// Adds what one job asks to the batch being built. `false` when the writer is to stop
+    /// (a shutdown, or a committer that is gone); what a batch job had left is refused.
+    fn take_job(
+        &mut self,
+        building: &mut Option<Building>,
+        to_committer: &Sender<Decided>,
+        job: Job,
+    ) -> bool {
+        match job {
+            Job::Request(request, origin, reply) => self.take(building, to_committer, request, origin, reply),
+            Job::Batch(requests) => {
+                let mut requests = requests.into_iter();
+                for (request, origin, reply) in requests.by_ref() {
+                    if !self.take(building, to_committer, request, origin, reply) {
+                        for (_, _, reply) in requests {
+                            reply(Err(EngineError::Stopped));
+                        }
+                        return false;
+                    }
+                }
+                true
+            }
+            Job::Shutdown => false,
+        }
+    }
+
+    pub(crate) fn run(mut self, jobs: Receiver<Job>) {
+        let (to_committer, [committer, applier]) = self.start_stages();
         let mut building: Option<Building> = None;
         loop {
             let mut select = Select::new();
@@ -328,32 +360,9 @@ impl Writer {
             let mut shutdown = next.is_none();
             // Take everything already queued before the batch can be handed over.
             while let Some(job) = next.take() {
-                match job {
-                    Job::Request(request, origin, reply) => {
-                        if !self.take(&mut building, &to_committer, request, origin, reply) {
-                            shutdown = true;
-                            break;
-                        }
-                    }
-                    Job::Batch(requests) => {
-                        let mut requests = requests.into_iter();
-                        for (request, origin, reply) in requests.by_ref() {
-                            if !self.take(&mut building, &to_committer, request, origin, reply) {
-                                shutdown = true;
-                                break;
-                            }
-                        }
-                        for (_, _, reply) in requests {
-                            reply(Err(EngineError::Stopped));
-                        }
-                        if shutdown {
-                            break;
-                        }
-                    }
-                    Job::Shutdown => {
-                        shutdown = true;
-                        break;
-                    }
+                if !self.take_job(&mut building, &to_committer, job) {
+                    shutdown = true;
+                    break;
                 }
                 next = jobs.try_recv().ok();
             }
