@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 macro_rules! codes {
     ($($variant:ident = $code:literal,)*) => {
         /// Every error code of the contract (api.md §5), as a stable wire name.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
         #[serde(rename_all = "snake_case")]
         pub enum Code {
             $($variant,)*
