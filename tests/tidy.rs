@@ -95,7 +95,6 @@ const LONG_FUNCTIONS: &[(&str, usize)] = &[
     ("tests/batch.rs items_are_answered_as_if_sent_alone", 182),
     ("tests/http_codes.rs codes_after_some_history", 115),
     ("tests/http_codes.rs every_code_over_http", 163),
-    ("tests/openapi.rs document_is_openapi_3", 106),
     ("tests/openapi.rs real_answers_match_their_schemas", 213),
 ];
 

@@ -263,10 +263,6 @@ pub enum Committed {
 pub fn committed(events: &[Recorded], parties: impl FnOnce(&BindingId) -> Option<Parties>) -> Committed {
     let first = events.first().expect("a committed request wrote at least one event");
     let seq = Seq(events.last().map_or(0, |e| e.seq));
-    let released = |draws: &[domain::Draw]| Money::sum(draws.iter().map(|d| d.amount));
-    let reviewed = |binding_id: &BindingId, status| {
-        Committed::BindingReviewed(BindingReviewed { binding_id: binding_id.clone(), status, seq })
-    };
     match &first.event {
         Event::RulesPublished(e) => Committed::RulesPublished(RulesPublished {
             region: e.region,
@@ -309,6 +305,21 @@ pub fn committed(events: &[Recorded], parties: impl FnOnce(&BindingId) -> Option
             moved: e.moved,
             seq,
         }),
+        event => binding_or_money(event, parties, seq),
+    }
+}
+
+/// The answer of a request about a binding, a settlement or a premium.
+fn binding_or_money(
+    event: &Event,
+    parties: impl FnOnce(&BindingId) -> Option<Parties>,
+    seq: Seq,
+) -> Committed {
+    let released = |draws: &[domain::Draw]| Money::sum(draws.iter().map(|d| d.amount));
+    let reviewed = |binding_id: &BindingId, status| {
+        Committed::BindingReviewed(BindingReviewed { binding_id: binding_id.clone(), status, seq })
+    };
+    match event {
         Event::BindingRequested(e) => Committed::BindingRequested(BindingRequested {
             binding_id: e.binding_id.clone(),
             authorizer: e.authorizer.clone(),
@@ -376,9 +387,7 @@ pub fn committed(events: &[Recorded], parties: impl FnOnce(&BindingId) -> Option
             splits: SplitView::of(&e.draws),
             seq,
         }),
-        Event::BindingEnded(_) | Event::Expired(_) => {
-            unreachable!("no request begins with {}", first.event.kind())
-        }
+        _ => unreachable!("no request begins with {}", event.kind()),
     }
 }
 
