@@ -11,7 +11,9 @@ use crate::money::Money;
 use crate::rules::{Bucket, Category, RuleSet};
 use crate::time::Timestamp;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 // Binary form: the variant index, so this order is stored: append new variants at the end only.
 #[derive(BorshSerialize, BorshDeserialize)]
@@ -22,7 +24,9 @@ pub enum Scheme {
     Resident,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 // Binary form: the variant index, so this order is stored: append new variants at the end only.
 #[derive(BorshSerialize, BorshDeserialize)]
@@ -32,7 +36,9 @@ pub enum PersonStatus {
     Terminated,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 // Binary form: the variant index, so this order is stored: append new variants at the end only.
 #[derive(BorshSerialize, BorshDeserialize)]
@@ -42,7 +48,7 @@ pub enum InstitutionKind {
 }
 
 /// How a settlement is to be taken.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SettleMode {
     /// Pay now.

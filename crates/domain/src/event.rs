@@ -19,7 +19,9 @@ use crate::rules::{Bucket, Category, Relation, RuleSet};
 use crate::time::Timestamp;
 
 /// Where money of a settlement came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 // Binary form: the variant index, so this order is stored: append new variants at the end only.
 #[derive(BorshSerialize, BorshDeserialize)]
@@ -30,7 +32,9 @@ pub enum Source {
     Family,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 // Binary form: the variant index, so this order is stored: append new variants at the end only.
 #[derive(BorshSerialize, BorshDeserialize)]
@@ -52,7 +56,9 @@ pub enum EndCause {
 }
 
 /// Why an account paid less than was still owed (domain.md §8).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 // Binary form: the variant index, so this order is stored: append new variants at the end only.
 #[derive(BorshSerialize, BorshDeserialize)]
@@ -83,8 +89,11 @@ pub struct Draw {
 }
 
 /// One line of a settlement's explanation: an account considered and what it paid.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize, utoipa::ToSchema,
+)]
 pub struct Explain {
+    /// null: no family account was there to consider.
     pub account: Option<PersonId>,
     pub source: Source,
     pub paid: Money,

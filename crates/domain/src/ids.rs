@@ -12,6 +12,20 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::limits::ID_CHARS_MAX;
 
+/// Identifiers: 1–64 characters of `[A-Za-z0-9_.:-]`.
+pub const ID_PATTERN: &str = "^[A-Za-z0-9_.:-]{1,64}$";
+/// Pooling regions: six digits.
+pub const REGION_PATTERN: &str = "^[0-9]{6}$";
+/// A resident ID number (GB 11643): 17 digits and a check character.
+pub const ID_NUMBER_PATTERN: &str = "^[0-9]{17}[0-9Xx]$";
+
+/// The schema of a string of `pattern`, for the OpenAPI document.
+fn string_schema(pattern: &str) -> utoipa::openapi::ObjectBuilder {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(pattern))
+}
+
 /// Whether `text` is a valid identifier.
 pub fn is_valid_id(text: &str) -> bool {
     !text.is_empty()
@@ -75,6 +89,15 @@ macro_rules! id_type {
                 read_id(reader).map($name)
             }
         }
+
+        /// Its schema: 1–64 characters of `[A-Za-z0-9_.:-]`.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                string_schema(ID_PATTERN).min_length(Some(1)).max_length(Some(ID_CHARS_MAX)).into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<$name, D::Error> {
@@ -170,6 +193,15 @@ impl Serialize for Region {
     }
 }
 
+/// Its schema: six digits.
+impl utoipa::PartialSchema for Region {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        string_schema(REGION_PATTERN).examples(["210100"]).into()
+    }
+}
+
+impl utoipa::ToSchema for Region {}
+
 impl<'de> Deserialize<'de> for Region {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Region, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
@@ -239,6 +271,19 @@ impl Serialize for IdNumber {
         serializer.serialize_str(&self.masked())
     }
 }
+
+/// Its schema: the number as a caller sends it (it is never rendered in full).
+impl utoipa::PartialSchema for IdNumber {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        string_schema(ID_NUMBER_PATTERN)
+            .description(Some(
+                "an 18-character resident ID with a valid GB 11643 check character; never echoed in full",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for IdNumber {}
 
 impl<'de> Deserialize<'de> for IdNumber {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<IdNumber, D::Error> {

@@ -13,6 +13,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::limits;
 
+/// Amounts a caller sends: yuan with at most two decimals (`Money::parse`).
+pub const MONEY_PATTERN: &str = r"^(0|[1-9][0-9]*)(\.[0-9]{1,2})?$";
+/// Amounts the ledger renders: always exactly two decimals (`Money`'s `Display`).
+pub const MONEY_RENDERED_PATTERN: &str = r"^(0|[1-9][0-9]*)\.[0-9]{2}$";
+
 /// A non-negative amount with exactly two decimal places (fen precision), held in fen.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Money(u64);
@@ -151,6 +156,20 @@ impl Serialize for Money {
         serializer.collect_str(self)
     }
 }
+
+/// Its schema as the ledger renders it: yuan, always two decimals.
+impl utoipa::PartialSchema for Money {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(MONEY_RENDERED_PATTERN))
+            .description(Some("yuan, always two decimals"))
+            .examples(["12.30"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Money {}
 
 impl<'de> Deserialize<'de> for Money {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Money, D::Error> {

@@ -6,65 +6,73 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-macro_rules! codes {
-    ($($variant:ident = $code:literal,)*) => {
-        /// Every error code of the contract (api.md §5), as a stable wire name.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum Code {
-            $($variant,)*
-        }
-
-        impl Code {
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(Code::$variant => $code,)*
-                }
-            }
-
-            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
-        }
-    };
+/// Every error code of the contract (api.md §5), as a stable wire name: the variant's name in
+/// snake_case, the same for serde (`rename_all`) and for `as_str` (strum).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Code {
+    InvalidRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    IdempotencyConflict,
+    AlreadyExists,
+    RegionRulesMissing,
+    PersonNotActive,
+    AuthorizerNotEmployee,
+    NoPersonalAccount,
+    RelationNotAllowed,
+    CrossRegionNotAllowed,
+    SelfBinding,
+    BindingExists,
+    BindingLimitReached,
+    BeneficiaryAlreadyBound,
+    AuthorizerNoBalance,
+    BindingNotPending,
+    BindingNotActive,
+    CategoryNotAllowed,
+    InsufficientFunds,
+    SettlementNotHeld,
+    CaptureExceedsHeld,
+    RefundExceedsSettled,
+    YearAlreadyClosed,
+    StatusUnchanged,
+    PremiumAlreadyPaid,
+    PremiumRelativesLimitReached,
+    PremiumYearNotOpen,
+    PremiumAmountMismatch,
+    BeneficiaryNotResident,
+    InstitutionUnknown,
+    InstitutionRegionMismatch,
+    RuleVersionNotNewer,
+    PayloadTooLarge,
+    MethodNotAllowed,
+    StorageFailure,
 }
 
-codes! {
-    InvalidRequest = "invalid_request",
-    Unauthorized = "unauthorized",
-    Forbidden = "forbidden",
-    NotFound = "not_found",
-    IdempotencyConflict = "idempotency_conflict",
-    AlreadyExists = "already_exists",
-    RegionRulesMissing = "region_rules_missing",
-    PersonNotActive = "person_not_active",
-    AuthorizerNotEmployee = "authorizer_not_employee",
-    NoPersonalAccount = "no_personal_account",
-    RelationNotAllowed = "relation_not_allowed",
-    CrossRegionNotAllowed = "cross_region_not_allowed",
-    SelfBinding = "self_binding",
-    BindingExists = "binding_exists",
-    BindingLimitReached = "binding_limit_reached",
-    BeneficiaryAlreadyBound = "beneficiary_already_bound",
-    AuthorizerNoBalance = "authorizer_no_balance",
-    BindingNotPending = "binding_not_pending",
-    BindingNotActive = "binding_not_active",
-    CategoryNotAllowed = "category_not_allowed",
-    InsufficientFunds = "insufficient_funds",
-    SettlementNotHeld = "settlement_not_held",
-    CaptureExceedsHeld = "capture_exceeds_held",
-    RefundExceedsSettled = "refund_exceeds_settled",
-    YearAlreadyClosed = "year_already_closed",
-    StatusUnchanged = "status_unchanged",
-    PremiumAlreadyPaid = "premium_already_paid",
-    PremiumRelativesLimitReached = "premium_relatives_limit_reached",
-    PremiumYearNotOpen = "premium_year_not_open",
-    PremiumAmountMismatch = "premium_amount_mismatch",
-    BeneficiaryNotResident = "beneficiary_not_resident",
-    InstitutionUnknown = "institution_unknown",
-    InstitutionRegionMismatch = "institution_region_mismatch",
-    RuleVersionNotNewer = "rule_version_not_newer",
-    PayloadTooLarge = "payload_too_large",
-    MethodNotAllowed = "method_not_allowed",
-    StorageFailure = "storage_failure",
+impl Code {
+    /// Every code, in the order declared.
+    pub const ALL: &'static [Code] = <Code as strum::VariantArray>::VARIANTS;
+
+    /// The code's wire name.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
 }
 
 impl fmt::Display for Code {

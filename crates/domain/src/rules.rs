@@ -13,7 +13,9 @@ use crate::money::Money;
 use crate::time::Timestamp;
 
 /// What the beneficiary is to the authorizer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 // Binary form: the variant index, so this order is stored: append new variants at the end only.
 #[derive(BorshSerialize, BorshDeserialize)]
@@ -33,7 +35,9 @@ impl Relation {
 }
 
 /// The kind of care a settlement pays for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 // Binary form: the variant index, so this order is stored: append new variants at the end only.
 #[derive(BorshSerialize, BorshDeserialize)]
@@ -58,7 +62,9 @@ impl Category {
 }
 
 /// The two buckets of a personal account.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 // Binary form: the variant index, so this order is stored: append new variants at the end only.
 #[derive(BorshSerialize, BorshDeserialize)]
@@ -69,7 +75,7 @@ pub enum Bucket {
     Historic,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 // Binary form: the variant index, so this order is stored: append new variants at the end only.
 #[derive(BorshSerialize, BorshDeserialize)]
@@ -79,7 +85,7 @@ pub enum CrossRegion {
     Nation,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 // Binary form: the variant index, so this order is stored: append new variants at the end only.
 #[derive(BorshSerialize, BorshDeserialize)]
@@ -88,7 +94,7 @@ pub enum FamilyOrder {
     BalanceDesc,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 // Binary form: the variant index, so this order is stored: append new variants at the end only.
 #[derive(BorshSerialize, BorshDeserialize)]
@@ -97,7 +103,7 @@ pub enum LimitWindow {
     Rolling,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 // Binary form: the variant index, so this order is stored: append new variants at the end only.
 #[derive(BorshSerialize, BorshDeserialize)]
@@ -107,10 +113,16 @@ pub enum RefundOrder {
 }
 
 /// One version of a region's rule set, complete with defaults.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize, utoipa::ToSchema,
+)]
 #[serde(deny_unknown_fields)]
+// The bounds in `#[schema]` are those of `validate` (`limits`), as literals: the test
+// `schema_bounds_are_the_limits` holds them equal.
 pub struct RuleSet {
+    #[schema(minimum = 1, maximum = 281474976710655u64)]
     pub version: u64,
+    /// A time already past means from now.
     pub effective_from: Timestamp,
     #[serde(default = "defaults::relations")]
     pub relations: Vec<Relation>,
@@ -121,28 +133,38 @@ pub struct RuleSet {
     #[serde(default)]
     pub bind_requires_balance: bool,
     #[serde(default)]
+    /// null: no limit.
+    #[schema(minimum = 1)]
     pub beneficiaries_per_authorizer_max: Option<u32>,
     #[serde(default)]
+    /// null: no limit.
+    #[schema(minimum = 1)]
     pub authorizers_per_beneficiary_max: Option<u32>,
     #[serde(default = "defaults::own_categories")]
     pub own_categories: Vec<Category>,
     #[serde(default = "defaults::family_categories")]
     pub family_categories: Vec<Category>,
     #[serde(default = "defaults::family_buckets")]
+    #[schema(min_items = 1, max_items = 2)]
     pub family_buckets: Vec<Bucket>,
     #[serde(default)]
+    /// null: no limit.
+    #[schema(minimum = 1)]
     pub family_accounts_per_settlement: Option<u32>,
     #[serde(default = "defaults::family_order")]
     pub family_order: FamilyOrder,
     #[serde(default = "defaults::limit_window")]
     pub limit_window: LimitWindow,
     #[serde(default = "defaults::hold_timeout_minutes")]
+    #[schema(minimum = 1, maximum = 10080)]
     pub hold_timeout_minutes: u32,
     #[serde(default = "defaults::refund_order")]
     pub refund_order: RefundOrder,
     #[serde(default = "defaults::premium_relatives_per_year_max")]
     pub premium_relatives_per_year_max: u32,
     #[serde(default = "defaults::resident_premium")]
+    /// The resident premium per year: keys are years 1990-2200.
+    #[schema(value_type = BTreeMap<String, Money>)]
     pub resident_premium: BTreeMap<i32, Money>,
 }
 
@@ -242,6 +264,21 @@ impl RuleSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Proves the bounds the rule set's schema states are those `validate` enforces.
+    #[test]
+    fn schema_bounds_are_the_limits() {
+        let schema = serde_json::to_value(<RuleSet as utoipa::PartialSchema>::schema()).unwrap();
+        let property = |name: &str| schema["properties"][name].clone();
+        assert_eq!(property("version")["maximum"], serde_json::json!(limits::RULE_VERSION_MAX - 1));
+        assert_eq!(
+            property("hold_timeout_minutes")["maximum"],
+            serde_json::json!(limits::HOLD_TIMEOUT_MINUTES_MAX)
+        );
+        let required: Vec<&str> =
+            schema["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(required, ["version", "effective_from"], "every other field has a default");
+    }
 
     // Proves a minimal rule set resolves every default of domain.md §6 and round-trips.
     #[test]

@@ -30,7 +30,7 @@ pub const RULE_DEPENDENCIES: &[(&str, &[&str])] =
     &[("balances", &[]), ("bindings", &["limit_window"]), ("settlements", &[])];
 
 /// A rule-set version that changed parameters a view depends on.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct RuleChange {
     /// The seq of the `rules_published` event.
     pub seq: u64,

@@ -11,37 +11,44 @@ use domain::{
 
 use crate::Projections;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AccountView {
     pub person_id: PersonId,
     pub current: Money,
     pub historic: Money,
     pub held: Money,
+    /// current + historic − held.
     pub available: Money,
     pub as_of_seq: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct BindingView {
     pub binding_id: BindingId,
     pub authorizer: PersonId,
     pub beneficiary: PersonId,
     pub relation: Relation,
     pub status: BindingStatus,
+    /// Lower is drawn first; null: the default order.
+    #[schema(minimum = 1, maximum = 1000)]
     pub priority: Option<u32>,
+    /// null: no limit.
     pub monthly_limit: Option<Money>,
+    /// null: no limit.
     pub annual_limit: Option<Money>,
+    /// Drawn in the current month window, net of refunds.
     pub used_month: Money,
+    /// Drawn in the current year window, net of refunds.
     pub used_year: Money,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct BindingsView {
     pub as_authorizer: Vec<BindingView>,
     pub as_beneficiary: Vec<BindingView>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SplitView {
     pub account: PersonId,
     pub source: Source,
@@ -58,7 +65,7 @@ impl SplitView {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RefundView {
     pub refund_id: RefundId,
     pub amount: Money,
@@ -68,25 +75,38 @@ pub struct RefundView {
     pub seq: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SettlementView {
     pub settlement_id: SettlementId,
     pub institution: InstitutionId,
     pub beneficiary: PersonId,
     pub category: Category,
     pub amount: Money,
+    /// Present once a hold was captured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub captured: Option<Money>,
+    #[schema(schema_with = settlement_status)]
     pub status: &'static str,
     pub splits: Vec<SplitView>,
     pub out_of_pocket: Money,
+    #[schema(minimum = 1)]
     pub rule_version: u64,
     pub explain: Vec<Explain>,
     pub occurred_at: Timestamp,
+    /// Present for a hold.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<Timestamp>,
     pub refunds: Vec<RefundView>,
     pub refunded_total: Money,
+}
+
+/// The schema of a settlement's status: the wire names of `command::SettlementStatus`.
+fn settlement_status() -> utoipa::openapi::Object {
+    let statuses = <command::SettlementStatus as strum::VariantArray>::VARIANTS;
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(statuses.iter().map(|status| status.as_str())))
+        .build()
 }
 
 /// One line of a replay: a balance or a binding as of a point.

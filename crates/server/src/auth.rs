@@ -17,6 +17,18 @@ pub enum Role {
     Auditor,
 }
 
+impl Role {
+    /// The role's name, as the tokens file spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Operator => "operator",
+            Role::Channel => "channel",
+            Role::Institution => "institution",
+            Role::Auditor => "auditor",
+        }
+    }
+}
+
 /// Who is calling.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {

@@ -5,11 +5,20 @@
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
+use serde_json::json;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Schema, Type};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{PartialSchema, ToSchema};
 
+use domain::limits::TEXT_CHARS_MAX;
+use domain::money::MONEY_PATTERN;
 use domain::{
     Bucket, Category, IdNumber, InstitutionId, InstitutionKind, Money, PersonId, PersonStatus, RefundId,
-    Region, Rejection, RequestId, RuleSet, Scheme, SettleMode, SettlementId, Timestamp,
+    Region, Rejection, Relation, RequestId, RuleSet, Scheme, SettleMode, SettlementId, Timestamp,
 };
+
+/// Free text (names, reasons): 1–256 characters, no control characters.
+pub const TEXT_PATTERN: &str = r"^[^\u0000-\u001F\u007F-\u009F]{1,256}$";
 
 /// An amount of one operation: a string, ≤ 2 decimals, not negative, ≤ 1,000,000.00.
 #[derive(Clone, Copy, Debug)]
@@ -22,87 +31,138 @@ impl<'de> Deserialize<'de> for Amount {
     }
 }
 
+/// Its schema: the amount as a caller may send it.
+impl PartialSchema for Amount {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(MONEY_PATTERN))
+            .description(Some("yuan, at most 2 decimals, at most 1000000.00"))
+            .examples(["12.30"])
+            .into()
+    }
+}
+
+impl ToSchema for Amount {}
+
+/// Free text as sent (names, reasons); the engine refuses it unless it is 1–256 characters
+/// without control characters.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(transparent)]
+pub struct Text(pub String);
+
+impl PartialSchema for Text {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(TEXT_CHARS_MAX))
+            .pattern(Some(TEXT_PATTERN))
+            .into()
+    }
+}
+
+impl ToSchema for Text {}
+
 fn amount_opt(value: Option<Amount>) -> Option<Money> {
     value.map(|a| a.0)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"request_id": "inst-1", "institution_id": "H21010000001", "region": "210100", "kind": "hospital", "name": "Hospital One"}))]
 pub struct InstitutionBody {
     pub request_id: RequestId,
     pub institution_id: InstitutionId,
     pub region: Region,
     pub kind: InstitutionKind,
-    pub name: String,
+    pub name: Text,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"request_id": "person-P2", "person_id": "P2", "region": "210100", "scheme": "employee", "name": "Li Wei"}))]
 pub struct PersonBody {
     pub request_id: RequestId,
     pub person_id: PersonId,
     pub region: Region,
     pub scheme: Scheme,
     #[serde(default)]
-    pub name: Option<String>,
+    pub name: Option<Text>,
     #[serde(default)]
     pub id_number: Option<IdNumber>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"request_id": "status-1", "status": "suspended", "reason": "moved away"}))]
 pub struct StatusBody {
     pub request_id: RequestId,
     pub status: PersonStatus,
-    pub reason: String,
+    pub reason: Text,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"request_id": "credit-1", "amount": "500.00", "bucket": "historic", "reason": "monthly allocation"}))]
 pub struct CreditBody {
     pub request_id: RequestId,
     pub amount: Amount,
     pub bucket: Bucket,
-    pub reason: String,
+    pub reason: Text,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"request_id": "year-end-2025", "year": 2025}))]
 pub struct YearEndBody {
     pub request_id: RequestId,
+    /// A year up to the current one (+08:00).
+    #[schema(minimum = 1990, maximum = 2200)]
     pub year: i32,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"request_id": "bind-1", "authorizer": "P1", "beneficiary": "C1", "relation": "child"}))]
 pub struct BindingBody {
     pub request_id: RequestId,
     pub authorizer: PersonId,
     pub beneficiary: PersonId,
+    /// What the beneficiary is to the authorizer; read as a string, so a relation the region's
+    /// rules do not allow (or do not know) is 422 relation_not_allowed.
+    #[schema(value_type = Relation)]
     pub relation: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"request_id": "req-1"}))]
 pub struct RequestOnlyBody {
     pub request_id: RequestId,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"request_id": "reject-1", "reason": "no proof of the relation"}))]
 pub struct RejectBody {
     pub request_id: RequestId,
-    pub reason: String,
+    pub reason: Text,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"request_id": "auth-1", "priority": 1, "monthly_limit": "200.00", "annual_limit": null}))]
 pub struct AuthorizationBody {
     pub request_id: RequestId,
+    /// Lower is drawn first; null: the default order.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000)]
     pub priority: Option<u32>,
+    /// null: no limit.
     #[serde(default)]
     pub monthly_limit: Option<Amount>,
+    /// null: no limit.
     #[serde(default)]
     pub annual_limit: Option<Amount>,
 }
@@ -113,25 +173,33 @@ impl AuthorizationBody {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"request_id": "settle-1", "settlement_id": "S1", "institution": "H21010000001", "beneficiary": "C1", "category": "pharmacy", "amount": "80.00"}))]
 pub struct SettlementBody {
     pub request_id: RequestId,
     pub settlement_id: SettlementId,
+    /// The calling institution's own id.
     pub institution: InstitutionId,
     pub beneficiary: PersonId,
     pub category: Category,
+    /// The personal-burden part of the bill.
     pub amount: Amount,
+    /// Business time; default recorded_at; at most 5 minutes after and 30 days before the
+    /// ledger clock.
     #[serde(default)]
     pub occurred_at: Option<Timestamp>,
+    /// Default settle.
     #[serde(default)]
     pub mode: Option<SettleMode>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"request_id": "capture-1", "amount": "50.00"}))]
 pub struct CaptureBody {
     pub request_id: RequestId,
+    /// At most the held amount; default all.
     #[serde(default)]
     pub amount: Option<Amount>,
 }
@@ -142,27 +210,68 @@ impl CaptureBody {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"request_id": "refund-1", "refund_id": "R1", "amount": "10.00", "reason": "medicine returned"}))]
 pub struct RefundBody {
     pub request_id: RequestId,
     pub refund_id: RefundId,
     pub amount: Amount,
-    pub reason: String,
+    pub reason: Text,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"request_id": "premium-1", "payer": "P1", "beneficiary": "C1", "year": 2026, "amount": "400.00"}))]
 pub struct PremiumBody {
     pub request_id: RequestId,
     pub payer: PersonId,
     pub beneficiary: PersonId,
+    #[schema(minimum = 1990, maximum = 2200)]
     pub year: i32,
     pub amount: Amount,
 }
 
+/// A rule-set body: `request_id` plus the rule set's own fields, every one left out taking
+/// its default (domain.md §6).
+#[derive(Debug)]
+pub struct RulesBody {
+    pub request_id: RequestId,
+    pub rules: RuleSet,
+}
+
+/// Its schema: the rule set's, with `request_id` added and required.
+impl PartialSchema for RulesBody {
+    fn schema() -> RefOr<Schema> {
+        let mut object = rule_set_with("request_id", Ref::from_schema_name(RequestId::name()).into());
+        object.description =
+            Some("A rule set (domain.md §6); every field left out takes its default.".into());
+        object.examples = vec![json!({"request_id": "rules-2", "version": 2,
+            "effective_from": "2026-01-01T00:00:00+08:00", "relations": ["spouse", "parent", "child"]})];
+        object.into()
+    }
+}
+
+impl ToSchema for RulesBody {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((RequestId::name().into(), RequestId::schema()));
+        schemas.push((RuleSet::name().into(), RuleSet::schema()));
+        RuleSet::schemas(schemas);
+    }
+}
+
+/// The object schema of a rule set with one more field, `name`, required.
+pub(crate) fn rule_set_with(name: &str, field: RefOr<Schema>) -> Object {
+    let RefOr::T(Schema::Object(mut object)) = RuleSet::schema() else {
+        unreachable!("a struct's schema is an object")
+    };
+    object.properties.insert(name.to_owned(), field);
+    object.required.insert(0, name.to_owned());
+    object
+}
+
 /// A rule-set body: `request_id` plus the rule set's own fields.
-pub fn parse_rules(bytes: &[u8]) -> Result<(RequestId, RuleSet), Rejection> {
+pub fn parse_rules(bytes: &[u8]) -> Result<RulesBody, Rejection> {
     let mut object: serde_json::Map<String, serde_json::Value> = parse(bytes)?;
     let request_id =
         object.remove("request_id").ok_or_else(|| Rejection::invalid("request_id", "is required"))?;
@@ -170,7 +279,7 @@ pub fn parse_rules(bytes: &[u8]) -> Result<(RequestId, RuleSet), Rejection> {
         .map_err(|e| Rejection::invalid("request_id", without_value(&e.to_string())))?;
     let rules: RuleSet = parse_value(serde_json::Value::Object(object))?;
     rules.validate().map_err(|(field, problem)| Rejection::invalid(field, problem))?;
-    Ok((request_id, rules))
+    Ok(RulesBody { request_id, rules })
 }
 
 /// Parses a body strictly, naming the offending field in the rejection.

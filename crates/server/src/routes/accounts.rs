@@ -1,30 +1,45 @@
 //! Accounts: credits into a personal account, and the account as it stands or stood.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, Method};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use domain::{Code, Command, PersonId, Rejection, Request};
+use projection::AccountView;
 
 use super::{
-    durable, parse_as_of, query, read, AsOfQuery, Item, Mutation, Segment, Shared, OPERATOR, PERSON_READ,
+    durable, parse_as_of, query, read, AsOfQuery, Item, Mutation, Segment, Sent, Shared, OPERATOR,
+    PERSON_READ,
 };
+use crate::openapi::{roles, BadRequest, CommandErrors, NotFound, PersonPath, TokenErrors, Unprocessable};
+use crate::render::Credited;
 use crate::wire::{self, path_id};
 
-/// The mutating routes of this resource.
-pub(crate) const MUTATIONS: &[Mutation] = &[Mutation {
+const CREDIT: Mutation = Mutation {
     method: Method::POST,
     path: "/v1/accounts/{person_id}/credits",
     roles: OPERATOR,
-    created: false,
+    success: StatusCode::OK,
     build: build_credit,
-}];
+};
 
-/// Adds the read routes of this resource.
-pub(crate) fn routes(router: Router<Shared>) -> Router<Shared> {
-    router.route("/v1/accounts/{person_id}", get(get_account))
+/// The mutating routes of this resource.
+pub(crate) const MUTATIONS: &[Mutation] = &[CREDIT];
+
+/// The routes of this resource.
+pub(crate) fn routes() -> OpenApiRouter<Shared> {
+    OpenApiRouter::new().routes(routes!(get_account)).routes(routes!(credit))
+}
+
+/// Credit an account (monthly allocation, transfer in)
+#[utoipa::path(post, path = CREDIT.path, tag = "persons", operation_id = "credit",
+    description = roles(CREDIT.roles), params(PersonPath), request_body = wire::CreditBody,
+    responses((status = 200, description = "credited: the account after it", body = Credited),
+        TokenErrors, CommandErrors, NotFound, Unprocessable))]
+async fn credit(sent: Sent) -> Response {
+    sent.write(&CREDIT).await
 }
 
 fn build_credit(item: &Item<'_>) -> Result<Request, Rejection> {
@@ -33,10 +48,14 @@ fn build_credit(item: &Item<'_>) -> Result<Request, Rejection> {
     let b: wire::CreditBody = wire::parse(bytes)?;
     Ok(Request {
         request_id: b.request_id,
-        command: Command::Credit { person_id, amount: b.amount.0, bucket: b.bucket, reason: b.reason },
+        command: Command::Credit { person_id, amount: b.amount.0, bucket: b.bucket, reason: b.reason.0 },
     })
 }
 
+/// An employee's personal account
+#[utoipa::path(get, path = "/v1/accounts/{person_id}", tag = "persons", operation_id = "getAccount",
+    description = roles(PERSON_READ), params(PersonPath, AsOfQuery),
+    responses((status = 200, description = "the account", body = AccountView), TokenErrors, BadRequest, NotFound))]
 async fn get_account(
     State(app): State<Shared>,
     Segment(person_id): Segment,
@@ -58,6 +77,6 @@ async fn get_account(
             Rejection::new(Code::NotFound, "no personal account (a resident has none)")
                 .with("person_id", &person_id)
         })?;
-        Ok(serde_json::to_value(view).expect("views serialize"))
+        Ok(view)
     })
 }

@@ -4,28 +4,84 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
-use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use domain::limits::EVENTS_PAGE_MAX;
-use domain::Rejection;
+use domain::{Event, Rejection, RequestId, Timestamp};
 use engine::EngineError;
 
 use super::{authenticate, engine_error, error_response, query, read, Shared, AUDIT_READ};
+use crate::openapi::{roles, BadRequest, StorageFailure, TokenErrors};
+use crate::render::{Broken, Verification};
 
-/// Adds the read routes of this resource.
-pub(crate) fn routes(router: Router<Shared>) -> Router<Shared> {
-    router.route("/v1/events", get(get_events)).route("/v1/audit/verify", get(get_verify))
+/// The routes of this resource.
+pub(crate) fn routes() -> OpenApiRouter<Shared> {
+    OpenApiRouter::new().routes(routes!(get_events)).routes(routes!(get_verify))
 }
 
-#[derive(Debug, Deserialize)]
+/// The page's query (read as text, so that a bad value is named in a 400 of ours).
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct EventsQuery {
+    /// Events after this seq (default 0).
+    #[param(value_type = Option<u64>, minimum = 0)]
     after_seq: Option<String>,
+    /// At most this many events (default 1000).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
 }
+
+/// A page of events. The page is written as bytes, envelope by envelope
+/// (`engine::envelope::to_json`): these types describe what it writes.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct Events {
+    #[schema(max_items = 1000)]
+    events: Vec<Envelope>,
+}
+
+/// A stored event, as `engine::envelope::to_json` renders it.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct Envelope {
+    #[schema(minimum = 1)]
+    seq: u64,
+    recorded_at: Timestamp,
+    #[schema(schema_with = event_kind)]
+    kind: String,
+    #[schema(minimum = 1)]
+    version: u32,
+    /// The request that wrote the event.
+    #[schema(required = false)]
+    request_id: RequestId,
+    /// The digest of that request's body.
+    #[schema(required = false)]
+    request_digest: String,
+    /// The event's fields (docs/events.md).
+    #[schema(value_type = Object)]
+    payload: (),
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    prev_hash: String,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    hash: String,
+}
+
+/// The schema of an event's kind: one of `Event::KINDS`.
+fn event_kind() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(Event::KINDS.iter().copied()))
+        .build()
+}
+
+/// The stored event envelopes, in order
+#[utoipa::path(get, path = "/v1/events", tag = "audit", operation_id = "getEvents",
+    description = roles(AUDIT_READ), params(EventsQuery),
+    responses((status = 200, description = "a page of events", body = Events), TokenErrors, BadRequest, StorageFailure))]
 
 async fn get_events(State(app): State<Shared>, headers: HeaderMap, uri: axum::http::Uri) -> Response {
     let principal = authenticate(&app, &headers, AUDIT_READ);
@@ -63,18 +119,19 @@ async fn get_events(State(app): State<Shared>, headers: HeaderMap, uri: axum::ht
     }
 }
 
+/// Recompute the hash chain
+#[utoipa::path(get, path = "/v1/audit/verify", tag = "audit", operation_id = "verify",
+    description = roles(AUDIT_READ),
+    responses((status = 200, description = "the verification", body = Verification), TokenErrors, StorageFailure))]
 async fn get_verify(State(app): State<Shared>, headers: HeaderMap) -> Response {
     read(&app, &headers, AUDIT_READ, |_| {
         let report = app.engine.log().verify().map_err(|e| engine_error(EngineError::from(e)))?;
-        let mut body = json!({
-            "ok": report.ok,
-            "ledger_id": report.ledger_id,
-            "head_seq": report.head_seq,
-            "head_hash": report.head_hash,
-        });
-        if let Some(broken) = report.broken {
-            body["broken"] = json!({"seq": broken.seq, "reason": broken.reason});
-        }
-        Ok(body)
+        Ok(Verification {
+            ok: report.ok,
+            ledger_id: report.ledger_id,
+            head_seq: report.head_seq,
+            head_hash: report.head_hash,
+            broken: report.broken.map(|broken| Broken { seq: broken.seq, reason: broken.reason }),
+        })
     })
 }

@@ -13,8 +13,11 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use serde::Deserialize;
-use serde_json::{json, value::RawValue, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::{value::RawValue, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use domain::limits::{BATCH_BODY_BYTES_MAX, BATCH_MIB_IN_FLIGHT_MAX, BATCH_REQUESTS_MAX, BODY_BYTES_MAX};
 use domain::{Code, Rejection};
@@ -22,6 +25,7 @@ use engine::{EngineError, Reply};
 
 use super::{self as http, Mutation, Shared};
 use crate::auth::{require, Principal, Role};
+use crate::openapi::{roles, BatchErrors, TokenErrors};
 use crate::wire;
 
 /// MiB of batch bodies read or being decided at once (`limits::BATCH_MIB_IN_FLIGHT_MAX`).
@@ -31,19 +35,50 @@ static IN_FLIGHT: tokio::sync::Semaphore =
 /// Every role may send a batch; each item is held to what the role may do.
 const ANY_ROLE: &[Role] = &[Role::Operator, Role::Channel, Role::Institution, Role::Auditor];
 
-#[derive(Debug, Deserialize)]
+/// The routes of this resource.
+pub(crate) fn routes() -> OpenApiRouter<Shared> {
+    OpenApiRouter::new().routes(routes!(post_batch))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"requests": [
+    {"method": "POST", "path": "/v1/accounts/P1/credits",
+     "body": {"request_id": "credit-2026-12-P1", "amount": "500.00", "bucket": "current", "reason": "monthly allocation"}},
+    {"method": "POST", "path": "/v1/accounts/P2/credits",
+     "body": {"request_id": "credit-2026-12-P2", "amount": "320.00", "bucket": "current", "reason": "monthly allocation"}},
+]}))]
 struct BatchBody {
+    #[schema(min_items = 1, max_items = 8192)]
     requests: Vec<BatchItem>,
 }
 
 /// One request of a batch; its body is kept as sent, to be read exactly as a request's body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct BatchItem {
+    /// POST or PUT, as the route takes it; another method on a mutating route is the item's 405.
     method: String,
+    /// A mutating route of the API; any other path is the item's 404.
     path: String,
+    /// The route's request body, at most 64 KiB.
+    #[schema(value_type = Object)]
     body: Box<RawValue>,
+}
+
+/// The answer to a batch.
+#[derive(Debug, Serialize, ToSchema)]
+struct BatchResults {
+    /// One per request, in order: the status and body it would have had alone.
+    results: Vec<BatchResult>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct BatchResult {
+    #[schema(minimum = 200, maximum = 599)]
+    status: u16,
+    #[schema(value_type = Object)]
+    body: Value,
 }
 
 fn batch_too_large() -> Rejection {
@@ -55,11 +90,16 @@ fn batch_too_large() -> Rejection {
 struct Waiting {
     index: usize,
     kind: &'static str,
-    created: bool,
+    success: StatusCode,
     outcome: tokio::sync::oneshot::Receiver<Result<engine::Outcome, EngineError>>,
 }
 
-pub async fn post_batch(State(app): State<Shared>, headers: HeaderMap, body: Body) -> Response {
+/// Many mutating requests in one round trip, each decided in order as if sent alone with this token; answered once all are durable
+#[utoipa::path(post, path = "/v1/batch", tag = "batches", operation_id = "batch", description = roles(ANY_ROLE),
+    request_body = BatchBody,
+    responses((status = 200, description = "one result per request, in order", body = BatchResults),
+        TokenErrors, BatchErrors))]
+async fn post_batch(State(app): State<Shared>, headers: HeaderMap, body: Body) -> Response {
     let batch = async {
         if http::declared_too_large(&headers, BATCH_BODY_BYTES_MAX) {
             return Err(batch_too_large());
@@ -93,7 +133,7 @@ pub async fn post_batch(State(app): State<Shared>, headers: HeaderMap, body: Bod
             Ok((request, origin, mutation)) => {
                 let (sender, outcome) = tokio::sync::oneshot::channel();
                 let kind = request.command.kind();
-                waiting.push(Waiting { index, kind, created: mutation.created, outcome });
+                waiting.push(Waiting { index, kind, success: mutation.success, outcome });
                 let reply: Reply = Box::new(move |outcome| {
                     let _ = sender.send(outcome);
                 });
@@ -114,17 +154,17 @@ pub async fn post_batch(State(app): State<Shared>, headers: HeaderMap, body: Bod
     }
     // An item's answer reads the projections only to name a binding's parties, each on its own.
     for (item, outcome) in outcomes {
-        let answer = http::answer(&app, item.kind, item.created, outcome);
+        let answer = http::answer(&app, item.kind, item.success, outcome);
         results[item.index] = Some(answer);
     }
-    let results: Vec<Value> = results
+    let results = results
         .into_iter()
         .map(|result| {
             let (status, body) = result.expect("every item has its result");
-            json!({"status": status.as_u16(), "body": body})
+            BatchResult { status: status.as_u16(), body }
         })
         .collect();
-    http::json_response(StatusCode::OK, &json!({ "results": results }))
+    http::json_response(StatusCode::OK, &BatchResults { results })
 }
 
 /// An item's request, through its route's pipeline as if sent alone with the batch's token.

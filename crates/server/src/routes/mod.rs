@@ -21,16 +21,18 @@ mod premiums;
 mod registry;
 mod settlements;
 
-pub use admin::PROJECTIONS;
+pub use admin::{RebuildStatus, PROJECTIONS};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use axum::Router;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use domain::limits::BODY_BYTES_MAX;
 use domain::{Code, Origin, Rejection, Request, Timestamp};
@@ -39,7 +41,7 @@ use projection::{Durable, InFlight};
 
 use crate::auth::{require, Denied, Principal, Role, Tokens};
 use crate::metrics::Metrics;
-use crate::render;
+use crate::render::{self, ErrorBody, ErrorDetail};
 use crate::wire;
 
 /// What every handler shares.
@@ -48,7 +50,7 @@ pub struct App {
     pub tokens: Tokens,
     pub metrics: Arc<Metrics>,
     /// Online rebuilds by projection name: the latest status of each.
-    pub rebuilds: std::sync::Mutex<std::collections::BTreeMap<String, Value>>,
+    pub rebuilds: std::sync::Mutex<std::collections::BTreeMap<String, admin::RebuildStatus>>,
     /// How long a request body may take to arrive in full (the idle timeout of api.md §1: a
     /// connection with a request in hand is not idle-timed, so its body is timed here).
     pub body_deadline: std::time::Duration,
@@ -62,37 +64,25 @@ impl std::fmt::Debug for App {
 
 pub(crate) type Shared = Arc<App>;
 
+/// The routes with their OpenAPI description: each resource's, and the service's own.
+pub(crate) fn api() -> OpenApiRouter<Shared> {
+    OpenApiRouter::with_openapi(crate::openapi::Api::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi_json))
+        .merge(registry::routes())
+        .merge(accounts::routes())
+        .merge(bindings::routes())
+        .merge(settlements::routes())
+        .merge(premiums::routes())
+        .merge(batch::routes())
+        .merge(audit::routes())
+        .merge(admin::routes())
+}
+
 pub fn router(app: Shared) -> Router {
-    let mut router = Router::new()
-        .route("/healthz", get(|| async { json_response(StatusCode::OK, &json!({"status": "ok"})) }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(|| async { json_response(StatusCode::OK, &crate::openapi::document()) }))
-        .route("/v1/batch", post(batch::post_batch));
-    for routes in [
-        registry::routes,
-        accounts::routes,
-        bindings::routes,
-        settlements::routes,
-        audit::routes,
-        admin::routes,
-    ] {
-        router = routes(router);
-    }
-    for mutation in mutations() {
-        let handler = move |State(app): State<Shared>,
-                            Segment(segment): Segment,
-                            headers: HeaderMap,
-                            body: Body| async move {
-            write(app, headers, body, mutation, &segment).await
-        };
-        let method_router = match mutation.method {
-            Method::PUT => put(handler),
-            _ => post(handler),
-        };
-        // A path that also has a read route gets its method added to that route.
-        router = router.route(mutation.path, method_router);
-    }
+    let (router, _) = api().split_for_parts();
     router
         .fallback(|| async { error_response(&Rejection::new(Code::NotFound, "no such route")) })
         .method_not_allowed_fallback(|| async {
@@ -132,6 +122,32 @@ async fn trace_request(request: axum::extract::Request, next: axum::middleware::
     response
 }
 
+/// What a mutating route's handler is given: the app, the path's segment (as `Segment`), the
+/// headers and the body, for `write` to run through the route's `Mutation`.
+pub(crate) struct Sent {
+    app: Shared,
+    segment: String,
+    headers: HeaderMap,
+    body: Body,
+}
+
+impl axum::extract::FromRequest<Shared> for Sent {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request(request: axum::extract::Request, app: &Shared) -> Result<Sent, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let Segment(segment) = Segment::from_request_parts(&mut parts, app).await?;
+        Ok(Sent { app: app.clone(), segment, headers: parts.headers, body })
+    }
+}
+
+impl Sent {
+    /// The whole pipeline of the mutating route `mutation`.
+    pub(crate) async fn write(self, mutation: &Mutation) -> Response {
+        write(self.app, self.headers, self.body, mutation, &self.segment).await
+    }
+}
+
 /// A path segment as text. A segment that does not decode (not UTF-8) becomes empty, which no
 /// id accepts, so it is refused as `invalid_request` after the token check, in JSON.
 pub(crate) struct Segment(String);
@@ -149,9 +165,16 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Segment {
 
 // ---- responses -------------------------------------------------------------------------
 
-pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
-    let bytes = serde_json::to_vec(body).expect("json values serialize");
+/// A JSON answer. The body goes through a `serde_json::Value`, whose objects keep their keys
+/// sorted: every answer lists its fields in alphabetical order, whatever its type's order.
+pub(crate) fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
+    let bytes = serde_json::to_vec(&json_value(body)).expect("json values serialize");
     (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
+/// An answer's body as a JSON value.
+pub(crate) fn json_value(body: &impl Serialize) -> Value {
+    serde_json::to_value(body).expect("answers serialize")
 }
 
 pub fn status_of(code: Code) -> StatusCode {
@@ -178,12 +201,14 @@ pub fn status_of(code: Code) -> StatusCode {
 
 /// A rejection's status and the JSON error body of api.md §2.
 pub(crate) fn error_body(rejection: &Rejection) -> (StatusCode, Value) {
-    let body = json!({"error": {
-        "code": rejection.code.as_str(),
-        "message": rejection.message,
-        "details": rejection.details,
-    }});
-    (status_of(rejection.code), body)
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code: rejection.code,
+            message: rejection.message.clone(),
+            details: rejection.details.clone(),
+        },
+    };
+    (status_of(rejection.code), json_value(&body))
 }
 
 pub fn error_response(rejection: &Rejection) -> Response {
@@ -263,7 +288,7 @@ pub(crate) async fn read_body_within(
 pub(crate) fn answer(
     app: &App,
     kind: &'static str,
-    created: bool,
+    success: StatusCode,
     outcome: Result<Outcome, EngineError>,
 ) -> (StatusCode, Value) {
     match outcome {
@@ -275,7 +300,7 @@ pub(crate) fn answer(
                 };
                 app.engine.read(parties).ok().flatten()
             });
-            (if created { StatusCode::CREATED } else { StatusCode::OK }, body)
+            (success, json_value(&body))
         }
         Ok(Outcome::Rejected { rejection, replayed }) => {
             app.metrics.command(kind, if replayed { "replayed" } else { "rejected" });
@@ -283,7 +308,7 @@ pub(crate) fn answer(
         }
         Ok(Outcome::Preview { charge }) => {
             app.metrics.command(kind, "preview");
-            (StatusCode::OK, render::charge_body(&charge, "preview", None))
+            (StatusCode::OK, json_value(&render::preview(&charge)))
         }
         Err(error) => {
             app.metrics.command(kind, "error");
@@ -301,8 +326,8 @@ pub struct Mutation {
     /// The route, with at most one `{segment}`.
     pub path: &'static str,
     pub roles: &'static [Role],
-    /// 201 when it succeeds (it creates something), else 200.
-    pub created: bool,
+    /// What it answers when it succeeds: 201 when it creates something, else 200.
+    pub success: StatusCode,
     pub(crate) build: fn(&Item<'_>) -> Result<Request, Rejection>,
 }
 
@@ -389,7 +414,7 @@ async fn write(app: Shared, headers: HeaderMap, body: Body, mutation: &Mutation,
         }),
     );
     let outcome = receiver.await.unwrap_or(Err(EngineError::Stopped));
-    let (status, body) = answer(&app, kind, mutation.created, outcome);
+    let (status, body) = answer(&app, kind, mutation.success, outcome);
     json_response(status, &body)
 }
 
@@ -404,9 +429,10 @@ pub(crate) fn declared_too_large(headers: &HeaderMap, limit: usize) -> bool {
 }
 
 /// The pipeline of a read route.
-pub(crate) fn read<F>(app: &App, headers: &HeaderMap, roles: &[Role], view: F) -> Response
+pub(crate) fn read<T, F>(app: &App, headers: &HeaderMap, roles: &[Role], view: F) -> Response
 where
-    F: FnOnce(&Principal) -> Result<Value, Rejection>,
+    T: Serialize,
+    F: FnOnce(&Principal) -> Result<T, Rejection>,
 {
     match authenticate(app, headers, roles).and_then(|principal| view(&principal)) {
         Ok(body) => json_response(StatusCode::OK, &body),
@@ -433,11 +459,18 @@ pub(crate) const PERSON_READ: &[Role] = &[Role::Operator, Role::Channel, Role::A
 
 // ---- queries -----------------------------------------------------------------------------------
 
-/// `?as_of=` / `?as_of_seq=` of the reads that look back.
-#[derive(Debug, Deserialize)]
+/// `?as_of=` / `?as_of_seq=` of the reads that look back (read as text, so that a bad value is
+/// named in a 400 of ours).
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct AsOfQuery {
+    /// The account as it was at this time: RFC 3339, years 1900-9999; percent-encode a +
+    /// offset as %2B.
+    #[param(value_type = Option<String>, format = DateTime)]
     as_of: Option<String>,
+    /// The account as it was after this event (not with as_of).
+    #[param(value_type = Option<u64>, minimum = 0)]
     as_of_seq: Option<String>,
 }
 
@@ -475,27 +508,66 @@ pub(crate) fn engine_now(view: &Durable<'_>) -> Timestamp {
     view.head_time().map_or(wall, |head| wall.max(head))
 }
 
+/// Liveness
+#[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "healthz", security(()),
+    responses((status = 200, description = "the process answers", body = render::Health)))]
+async fn healthz() -> Response {
+    json_response(StatusCode::OK, &render::Health { status: render::Live::Ok })
+}
+
+/// Readiness: the log is open and projected
+///
 /// Ready once the log is verified and projected (the service listens only then), and for as
 /// long as the writer accepts work: after a storage failure it is not.
+#[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "readyz", security(()),
+    responses(
+        (status = 200, description = "ready, with the head of the log", body = render::Ready),
+        (status = 503, description = "the writer has stopped after a storage failure", body = render::NotReady),
+    ))]
 async fn readyz(State(app): State<Shared>) -> Response {
     let head_seq = app.engine.durable_head();
     if !app.engine.is_serving() {
-        return json_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &json!({"status": "failed", "head_seq": head_seq}),
-        );
+        let body = render::NotReady { status: render::FailedStatus::Failed, head_seq };
+        return json_response(StatusCode::SERVICE_UNAVAILABLE, &body);
     }
-    json_response(StatusCode::OK, &json!({"status": "ready", "head_seq": head_seq}))
+    json_response(StatusCode::OK, &render::Ready { status: render::ReadyStatus::Ready, head_seq })
 }
 
+/// Prometheus metrics (OpenMetrics text)
+#[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "metrics", security(()),
+    responses((status = 200, description = "the metrics", body = String, content_type = "text/plain")))]
 async fn metrics(State(app): State<Shared>) -> Response {
     app.metrics.set_head_seq(app.engine.durable_head());
     (StatusCode::OK, [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], app.metrics.render()).into_response()
 }
 
+/// This document
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", operation_id = "openapi", security(()),
+    responses((status = 200, description = "the OpenAPI document", body = Object)))]
+async fn openapi_json() -> Response {
+    json_response(StatusCode::OK, crate::openapi::document())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Proves every mutating route is in the document at the path and method its `Mutation`
+    // names, so `POST /v1/batch` finds an item's route where the router has it.
+    #[test]
+    fn mutations_are_routed_where_they_say() {
+        let document = crate::openapi::document();
+        for mutation in mutations() {
+            let method = mutation.method.as_str().to_lowercase();
+            let operation = &document["paths"][mutation.path][&method];
+            assert!(operation.is_object(), "{mutation:?} is documented");
+            assert_eq!(
+                operation["description"],
+                Value::from(crate::openapi::roles(mutation.roles)),
+                "{mutation:?}"
+            );
+        }
+    }
 
     // Pins every error code and its HTTP status (api.md §2): a stable wire contract.
     #[test]

@@ -1,71 +1,121 @@
 //! Rules, institutions and persons: a region's rule sets and its year end, the institutions that settle, and the persons who hold or draw on accounts.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, Method};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
-use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use domain::{Code, Command, PersonId, Rejection, Request};
+use domain::{Code, Command, PersonId, Rejection, Request, Timestamp};
 
 use super::{
-    durable, engine_now, parse_as_of, query, read, AsOfQuery, Item, Mutation, Segment, Shared, AUDIT_READ,
-    OPERATOR, PERSON_READ,
+    durable, engine_now, parse_as_of, query, read, AsOfQuery, Item, Mutation, Segment, Sent, Shared,
+    AUDIT_READ, OPERATOR, PERSON_READ,
+};
+use crate::openapi::{
+    roles, BadRequest, CommandErrors, NotFound, PersonPath, RegionPath, TokenErrors, Unprocessable,
+};
+use crate::render::{
+    self, InstitutionRegistered, PersonRegistered, RulesInForce, RulesPublished, StatusChanged, YearClosed,
 };
 use crate::wire::{self, path_id, path_region};
 
-/// The mutating routes of this resource.
-pub(crate) const MUTATIONS: &[Mutation] = &[
-    Mutation {
-        method: Method::POST,
-        path: "/v1/regions/{region}/rules",
-        roles: OPERATOR,
-        created: true,
-        build: build_rules,
-    },
-    Mutation {
-        method: Method::POST,
-        path: "/v1/regions/{region}/year-end",
-        roles: OPERATOR,
-        created: false,
-        build: build_year_end,
-    },
-    Mutation {
-        method: Method::POST,
-        path: "/v1/institutions",
-        roles: OPERATOR,
-        created: true,
-        build: build_institution,
-    },
-    Mutation {
-        method: Method::POST,
-        path: "/v1/persons",
-        roles: OPERATOR,
-        created: true,
-        build: build_person,
-    },
-    Mutation {
-        method: Method::POST,
-        path: "/v1/persons/{person_id}/status",
-        roles: OPERATOR,
-        created: false,
-        build: build_status,
-    },
-];
+const RULES: Mutation = Mutation {
+    method: Method::POST,
+    path: "/v1/regions/{region}/rules",
+    roles: OPERATOR,
+    success: StatusCode::CREATED,
+    build: build_rules,
+};
+const YEAR_END: Mutation = Mutation {
+    method: Method::POST,
+    path: "/v1/regions/{region}/year-end",
+    roles: OPERATOR,
+    success: StatusCode::OK,
+    build: build_year_end,
+};
+const INSTITUTION: Mutation = Mutation {
+    method: Method::POST,
+    path: "/v1/institutions",
+    roles: OPERATOR,
+    success: StatusCode::CREATED,
+    build: build_institution,
+};
+const PERSON: Mutation = Mutation {
+    method: Method::POST,
+    path: "/v1/persons",
+    roles: OPERATOR,
+    success: StatusCode::CREATED,
+    build: build_person,
+};
+const STATUS: Mutation = Mutation {
+    method: Method::POST,
+    path: "/v1/persons/{person_id}/status",
+    roles: OPERATOR,
+    success: StatusCode::OK,
+    build: build_status,
+};
 
-/// Adds the read routes of this resource.
-pub(crate) fn routes(router: Router<Shared>) -> Router<Shared> {
-    router
-        .route("/v1/regions/{region}/rules", get(get_rules))
-        .route("/v1/persons/{person_id}", get(get_person))
+/// The mutating routes of this resource.
+pub(crate) const MUTATIONS: &[Mutation] = &[RULES, YEAR_END, INSTITUTION, PERSON, STATUS];
+
+/// The routes of this resource.
+pub(crate) fn routes() -> OpenApiRouter<Shared> {
+    OpenApiRouter::new()
+        .routes(routes!(get_rules, publish_rules))
+        .routes(routes!(close_year))
+        .routes(routes!(register_institution))
+        .routes(routes!(register_person))
+        .routes(routes!(get_person))
+        .routes(routes!(set_status))
+}
+
+/// Publish a rule set version for a region
+#[utoipa::path(post, path = RULES.path, tag = "rules", operation_id = "publishRules",
+    description = roles(RULES.roles), params(RegionPath), request_body = wire::RulesBody,
+    responses((status = 201, description = "published", body = RulesPublished), TokenErrors, CommandErrors))]
+async fn publish_rules(sent: Sent) -> Response {
+    sent.write(&RULES).await
+}
+
+/// Move every account's current-year balance to historic
+#[utoipa::path(post, path = YEAR_END.path, tag = "rules", operation_id = "closeYear",
+    description = roles(YEAR_END.roles), params(RegionPath), request_body = wire::YearEndBody,
+    responses((status = 200, description = "closed", body = YearClosed), TokenErrors, CommandErrors))]
+async fn close_year(sent: Sent) -> Response {
+    sent.write(&YEAR_END).await
+}
+
+/// Register a hospital or pharmacy
+#[utoipa::path(post, path = INSTITUTION.path, tag = "institutions", operation_id = "registerInstitution",
+    description = roles(INSTITUTION.roles), request_body = wire::InstitutionBody,
+    responses((status = 201, description = "registered", body = InstitutionRegistered), TokenErrors, CommandErrors))]
+async fn register_institution(sent: Sent) -> Response {
+    sent.write(&INSTITUTION).await
+}
+
+/// Register an insured person
+#[utoipa::path(post, path = PERSON.path, tag = "persons", operation_id = "registerPerson",
+    description = roles(PERSON.roles), request_body = wire::PersonBody,
+    responses((status = 201, description = "registered", body = PersonRegistered), TokenErrors, CommandErrors))]
+async fn register_person(sent: Sent) -> Response {
+    sent.write(&PERSON).await
+}
+
+/// Set a person's status
+#[utoipa::path(post, path = STATUS.path, tag = "persons", operation_id = "setStatus",
+    description = roles(STATUS.roles), params(PersonPath), request_body = wire::StatusBody,
+    responses((status = 200, description = "changed", body = StatusChanged),
+        TokenErrors, CommandErrors, NotFound, Unprocessable))]
+async fn set_status(sent: Sent) -> Response {
+    sent.write(&STATUS).await
 }
 
 fn build_rules(item: &Item<'_>) -> Result<Request, Rejection> {
     let Item { segment: region, bytes, .. } = *item;
     let region = path_region(region)?;
-    let (request_id, rules) = wire::parse_rules(bytes)?;
-    Ok(Request { request_id, command: Command::PublishRules { region, rules } })
+    let body = wire::parse_rules(bytes)?;
+    Ok(Request { request_id: body.request_id, command: Command::PublishRules { region, rules: body.rules } })
 }
 
 fn build_year_end(item: &Item<'_>) -> Result<Request, Rejection> {
@@ -84,7 +134,7 @@ fn build_institution(item: &Item<'_>) -> Result<Request, Rejection> {
             institution_id: b.institution_id,
             region: b.region,
             kind: b.kind,
-            name: b.name,
+            name: b.name.0,
         },
     })
 }
@@ -98,7 +148,7 @@ fn build_person(item: &Item<'_>) -> Result<Request, Rejection> {
             person_id: b.person_id,
             region: b.region,
             scheme: b.scheme,
-            name: b.name,
+            name: b.name.map(|name| name.0),
             id_number: b.id_number,
         },
     })
@@ -110,10 +160,15 @@ fn build_status(item: &Item<'_>) -> Result<Request, Rejection> {
     let b: wire::StatusBody = wire::parse(bytes)?;
     Ok(Request {
         request_id: b.request_id,
-        command: Command::SetStatus { person_id, status: b.status, reason: b.reason },
+        command: Command::SetStatus { person_id, status: b.status, reason: b.reason.0 },
     })
 }
 
+/// The rule set in force, complete with defaults
+#[utoipa::path(get, path = RULES.path, tag = "rules", operation_id = "getRules", description = roles(AUDIT_READ),
+    params(RegionPath, ("as_of" = inline(Option<Timestamp>), Query,
+        description = "the rule set in force at this time (default now); as_of_seq is refused here")),
+    responses((status = 200, description = "the rule set", body = RulesInForce), TokenErrors, BadRequest, NotFound))]
 async fn get_rules(
     State(app): State<Shared>,
     Segment(region): Segment,
@@ -129,31 +184,30 @@ async fn get_rules(
         }
         let rules = durable(&app, |view| {
             let now = at.unwrap_or_else(|| engine_now(&view));
-            Ok(view
-                .rules_at(&region, now)?
-                .map(|rules| serde_json::to_value(rules).expect("rules serialize")))
+            Ok(view.rules_at(&region, now)?.cloned())
         })?;
-        let mut body = rules.ok_or_else(|| {
+        let rules = rules.ok_or_else(|| {
             Rejection::new(Code::NotFound, "the region has no rule set in force").with("region", region)
         })?;
-        body["region"] = json!(region);
-        Ok(body)
+        Ok(RulesInForce { region, rules })
     })
 }
 
+/// A person (extension of api.md; the ID number masked)
+#[utoipa::path(get, path = "/v1/persons/{person_id}", tag = "persons", operation_id = "getPerson",
+    description = roles(PERSON_READ), params(PersonPath),
+    responses((status = 200, description = "the person", body = render::Person), TokenErrors, BadRequest, NotFound))]
 async fn get_person(State(app): State<Shared>, Segment(person_id): Segment, headers: HeaderMap) -> Response {
     read(&app, &headers, PERSON_READ, |_| {
         let person_id = path_id("person_id", &person_id, PersonId::new)?;
         let person = durable(&app, |view| {
-            Ok(view.person(&person_id)?.map(|person| {
-                json!({
-                    "person_id": person_id,
-                    "region": person.region,
-                    "scheme": person.scheme,
-                    "status": person.status,
-                    "name": person.name(),
-                    "id_number": person.id_number_masked(),
-                })
+            Ok(view.person(&person_id)?.map(|person| render::Person {
+                person_id: person_id.clone(),
+                region: person.region,
+                scheme: person.scheme,
+                status: person.status,
+                name: person.name().map(str::to_owned),
+                id_number: person.id_number_masked().map(str::to_owned),
             }))
         })?;
         person.ok_or_else(|| Rejection::new(Code::NotFound, "no such person").with("person_id", &person_id))

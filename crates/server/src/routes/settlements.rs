@@ -1,53 +1,102 @@
 //! Settlements: a bill's personal-burden part settled or held, a hold captured or voided, refunds, and a settlement as it stands. An institution acts only on its own.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, Method};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use domain::{Code, Command, Rejection, Request, SettlementId};
+use projection::SettlementView;
 
-use super::{denied, durable, read, App, Item, Mutation, Segment, Shared, INSTITUTION};
+use super::{denied, durable, read, App, Item, Mutation, Segment, Sent, Shared, INSTITUTION};
 use crate::auth::{require_institution, Principal, Role};
+use crate::openapi::{
+    roles, BadRequest, CommandErrors, NotFound, SettlementPath, TokenErrors, Unprocessable,
+};
+use crate::render::{Captured, Preview, Refunded, Settled, Voided};
 use crate::wire::{self, path_id};
 
-/// The mutating routes of this resource.
-pub(crate) const MUTATIONS: &[Mutation] = &[
-    Mutation {
-        method: Method::POST,
-        path: "/v1/settlements",
-        roles: INSTITUTION,
-        created: true,
-        build: build_settlement,
-    },
-    Mutation {
-        method: Method::POST,
-        path: "/v1/settlements/{settlement_id}/capture",
-        roles: INSTITUTION,
-        created: false,
-        build: build_capture,
-    },
-    Mutation {
-        method: Method::POST,
-        path: "/v1/settlements/{settlement_id}/void",
-        roles: INSTITUTION,
-        created: false,
-        build: build_void,
-    },
-    Mutation {
-        method: Method::POST,
-        path: "/v1/settlements/{settlement_id}/refunds",
-        roles: INSTITUTION,
-        created: true,
-        build: build_refund,
-    },
-];
+const SETTLE: Mutation = Mutation {
+    method: Method::POST,
+    path: "/v1/settlements",
+    roles: INSTITUTION,
+    success: StatusCode::CREATED,
+    build: build_settlement,
+};
+const CAPTURE: Mutation = Mutation {
+    method: Method::POST,
+    path: "/v1/settlements/{settlement_id}/capture",
+    roles: INSTITUTION,
+    success: StatusCode::OK,
+    build: build_capture,
+};
+const VOID: Mutation = Mutation {
+    method: Method::POST,
+    path: "/v1/settlements/{settlement_id}/void",
+    roles: INSTITUTION,
+    success: StatusCode::OK,
+    build: build_void,
+};
+const REFUND: Mutation = Mutation {
+    method: Method::POST,
+    path: "/v1/settlements/{settlement_id}/refunds",
+    roles: INSTITUTION,
+    success: StatusCode::CREATED,
+    build: build_refund,
+};
 
-/// Adds the read routes of this resource.
-pub(crate) fn routes(router: Router<Shared>) -> Router<Shared> {
-    router.route("/v1/settlements/{settlement_id}", get(get_settlement))
+/// The mutating routes of this resource.
+pub(crate) const MUTATIONS: &[Mutation] = &[SETTLE, CAPTURE, VOID, REFUND];
+
+/// Who may read a settlement (an institution only its own).
+const SETTLEMENT_READ: &[Role] = &[Role::Institution, Role::Operator, Role::Auditor];
+
+/// The routes of this resource.
+pub(crate) fn routes() -> OpenApiRouter<Shared> {
+    OpenApiRouter::new()
+        .routes(routes!(settle))
+        .routes(routes!(get_settlement))
+        .routes(routes!(capture))
+        .routes(routes!(void))
+        .routes(routes!(refund))
+}
+
+/// Settle, hold or preview the personal-burden part of a bill
+#[utoipa::path(post, path = SETTLE.path, tag = "settlements", operation_id = "settle",
+    description = roles(SETTLE.roles), request_body = wire::SettlementBody,
+    responses((status = 201, description = "settled or held", body = Settled),
+        (status = 200, description = "a preview: computed, nothing written", body = Preview),
+        TokenErrors, CommandErrors, NotFound, Unprocessable))]
+async fn settle(sent: Sent) -> Response {
+    sent.write(&SETTLE).await
+}
+
+/// Capture a hold (the rest is released)
+#[utoipa::path(post, path = CAPTURE.path, tag = "settlements", operation_id = "capture",
+    description = roles(CAPTURE.roles), params(SettlementPath), request_body = wire::CaptureBody,
+    responses((status = 200, description = "captured", body = Captured),
+        TokenErrors, CommandErrors, NotFound, Unprocessable))]
+async fn capture(sent: Sent) -> Response {
+    sent.write(&CAPTURE).await
+}
+
+/// Release a hold
+#[utoipa::path(post, path = VOID.path, tag = "settlements", operation_id = "void",
+    description = roles(VOID.roles), params(SettlementPath), request_body = wire::RequestOnlyBody,
+    responses((status = 200, description = "voided", body = Voided), TokenErrors, CommandErrors, NotFound))]
+async fn void(sent: Sent) -> Response {
+    sent.write(&VOID).await
+}
+
+/// Refund a settlement to the accounts that paid
+#[utoipa::path(post, path = REFUND.path, tag = "settlements", operation_id = "refund",
+    description = roles(REFUND.roles), params(SettlementPath), request_body = wire::RefundBody,
+    responses((status = 201, description = "refunded", body = Refunded),
+        TokenErrors, CommandErrors, NotFound, Unprocessable))]
+async fn refund(sent: Sent) -> Response {
+    sent.write(&REFUND).await
 }
 
 fn build_settlement(item: &Item<'_>) -> Result<Request, Rejection> {
@@ -103,7 +152,7 @@ fn build_refund(item: &Item<'_>) -> Result<Request, Rejection> {
             settlement_id,
             refund_id: b.refund_id,
             amount: b.amount.0,
-            reason: b.reason,
+            reason: b.reason.0,
         },
     })
 }
@@ -118,13 +167,18 @@ fn own_settlement(app: &App, principal: &Principal, settlement_id: &SettlementId
     }
 }
 
+/// A settlement with its refunds
+#[utoipa::path(get, path = "/v1/settlements/{settlement_id}", tag = "settlements", operation_id = "getSettlement",
+    description = roles(SETTLEMENT_READ), params(SettlementPath),
+    responses((status = 200, description = "the settlement", body = SettlementView),
+        TokenErrors, BadRequest, NotFound))]
 async fn get_settlement(State(app): State<Shared>, Segment(id): Segment, headers: HeaderMap) -> Response {
-    read(&app, &headers, &[Role::Institution, Role::Operator, Role::Auditor], |principal| {
+    read(&app, &headers, SETTLEMENT_READ, |principal| {
         let settlement_id = path_id("settlement_id", &id, SettlementId::new)?;
         let view = durable(&app, |view| view.settlement_view(&settlement_id))?.ok_or_else(|| {
             Rejection::new(Code::NotFound, "no such settlement").with("settlement_id", &settlement_id)
         })?;
         require_institution(principal, view.institution.as_str()).map_err(denied)?;
-        Ok(serde_json::to_value(view).expect("views serialize"))
+        Ok(view)
     })
 }
