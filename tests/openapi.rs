@@ -223,6 +223,31 @@ fn enums_match_the_domain() {
 
 // Proves no drift from document to code: every documented path and method reaches a real
 // handler of the running binary (never the router's "no such route" fallback, never 405).
+// Proves a field the service leaves out rather than sending null is documented so: optional,
+// and with no null in its schema (a consumer must not be told to expect `null`).
+#[test]
+fn fields_left_out_are_optional_and_never_null() {
+    let doc = document();
+    let schemas = &doc["components"]["schemas"];
+    for (schema, field) in [
+        ("SettlementView", "captured"),
+        ("SettlementView", "expires_at"),
+        ("Settled", "expires_at"),
+        ("Verification", "broken"),
+        ("Explain", "reason"),
+    ] {
+        let property = &schemas[schema]["properties"][field];
+        assert!(property.is_object(), "{schema}.{field} is documented");
+        let required = schemas[schema]["required"].as_array().cloned().unwrap_or_default();
+        assert!(!required.contains(&json!(field)), "{schema}.{field} is optional");
+        let text = property.to_string();
+        assert!(
+            !text.contains("null") && !text.contains("nullable"),
+            "{schema}.{field} is never null: {text}"
+        );
+    }
+}
+
 #[test]
 fn every_documented_route_is_routed() {
     let doc = document();

@@ -98,6 +98,7 @@ pub struct Explain {
     pub source: Source,
     pub paid: Money,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Reason)]
     pub reason: Option<Reason>,
 }
 

@@ -84,6 +84,7 @@ pub struct SettlementView {
     pub amount: Money,
     /// Present once a hold was captured.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Money)]
     pub captured: Option<Money>,
     #[schema(schema_with = settlement_status)]
     pub status: &'static str,
@@ -95,6 +96,7 @@ pub struct SettlementView {
     pub occurred_at: Timestamp,
     /// Present for a hold.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Timestamp)]
     pub expires_at: Option<Timestamp>,
     pub refunds: Vec<RefundView>,
     pub refunded_total: Money,

@@ -181,6 +181,7 @@ pub struct Settled {
     pub explain: Vec<Explain>,
     /// Present for a hold: when it expires.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Timestamp)]
     pub expires_at: Option<Timestamp>,
     pub seq: Seq,
 }
@@ -487,6 +488,7 @@ pub struct Verification {
     pub head_hash: String,
     /// Present when the chain is broken: where and why.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Broken)]
     pub broken: Option<Broken>,
 }
 
