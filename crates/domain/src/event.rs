@@ -275,10 +275,11 @@ pub struct PremiumPaid {
 }
 
 macro_rules! events {
-    ($($variant:ident($payload:ty) = $kind:literal,)*) => {
-        /// A fact recorded in the log.
-        #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+    ($($variant:ident($payload:ty),)*) => {
+        /// A fact recorded in the log. Its kind is the variant's name in snake_case (strum).
+        #[derive(Clone, Debug, PartialEq, Eq, Serialize, strum::IntoStaticStr, strum::VariantNames)]
         #[serde(untagged)]
+        #[strum(serialize_all = "snake_case")]
         pub enum Event {
             $($variant($payload),)*
         }
@@ -291,14 +292,12 @@ macro_rules! events {
         impl Event {
             /// The stable snake_case name stored as the envelope's `kind`.
             pub fn kind(&self) -> &'static str {
-                match self {
-                    $(Event::$variant(_) => $kind,)*
-                }
+                self.into()
             }
 
             /// Every kind, in declaration order. A kind's index here is its code in the binary
             /// envelope, so this order is stored: append new kinds at the end only.
-            pub const KINDS: &'static [&'static str] = &[$($kind,)*];
+            pub const KINDS: &'static [&'static str] = <Event as strum::VariantNames>::VARIANTS;
 
             /// The code of this event's kind: its index in `Event::KINDS`.
             pub fn kind_code(&self) -> u16 {
@@ -351,9 +350,12 @@ macro_rules! events {
                 if version != EVENT_VERSION {
                     return Err(format!("unknown version {version} of event kind {kind:?}"));
                 }
-                match kind {
-                    $($kind => serde_json::from_slice(payload).map(Event::$variant).map_err(|e| e.to_string()),)*
-                    other => Err(format!("unknown event kind {other:?}")),
+                let code = Event::code_of_kind(kind).ok_or_else(|| format!("unknown event kind {kind:?}"))?;
+                match code {
+                    $(code if code == Code::$variant as u16 => {
+                        serde_json::from_slice(payload).map(Event::$variant).map_err(|e| e.to_string())
+                    })*
+                    _ => Err(format!("unknown event kind {kind:?}")),
                 }
             }
         }
@@ -364,25 +366,25 @@ macro_rules! events {
 pub const EVENT_VERSION: u32 = 1;
 
 events! {
-    RulesPublished(RulesPublished) = "rules_published",
-    InstitutionRegistered(InstitutionRegistered) = "institution_registered",
-    PersonRegistered(PersonRegistered) = "person_registered",
-    PersonStatusChanged(PersonStatusChanged) = "person_status_changed",
-    BindingEnded(BindingEnded) = "binding_ended",
-    Credited(Credited) = "credited",
-    YearClosed(YearClosed) = "year_closed",
-    BindingRequested(BindingRequested) = "binding_requested",
-    BindingApproved(BindingReviewed) = "binding_approved",
-    BindingRejected(BindingReviewed) = "binding_rejected",
-    BindingRevoked(BindingReviewed) = "binding_revoked",
-    AuthorizationSet(AuthorizationSet) = "authorization_set",
-    Settled(Charge) = "settled",
-    Held(Charge) = "held",
-    Captured(Captured) = "captured",
-    Voided(Released) = "voided",
-    Expired(Released) = "expired",
-    Refunded(Refunded) = "refunded",
-    PremiumPaid(PremiumPaid) = "premium_paid",
+    RulesPublished(RulesPublished),
+    InstitutionRegistered(InstitutionRegistered),
+    PersonRegistered(PersonRegistered),
+    PersonStatusChanged(PersonStatusChanged),
+    BindingEnded(BindingEnded),
+    Credited(Credited),
+    YearClosed(YearClosed),
+    BindingRequested(BindingRequested),
+    BindingApproved(BindingReviewed),
+    BindingRejected(BindingReviewed),
+    BindingRevoked(BindingReviewed),
+    AuthorizationSet(AuthorizationSet),
+    Settled(Charge),
+    Held(Charge),
+    Captured(Captured),
+    Voided(Released),
+    Expired(Released),
+    Refunded(Refunded),
+    PremiumPaid(PremiumPaid),
 }
 
 impl Event {
