@@ -223,6 +223,41 @@ fn enums_match_the_domain() {
 
 // Proves no drift from document to code: every documented path and method reaches a real
 // handler of the running binary (never the router's "no such route" fallback, never 405).
+/// Every `key` number anywhere in `schema` (a property may sit inside a `oneOf` with null).
+fn numbers(schema: &Value, key: &str) -> Vec<u64> {
+    match schema {
+        Value::Object(map) => map
+            .iter()
+            .flat_map(|(k, v)| if k == key { v.as_u64().into_iter().collect() } else { numbers(v, key) })
+            .collect(),
+        Value::Array(items) => items.iter().flat_map(|v| numbers(v, key)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+// Proves the bounds the document gives as literals (utoipa's attributes take no constants)
+// are the limits the service enforces (domain::limits).
+#[test]
+fn schema_bounds_are_the_limits() {
+    use domain::limits::{BATCH_REQUESTS_MAX, EVENTS_PAGE_MAX, PRIORITY_MAX, YEAR_MAX, YEAR_MIN};
+    let doc = document();
+    let schemas = &doc["components"]["schemas"];
+    let years = [YEAR_MIN as u64, YEAR_MAX as u64];
+    for body in ["YearEndBody", "PremiumBody"] {
+        let year = &schemas[body]["properties"]["year"];
+        assert_eq!([numbers(year, "minimum"), numbers(year, "maximum")].concat(), years, "{body}.year");
+    }
+    for (schema, field) in [("AuthorizationBody", "priority"), ("BindingView", "priority")] {
+        let priority = &schemas[schema]["properties"][field];
+        assert_eq!(numbers(priority, "maximum"), [u64::from(PRIORITY_MAX)], "{schema}.{field}");
+    }
+    let requests = &schemas["BatchBody"]["properties"]["requests"];
+    assert_eq!(numbers(requests, "maxItems"), [BATCH_REQUESTS_MAX as u64]);
+    let parameters = doc["paths"]["/v1/events"]["get"]["parameters"].as_array().unwrap();
+    let limit = parameters.iter().find(|p| p["name"] == "limit").expect("the limit parameter");
+    assert_eq!(numbers(limit, "maximum"), [EVENTS_PAGE_MAX as u64]);
+}
+
 // Proves a field the service leaves out rather than sending null is documented so: optional,
 // and with no null in its schema (a consumer must not be told to expect `null`).
 #[test]
