@@ -566,7 +566,10 @@ pub struct Store {
     db: sled::Db,
     reader: Reader,
     meta: sled::Tree,
-    /// The hash of the head event; the head's seq is the reader's durable head.
+    /// The seq of the last event written and fsynced (readers may be shown less, see
+    /// `Store::show`).
+    head_seq: u64,
+    /// The hash of the head event.
     head_hash: [u8; 32],
     poisoned: bool,
     synced: std::sync::Mutex<Synced>,
@@ -627,6 +630,7 @@ impl Store {
             db,
             reader,
             meta,
+            head_seq,
             head_hash,
             poisoned: false,
             synced: std::sync::Mutex::new(Synced::default()),
@@ -695,7 +699,13 @@ impl Store {
         &self.path
     }
 
+    /// The seq of the last event on disk (written and fsynced).
     pub fn head_seq(&self) -> u64 {
+        self.head_seq
+    }
+
+    /// The last seq readers are shown.
+    pub fn shown_seq(&self) -> u64 {
         self.reader.durable_seq()
     }
 
@@ -744,6 +754,19 @@ impl Store {
         sealed: &[StoredEvent],
         requests: Vec<(String, RequestRecord)>,
     ) -> Result<(), StorageError> {
+        self.commit_unshown(sealed, requests)?;
+        self.show(self.head_seq);
+        Ok(())
+    }
+
+    /// As `commit_sealed`, but readers are not shown the events yet: they are on disk, and
+    /// the caller shows them (`show`) once they may leave the ledger, e.g. once a replica
+    /// holds them too.
+    pub fn commit_unshown(
+        &mut self,
+        sealed: &[StoredEvent],
+        requests: Vec<(String, RequestRecord)>,
+    ) -> Result<(), StorageError> {
         if self.poisoned {
             return Err(StorageError::Poisoned);
         }
@@ -752,6 +775,12 @@ impl Store {
             self.poisoned = true;
         }
         result
+    }
+
+    /// Shows readers the log up to `seq`, which is on disk. The shown head never moves back.
+    pub fn show(&self, seq: u64) {
+        assert!(seq <= self.head_seq, "only what is on disk is shown: {seq} > {}", self.head_seq);
+        self.reader.durable_seq.fetch_max(seq, Ordering::AcqRel);
     }
 
     fn write_sealed(
@@ -777,7 +806,7 @@ impl Store {
         self.db.flush()?;
         self.sync_files()?;
         self.head_hash = prev;
-        self.reader.durable_seq.store(seq, Ordering::Release);
+        self.head_seq = seq;
         Ok(())
     }
 

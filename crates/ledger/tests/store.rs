@@ -249,6 +249,37 @@ fn readers_stop_at_the_durable_head() {
     assert_eq!(reader.events(4).count(), 1);
 }
 
+// Proves a commit can leave readers where they were: the events are on disk (the store's head,
+// the next seal, a reopen) but readers see them only once shown, the shown head never moves
+// back, and only what is on disk can be shown.
+#[test]
+fn events_written_unshown_wait_for_show() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut store = Store::open(dir.path()).unwrap();
+        fill(&mut store, 2, 2);
+        let reader = store.reader();
+        let mut sealer = store.sealer();
+        let sealed: Vec<_> = (10..13).map(|n| sealer.seal(&event(n, None))).collect();
+        store.commit_unshown(&sealed, Vec::new()).unwrap();
+        assert_eq!((store.head_seq(), store.shown_seq()), (7, 4));
+        assert_eq!(reader.head_seq().unwrap(), 4);
+        assert_eq!(reader.events(0).count(), 4);
+        assert!(reader.event(5).unwrap().is_none());
+        assert_eq!(store.sealer().seal(&event(13, None)).seq, 8, "the next seal continues the disk");
+        store.show(6);
+        assert_eq!(reader.events(4).map(|e| e.unwrap().seq).collect::<Vec<_>>(), [5, 6]);
+        store.show(5);
+        assert_eq!(reader.head_seq().unwrap(), 6, "the shown head never moves back");
+        let beyond = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| store.show(8)));
+        assert!(beyond.is_err(), "what is not on disk is not shown");
+    }
+    // What was on disk is the log after a restart.
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!((store.head_seq(), store.shown_seq()), (7, 7));
+    assert!(store.verify(VerifyFrom::Genesis).unwrap().ok);
+}
+
 // Proves a ledger in format 1 (JSON envelopes in the `log` tree, no `log_format`) is refused
 // with a message naming the migration, and a new ledger is marked with format 2.
 #[test]
