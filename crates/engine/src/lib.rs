@@ -159,6 +159,10 @@ pub enum EngineError {
     /// The log does not verify, or what it holds does not decode: the engine refuses to serve.
     #[error("the event log is corrupt: {0}")]
     Corrupt(String),
+    /// The replica did not take a batch (`EngineConfig::replica`): the engine has stopped
+    /// writing (fail-stop); the batch is on the local disk, shown to no reader.
+    #[error("the log could not be replicated: {0}")]
+    Replication(#[source] Arc<ReplicaError>),
     /// A thread of the engine could not be started.
     #[error("cannot start a thread of the engine: {0}")]
     Spawn(#[source] Arc<std::io::Error>),
@@ -182,6 +186,19 @@ impl From<SnapshotError> for EngineError {
 /// Where a caller's answer goes: called once, from the writer thread, after the commit.
 pub type Reply = Box<dyn FnOnce(Result<Outcome, EngineError>) + Send>;
 
+/// Where the log is replicated before any of it leaves the ledger: a group commit is shown to
+/// readers and answered only once `append` has returned.
+pub trait Replica: Send + Sync {
+    /// Appends one group commit's events, as sealed, right after the ones appended before;
+    /// returns once the replica holds them durably.
+    fn append(&self, events: &[ledger::StoredEvent]) -> Result<(), ReplicaError>;
+}
+
+/// Why a replica did not take a group commit.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ReplicaError(pub String);
+
 /// Told of every group commit, for metrics.
 pub trait CommitObserver: Send + Sync {
     /// `requests` decided in one batch wrote `events`; the write, flush and fsync took `seconds`.
@@ -197,6 +214,9 @@ pub struct EngineConfig {
     /// memory limit the batches.
     pub queue_commands_max: usize,
     pub observer: Option<Arc<dyn CommitObserver>>,
+    /// Where each group commit is replicated before it is shown and answered (`None`: this
+    /// disk alone).
+    pub replica: Option<Arc<dyn Replica>>,
     /// A snapshot of the projections is stored every this many events (`None`: never).
     pub snapshot_every_events: Option<u64>,
     /// sled's page cache, in bytes.
@@ -220,6 +240,7 @@ impl Default for EngineConfig {
             batch_commands_max: BATCH_COMMANDS_MAX,
             queue_commands_max: QUEUE_COMMANDS_MAX,
             observer: None,
+            replica: None,
             snapshot_every_events: Some(domain::limits::SNAPSHOT_EVERY_EVENTS),
             sled_cache_bytes: ledger::CACHE_BYTES_DEFAULT,
         }
@@ -454,5 +475,77 @@ mod tests {
             .spawn(|| panic!("a test panic, on purpose"))
             .unwrap();
         assert!(!join_thread(panicked));
+    }
+
+    /// A replica in memory: what it was given, or a refusal.
+    struct Recording {
+        events: std::sync::Mutex<Vec<ledger::StoredEvent>>,
+        refuse: bool,
+    }
+
+    impl Replica for Recording {
+        fn append(&self, events: &[ledger::StoredEvent]) -> Result<(), ReplicaError> {
+            if self.refuse {
+                return Err(ReplicaError("no quorum".into()));
+            }
+            self.events.lock().unwrap().extend_from_slice(events);
+            Ok(())
+        }
+    }
+
+    fn open(dir: &Path, replica: Option<Arc<dyn Replica>>) -> Engine {
+        let config = EngineConfig { replica, ..EngineConfig::default() };
+        Engine::open(dir, Box::new(SystemClock), config).unwrap()
+    }
+
+    fn rules(n: u64) -> Request {
+        let rules = serde_json::json!({"version": n, "effective_from": "2026-01-01T00:00:00+08:00"});
+        Request {
+            request_id: domain::RequestId::new(&format!("rules-{n}")).unwrap(),
+            command: domain::Command::PublishRules {
+                region: domain::Region::new("210100").unwrap(),
+                rules: serde_json::from_value(rules).unwrap(),
+            },
+        }
+    }
+
+    // Proves a replicated engine gives the replica every event, in order, byte for byte as
+    // the log holds it, before the caller is answered.
+    #[test]
+    fn a_replica_is_given_every_event_before_the_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let replica = Arc::new(Recording { events: Default::default(), refuse: false });
+        let engine = open(dir.path(), Some(replica.clone()));
+        for n in 1..=3 {
+            assert!(matches!(engine.execute(rules(n)).unwrap(), Outcome::Committed { .. }));
+            let given = replica.events.lock().unwrap().len() as u64;
+            assert_eq!(given, engine.durable_head(), "answered only once the replica holds it");
+        }
+        let logged: Vec<ledger::StoredEvent> = engine.log().events(0).collect::<Result<_, _>>().unwrap();
+        let given = replica.events.lock().unwrap().clone();
+        assert_eq!(given.len(), 3);
+        for (given, logged) in given.iter().zip(&logged) {
+            assert_eq!((given.seq, &given.bytes, given.hash), (logged.seq, &logged.bytes, logged.hash));
+        }
+    }
+
+    // Proves a batch the replica refuses is answered with the failure and shown to no reader,
+    // and the engine stops writing (fail-stop); the batch is on the local disk all the same.
+    #[test]
+    fn a_refused_replication_stops_the_writer_and_shows_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let engine =
+                open(dir.path(), Some(Arc::new(Recording { events: Default::default(), refuse: true })));
+            assert!(matches!(engine.execute(rules(1)), Err(EngineError::Replication(_))));
+            assert!(!engine.is_serving());
+            assert_eq!(engine.log().head_seq().unwrap(), 0, "no reader sees the batch");
+            assert!(matches!(engine.execute(rules(2)), Err(EngineError::Replication(_))));
+            engine.shutdown();
+        }
+        // Reopened, the local disk holds the batch (a start with a replica must give it the
+        // replica before serving: not built yet).
+        let engine = open(dir.path(), None);
+        assert_eq!(engine.durable_head(), 1);
     }
 }

@@ -43,7 +43,7 @@ pub(crate) struct Writer {
     clock: Box<dyn Clock>,
     config: EngineConfig,
     /// Set by the committer on the first storage failure: from then on every request is refused.
-    failed: Arc<OnceLock<Arc<ledger::StorageError>>>,
+    failed: Arc<OnceLock<EngineError>>,
     /// Shared with the `Engine`: true while this writer accepts work (not failed, not stopped).
     serving: Arc<AtomicBool>,
     /// The one state: the writer evolves it as it decides, ahead of the disk by the batches
@@ -105,7 +105,7 @@ struct Committer {
     store: Store,
     config: EngineConfig,
     durability: Arc<Durability>,
-    failed: Arc<OnceLock<Arc<ledger::StorageError>>>,
+    failed: Arc<OnceLock<EngineError>>,
     serving: Arc<AtomicBool>,
     /// Durable batches go on to be shown to the readers and answered.
     applier: Sender<Durable>,
@@ -520,7 +520,7 @@ impl Writer {
         known: Option<Known>,
     ) {
         if let Some(failure) = self.failed.get() {
-            reply(Err(EngineError::Storage(Arc::clone(failure))));
+            reply(Err(failure.clone()));
             return;
         }
         batch.next_time = batch.next_time.max(self.clock.now().micros());
@@ -609,7 +609,7 @@ impl Writer {
         let Building { next_seq, next_time, mut events, records, mut answers, .. } = batch;
         let mut records: Vec<(String, RequestRecord)> = records.into_iter().collect();
         if let Some(failure) = self.failed.get() {
-            refuse(std::mem::take(&mut answers), &EngineError::Storage(Arc::clone(failure)));
+            refuse(std::mem::take(&mut answers), &failure.clone());
             (events, records) = (Vec::new(), Vec::new());
         }
         if !events.is_empty() {
@@ -692,18 +692,30 @@ impl Committer {
         let Decided { events, rejections, answers, expected_head } = batch;
         if let Some(failure) = self.failed.get() {
             // Decided on top of a batch that never became durable.
-            refuse(answers, &EngineError::Storage(Arc::clone(failure)));
+            refuse(answers, &failure.clone());
             return;
         }
         let first_seq = self.store.head_seq() + 1;
         if !events.is_empty() || !rejections.is_empty() {
             let event_count = events.len();
             let started = std::time::Instant::now();
-            if let Err(error) = self.store.commit_sealed(&events, rejections) {
-                fail(&self.failed, &self.serving, error, answers);
+            // Replicated, the batch is shown to readers only once the replica holds it too.
+            let written = match &self.config.replica {
+                None => self.store.commit_sealed(&events, rejections),
+                Some(_) => self.store.commit_unshown(&events, rejections),
+            };
+            if let Err(error) = written {
+                fail(&self.failed, &self.serving, EngineError::from(error), answers);
                 return;
             }
             assert_eq!(self.store.head_seq(), expected_head, "the store numbers events as the writer did");
+            if let Some(replica) = &self.config.replica {
+                if let Err(error) = replica.append(&events) {
+                    fail(&self.failed, &self.serving, EngineError::Replication(Arc::new(error)), answers);
+                    return;
+                }
+                self.store.show(expected_head);
+            }
             if let Some(observer) = &self.config.observer {
                 let seconds = started.elapsed().as_secs_f64();
                 observer.committed(answers.len(), event_count, seconds, expected_head);
@@ -718,18 +730,18 @@ impl Committer {
     }
 }
 
-/// The first storage failure: the engine stops writing and answers every caller so.
+/// The first failure to make a batch durable (the store's, or the replica's): the engine stops
+/// writing and answers every caller so.
 fn fail(
-    failed: &OnceLock<Arc<ledger::StorageError>>,
+    failed: &OnceLock<EngineError>,
     serving: &AtomicBool,
-    error: ledger::StorageError,
+    error: EngineError,
     answers: Vec<(Reply, Answer)>,
 ) {
-    tracing::error!(%error, "storage failure: the writer stops writing");
-    let failure = Arc::new(error);
-    let _ = failed.set(Arc::clone(&failure));
+    tracing::error!(%error, "the writer stops writing");
+    let _ = failed.set(error.clone());
     serving.store(false, Ordering::Release);
-    refuse(answers, &EngineError::Storage(failure));
+    refuse(answers, &error);
 }
 
 /// Gives every caller of a batch the same error.
@@ -891,7 +903,7 @@ pub(crate) fn read_lock(projections: &RwLock<Projections>) -> std::sync::RwLockR
 pub(crate) struct Durability {
     head: Mutex<u64>,
     moved: Condvar,
-    failed: Arc<OnceLock<Arc<ledger::StorageError>>>,
+    failed: Arc<OnceLock<EngineError>>,
     serving: Arc<AtomicBool>,
 }
 
@@ -899,11 +911,7 @@ pub(crate) struct Durability {
 const DURABLE_WAIT_POLL: Duration = Duration::from_millis(50);
 
 impl Durability {
-    fn new(
-        head: u64,
-        failed: Arc<OnceLock<Arc<ledger::StorageError>>>,
-        serving: Arc<AtomicBool>,
-    ) -> Durability {
+    fn new(head: u64, failed: Arc<OnceLock<EngineError>>, serving: Arc<AtomicBool>) -> Durability {
         Durability { head: Mutex::new(head), moved: Condvar::new(), failed, serving }
     }
 
@@ -937,7 +945,7 @@ impl Durability {
         while *head < seq {
             if !self.serving.load(Ordering::Acquire) {
                 return Err(match self.failed.get() {
-                    Some(failure) => EngineError::Storage(Arc::clone(failure)),
+                    Some(failure) => failure.clone(),
                     None => EngineError::Stopped,
                 });
             }
