@@ -593,3 +593,73 @@ fn metrics_pass_promtool() {
         format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success() && findings.trim().is_empty(), "promtool: {findings}\n{text}");
 }
+
+/// Every message of GONGJI_LOG, in stream order: (stream seq, subject, Gongji-First-Seq, payload).
+fn log_messages(url: &str) -> Vec<(u64, String, u64, Vec<u8>)> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let client = async_nats::connect(url).await.unwrap();
+        let context = async_nats::jetstream::new(client);
+        let mut stream = context.get_stream("GONGJI_LOG").await.unwrap();
+        let state = stream.info().await.unwrap().state.clone();
+        let mut out = Vec::new();
+        for seq in state.first_sequence..=state.last_sequence {
+            let message = stream.get_raw_message(seq).await.unwrap();
+            let first = message.headers.get("Gongji-First-Seq").unwrap().as_str().parse().unwrap();
+            out.push((seq, message.subject.to_string(), first, message.payload.to_vec()));
+        }
+        out
+    })
+}
+
+fn rules_request(n: u64) -> domain::Request {
+    let rules = json!({"version": n, "effective_from": "2026-01-01T00:00:00+08:00"});
+    domain::Request {
+        request_id: domain::RequestId::new(&format!("rules-{n}")).unwrap(),
+        command: domain::Command::PublishRules {
+            region: domain::Region::new("210100").unwrap(),
+            rules: serde_json::from_value(rules).unwrap(),
+        },
+    }
+}
+
+// Proves an engine replicating to JetStream appends each group commit as one message of
+// GONGJI_LOG on gongji.log.{ledger_id}, whose segment holds exactly the log's events, byte for
+// byte; and that a replica that did not make the last append (a deposed primary) is refused.
+#[test]
+fn group_commits_are_replicated_to_the_log_stream() {
+    use outbox::replicate::JetStreamReplica;
+    let nats = Nats::start();
+    let dir = tempfile::tempdir().unwrap();
+    let replica = Arc::new(JetStreamReplica::connect(&nats.url(), 1, None).unwrap());
+    let config = engine::EngineConfig { replica: Some(replica), ..engine::EngineConfig::default() };
+    let engine = engine::Engine::open(dir.path(), Box::new(engine::SystemClock), config).unwrap();
+    for n in 1..=3 {
+        assert!(matches!(engine.execute(rules_request(n)).unwrap(), engine::Outcome::Committed { .. }));
+    }
+    let ledger_id = engine.log().ledger_id().unwrap().unwrap();
+    let logged: Vec<ledger::StoredEvent> = engine.log().events(0).collect::<Result<_, _>>().unwrap();
+    let messages = log_messages(&nats.url());
+    assert_eq!(messages.len(), 3, "one message per group commit");
+    let mut replicated = Vec::new();
+    for (_, subject, first_seq, payload) in &messages {
+        assert_eq!(subject, &format!("gongji.log.{ledger_id}"));
+        replicated.extend(ledger::decode_segment(*first_seq, payload).unwrap());
+    }
+    assert_eq!(replicated.len(), logged.len());
+    for (replicated, logged) in replicated.iter().zip(&logged) {
+        assert_eq!(
+            (replicated.seq, &replicated.bytes, replicated.hash),
+            (logged.seq, &logged.bytes, logged.hash)
+        );
+    }
+
+    // A second replica takes its place as the last appender; the first, behind, is refused.
+    let deposed = JetStreamReplica::connect(&nats.url(), 1, Some(&ledger_id)).unwrap();
+    assert!(matches!(engine.execute(rules_request(4)).unwrap(), engine::Outcome::Committed { .. }));
+    let next = engine.log().event(4).unwrap().unwrap();
+    let refused = engine::Replica::append(&deposed, std::slice::from_ref(&next));
+    assert!(refused.is_err(), "an append that does not follow the last message is refused");
+    assert_eq!(log_messages(&nats.url()).len(), 4, "nothing was appended by the deposed replica");
+    engine.shutdown();
+}

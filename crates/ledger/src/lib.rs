@@ -28,7 +28,8 @@ mod log;
 
 pub use legacy::{LegacyEnvelope, LegacyLedger};
 pub use log::{
-    digest_bytes, parse_fields, Fields, NewEvent, StoredEvent, DIGEST_BYTES, LOG_FORMAT, SEGMENT_BYTES_MAX,
+    decode_segment, digest_bytes, encode_segment, parse_fields, Fields, NewEvent, StoredEvent, DIGEST_BYTES,
+    LOG_FORMAT, SEGMENT_BYTES_MAX,
 };
 
 const ZERO_HASH: [u8; 32] = [0; 32];

@@ -4,3 +4,4 @@
 
 pub mod publish;
 pub mod reconcile;
+pub mod replicate;
