@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::nats::{self, Cluster, Nats};
-use support::{Home, Service, AUDITOR, CHANNEL, H1, OPERATOR};
+use support::{Home, Service, AUDITOR, CHANNEL, H1};
 
 const TOKENS: &str = r#"{"tokens": [
   {"token": "op-secret", "role": "operator"},
@@ -101,30 +101,6 @@ impl Drop for Logged {
     }
 }
 
-/// The value of one series of `/metrics` (`name` or `name{labels}`), if it is there.
-fn metric(service: &Service, series: &str) -> Option<f64> {
-    let (status, text) = service.call("GET", None, "/metrics", None);
-    assert_eq!(status, 200);
-    let text = text.as_str().expect("metrics are text").to_owned();
-    text.lines().find_map(|line| {
-        let (name, value) = line.rsplit_once(' ')?;
-        (name == series).then(|| value.parse().expect("a numeric sample"))
-    })
-}
-
-/// Waits (bounded) until the series has a value that `want` accepts; returns it.
-fn wait_for_metric(service: &Service, series: &str, want: impl Fn(f64) -> bool) -> f64 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let value = metric(service, series);
-        if let Some(value) = value.filter(|v| want(*v)) {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "{series} reaches the wanted value (is {value:?})");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 const LAG: &str = "gongji_publisher_lag_events";
 
 fn head_seq(service: &Service) -> u64 {
@@ -134,62 +110,13 @@ fn head_seq(service: &Service) -> u64 {
 fn setup(service: &Service) {
     let premiums = json!({"resident_premium": support::premium_prices()});
     support::region_with_institutions(service, premiums, &[support::PHARMACY, ("H2.1", "hospital")]);
-    for (path, body) in [
-        (
-            "/v1/persons",
-            json!({"request_id": "p1", "person_id": "P1", "region": "210100", "scheme": "employee"}),
-        ),
-        (
-            "/v1/persons",
-            json!({"request_id": "p2", "person_id": "C", "region": "210100", "scheme": "resident"}),
-        ),
-        (
-            "/v1/accounts/P1/credits",
-            json!({"request_id": "c1", "amount": "100000.00", "bucket": "historic", "reason": "x"}),
-        ),
-    ] {
-        let (status, answer) = service.post(OPERATOR, path, body);
-        assert!(status < 300, "{path}: {answer}");
-    }
-    let (status, _) = service.post(
-        CHANNEL,
-        "/v1/bindings",
-        json!({"request_id": "b", "authorizer": "P1", "beneficiary": "C", "relation": "child"}),
-    );
-    assert_eq!(status, 201);
+    support::employee_with_child(service);
 }
 
 fn settle(service: &Service, id: &str, mode: &str) -> u16 {
     let body = json!({"request_id": id, "settlement_id": id, "institution": "H21010000001", "beneficiary": "C",
         "category": "pharmacy", "amount": "10.00", "mode": mode});
     service.post(H1, "/v1/settlements", body).0
-}
-
-const SETTLEMENT_KINDS: &[&str] =
-    &["settled", "held", "captured", "voided", "expired", "refunded", "premium_paid"];
-
-fn settlement_events(events: &[Value]) -> Vec<Value> {
-    events.iter().filter(|e| SETTLEMENT_KINDS.contains(&e["kind"].as_str().unwrap())).cloned().collect()
-}
-
-/// Waits (bounded) until the stream holds `count` messages.
-fn wait_for(url: &str, count: usize) -> Vec<nats::Message> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let messages = nats::read_stream(url);
-        if messages.len() >= count {
-            return messages;
-        }
-        assert!(Instant::now() < deadline, "the stream reaches {count} messages (has {})", messages.len());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Each settlement-side event of the log is in the stream exactly once, in ledger order.
-fn assert_exactly_once(messages: &[nats::Message], expected: &[Value]) {
-    let seqs: Vec<u64> = messages.iter().map(|m| m.gongji_seq).collect();
-    let want: Vec<u64> = expected.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
-    assert_eq!(seqs, want, "every settlement event once, in ledger order");
 }
 
 // Proves every settlement-side kind arrives once, in order, with its subject (a dot in an
@@ -222,9 +149,9 @@ fn every_settlement_event_exactly_once() {
         "category": "outpatient", "amount": "5.00"});
     assert_eq!(service.post("dot-secret", "/v1/settlements", dotted).0, 201);
 
-    let expected = settlement_events(&service.events());
-    let messages = wait_for(&nats.url(), expected.len());
-    assert_exactly_once(&messages, &expected);
+    let expected = support::settlement_events(&service.events());
+    let messages = nats::wait_for_messages(&nats.url(), expected.len());
+    nats::assert_exactly_once(&messages, &expected);
     let (_, verify) = service.get(AUDITOR, "/v1/audit/verify");
     let ledger_id = verify["ledger_id"].as_str().unwrap();
     for (message, event) in messages.iter().zip(&expected) {
@@ -265,7 +192,7 @@ fn nats_outage_then_recovery() {
     for n in 0..5 {
         assert_eq!(settle(&service, &format!("A{n}"), "settle"), 201);
     }
-    wait_for(&nats.url(), 5);
+    nats::wait_for_messages(&nats.url(), 5);
     nats.stop();
     for n in 0..20 {
         assert_eq!(
@@ -276,11 +203,11 @@ fn nats_outage_then_recovery() {
     }
     assert_eq!(service.call("GET", None, "/readyz", None).0, 200);
     nats.restart();
-    let expected = settlement_events(&service.events());
+    let expected = support::settlement_events(&service.events());
     assert_eq!(expected.len(), 25);
-    let messages = wait_for(&nats.url(), expected.len());
+    let messages = nats::wait_for_messages(&nats.url(), expected.len());
     std::thread::sleep(Duration::from_millis(300));
-    assert_exactly_once(&nats::read_stream(&nats.url()), &expected);
+    nats::assert_exactly_once(&nats::read_stream(&nats.url()), &expected);
     assert_eq!(messages.len(), 25);
 }
 
@@ -299,7 +226,7 @@ fn an_r3_stream_through_the_loss_of_a_node_and_of_quorum() {
     for n in 0..5 {
         assert_eq!(settle(&service, &format!("A{n}"), "settle"), 201);
     }
-    wait_for(&cluster.nodes[1].url(), 5);
+    nats::wait_for_messages(&cluster.nodes[1].url(), 5);
     assert_eq!(nats::stream_replicas(&cluster.nodes[2].url()), 3);
 
     // The first node, which the service meets first, goes: two of three keep quorum.
@@ -307,29 +234,32 @@ fn an_r3_stream_through_the_loss_of_a_node_and_of_quorum() {
     for n in 0..5 {
         assert_eq!(settle(&service, &format!("B{n}"), "settle"), 201);
     }
-    wait_for(&cluster.nodes[1].url(), 10);
-    assert_exactly_once(&nats::read_stream(&cluster.nodes[2].url()), &settlement_events(&service.events()));
+    nats::wait_for_messages(&cluster.nodes[1].url(), 10);
+    nats::assert_exactly_once(
+        &nats::read_stream(&cluster.nodes[2].url()),
+        &support::settlement_events(&service.events()),
+    );
 
     // A second node goes: no quorum, nothing is stored, the ledger still answers.
     cluster.nodes[1].stop();
     for n in 0..5 {
         assert_eq!(settle(&service, &format!("C{n}"), "settle"), 201, "the ledger answers without quorum");
     }
-    wait_for_metric(&service, LAG, |lag| lag >= 5.0);
+    support::wait_for_metric(&service, LAG, |lag| lag >= 5.0);
     assert_eq!(service.call("GET", None, "/readyz", None).0, 200);
 
     // Quorum comes back: the backlog drains, once.
     cluster.nodes[1].restart();
-    let expected = settlement_events(&service.events());
+    let expected = support::settlement_events(&service.events());
     assert_eq!(expected.len(), 15);
-    wait_for(&cluster.nodes[2].url(), expected.len());
-    wait_for_metric(&service, LAG, |lag| lag == 0.0);
+    nats::wait_for_messages(&cluster.nodes[2].url(), expected.len());
+    support::wait_for_metric(&service, LAG, |lag| lag == 0.0);
     for node in [1, 2] {
-        assert_exactly_once(&nats::read_stream(&cluster.nodes[node].url()), &expected);
+        nats::assert_exactly_once(&nats::read_stream(&cluster.nodes[node].url()), &expected);
     }
     cluster.nodes[0].restart();
     nats::wait_for_jetstream(&cluster.nodes[0].url());
-    assert_exactly_once(&nats::read_stream(&cluster.nodes[0].url()), &expected);
+    nats::assert_exactly_once(&nats::read_stream(&cluster.nodes[0].url()), &expected);
 }
 
 // Proves a service SIGKILLed in the middle of a burst, then restarted, leaves the stream with
@@ -360,7 +290,7 @@ fn service_killed_while_publishing() {
     };
     // Kill once the stream has started receiving the burst and 20 answers have come back (a
     // settlement can be published before its caller has read its 201).
-    wait_for(&nats.url(), 20);
+    nats::wait_for_messages(&nats.url(), 20);
     let deadline = Instant::now() + Duration::from_secs(30);
     while counted.load(Ordering::SeqCst) < 20 {
         assert!(Instant::now() < deadline, "the burst goes on");
@@ -370,11 +300,11 @@ fn service_killed_while_publishing() {
     let acknowledged = burst.join().unwrap();
     assert!(acknowledged >= 20);
     let service = start(&home, Some(&nats));
-    let expected = settlement_events(&service.events());
+    let expected = support::settlement_events(&service.events());
     assert!(expected.len() >= acknowledged, "every acknowledged settlement is in the log");
-    wait_for(&nats.url(), expected.len());
+    nats::wait_for_messages(&nats.url(), expected.len());
     std::thread::sleep(Duration::from_millis(300));
-    assert_exactly_once(&nats::read_stream(&nats.url()), &expected);
+    nats::assert_exactly_once(&nats::read_stream(&nats.url()), &expected);
 }
 
 fn reconcile(home: &Home, nats: &Nats, repair: bool) -> (i32, String) {
@@ -400,8 +330,8 @@ fn reconcile_finds_and_repairs() {
     for n in 0..6 {
         assert_eq!(settle(&service, &format!("R{n}"), "settle"), 201);
     }
-    let expected = settlement_events(&service.events());
-    let messages = wait_for(&nats.url(), expected.len());
+    let expected = support::settlement_events(&service.events());
+    let messages = nats::wait_for_messages(&nats.url(), expected.len());
     assert!(service.terminate().success());
     let (code, report) = reconcile(&home, &nats, false);
     assert_eq!(code, 0, "{report}");
@@ -463,23 +393,23 @@ fn lag_without_nats_then_backlog_drains() {
     setup(&offline);
     assert_eq!(settle(&offline, "L0", "settle"), 201);
     let head_first = head_seq(&offline);
-    let lag_first = wait_for_metric(&offline, LAG, |lag| lag == head_first as f64);
+    let lag_first = support::wait_for_metric(&offline, LAG, |lag| lag == head_first as f64);
     assert!(lag_first > 0.0);
     for n in 1..6 {
         assert_eq!(settle(&offline, &format!("L{n}"), "settle"), 201);
     }
     let head = head_seq(&offline);
-    let lag = wait_for_metric(&offline, LAG, |lag| lag == head as f64);
+    let lag = support::wait_for_metric(&offline, LAG, |lag| lag == head as f64);
     assert!(lag > lag_first, "the lag grows while events wait: {lag_first} then {lag}");
     assert!(nats::read_stream(&nats.url()).is_empty(), "nothing was published without --nats");
     assert!(offline.terminate().success());
 
     let service = start(&home, Some(&nats));
-    let expected = settlement_events(&service.events());
+    let expected = support::settlement_events(&service.events());
     assert_eq!(expected.len(), 6);
-    wait_for(&nats.url(), expected.len());
-    wait_for_metric(&service, LAG, |lag| lag == 0.0);
-    assert_exactly_once(&nats::read_stream(&nats.url()), &expected);
+    nats::wait_for_messages(&nats.url(), expected.len());
+    support::wait_for_metric(&service, LAG, |lag| lag == 0.0);
+    nats::assert_exactly_once(&nats::read_stream(&nats.url()), &expected);
 }
 
 // Proves --nats-replicas: given as 1 the stream is created with one replica and events flow; a
@@ -492,7 +422,7 @@ fn stream_replicas_from_the_flag() {
     let mut service = start_with(&home, Some(&nats), &["--nats-replicas", "1"]);
     setup(&service);
     assert_eq!(settle(&service, "N0", "settle"), 201);
-    wait_for(&nats.url(), 1);
+    nats::wait_for_messages(&nats.url(), 1);
     assert_eq!(nats::stream_replicas(&nats.url()), 1);
     assert!(service.terminate().success());
 
@@ -502,7 +432,7 @@ fn stream_replicas_from_the_flag() {
     assert!(line.contains("\"ERROR\"") && line.contains("has 1 replicas"), "{line}");
     // Every attempt stops at the config check, before any publish.
     assert_eq!(nats::read_stream(&nats.url()).len(), 1, "nothing published to a refused stream");
-    wait_for_metric(&refusing.service, LAG, |lag| lag > 0.0);
+    support::wait_for_metric(&refusing.service, LAG, |lag| lag > 0.0);
     assert_eq!(nats::stream_replicas(&nats.url()), 1);
 }
 
@@ -518,7 +448,7 @@ fn resumes_after_the_highest_seq_in_the_tail() {
     for n in 0..4 {
         assert_eq!(settle(&service, &format!("T{n}"), "settle"), 201);
     }
-    let published = wait_for(&nats.url(), 4);
+    let published = nats::wait_for_messages(&nats.url(), 4);
     assert!(service.terminate().success());
     // Events written without NATS and then published by reconcile: the cursor stays behind them.
     let mut offline = start(&home, None);
@@ -542,12 +472,12 @@ fn resumes_after_the_highest_seq_in_the_tail() {
 
     let service = start(&home, Some(&nats));
     assert_eq!(settle(&service, "V0", "settle"), 201);
-    let expected = settlement_events(&service.events());
-    wait_for(&nats.url(), expected.len());
+    let expected = support::settlement_events(&service.events());
+    nats::wait_for_messages(&nats.url(), expected.len());
     // Acks are counted in publish order, so once V0's is, any re-sent message's is too.
-    wait_for_metric(&service, "gongji_published_total{duplicate=\"false\"}", |n| n == 1.0);
+    support::wait_for_metric(&service, "gongji_published_total{duplicate=\"false\"}", |n| n == 1.0);
     assert_eq!(
-        metric(&service, "gongji_published_total{duplicate=\"true\"}").unwrap_or(0.0),
+        support::metric(&service, "gongji_published_total{duplicate=\"true\"}").unwrap_or(0.0),
         0.0,
         "nothing the stream holds is sent again"
     );
@@ -568,8 +498,8 @@ fn metrics_pass_promtool() {
     let service = start(&home, Some(&nats));
     setup(&service);
     assert_eq!(settle(&service, "M0", "settle"), 201);
-    wait_for(&nats.url(), 1);
-    wait_for_metric(&service, "gongji_published_total{duplicate=\"false\"}", |n| n >= 1.0);
+    nats::wait_for_messages(&nats.url(), 1);
+    support::wait_for_metric(&service, "gongji_published_total{duplicate=\"false\"}", |n| n >= 1.0);
     let (status, text) = service.call("GET", None, "/metrics", None);
     assert_eq!(status, 200);
     let text = text.as_str().expect("metrics are text").to_owned();
@@ -592,74 +522,4 @@ fn metrics_pass_promtool() {
     let findings =
         format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success() && findings.trim().is_empty(), "promtool: {findings}\n{text}");
-}
-
-/// Every message of GONGJI_LOG, in stream order: (stream seq, subject, Gongji-First-Seq, payload).
-fn log_messages(url: &str) -> Vec<(u64, String, u64, Vec<u8>)> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(async {
-        let client = async_nats::connect(url).await.unwrap();
-        let context = async_nats::jetstream::new(client);
-        let mut stream = context.get_stream("GONGJI_LOG").await.unwrap();
-        let state = stream.info().await.unwrap().state.clone();
-        let mut out = Vec::new();
-        for seq in state.first_sequence..=state.last_sequence {
-            let message = stream.get_raw_message(seq).await.unwrap();
-            let first = message.headers.get("Gongji-First-Seq").unwrap().as_str().parse().unwrap();
-            out.push((seq, message.subject.to_string(), first, message.payload.to_vec()));
-        }
-        out
-    })
-}
-
-fn rules_request(n: u64) -> domain::Request {
-    let rules = json!({"version": n, "effective_from": "2026-01-01T00:00:00+08:00"});
-    domain::Request {
-        request_id: domain::RequestId::new(&format!("rules-{n}")).unwrap(),
-        command: domain::Command::PublishRules {
-            region: domain::Region::new("210100").unwrap(),
-            rules: serde_json::from_value(rules).unwrap(),
-        },
-    }
-}
-
-// Proves an engine replicating to JetStream appends each group commit as one message of
-// GONGJI_LOG on gongji.log.{ledger_id}, whose segment holds exactly the log's events, byte for
-// byte; and that a replica that did not make the last append (a deposed primary) is refused.
-#[test]
-fn group_commits_are_replicated_to_the_log_stream() {
-    use outbox::replicate::JetStreamReplica;
-    let nats = Nats::start();
-    let dir = tempfile::tempdir().unwrap();
-    let replica = Arc::new(JetStreamReplica::connect(&nats.url(), 1, None).unwrap());
-    let config = engine::EngineConfig { replica: Some(replica), ..engine::EngineConfig::default() };
-    let engine = engine::Engine::open(dir.path(), Box::new(engine::SystemClock), config).unwrap();
-    for n in 1..=3 {
-        assert!(matches!(engine.execute(rules_request(n)).unwrap(), engine::Outcome::Committed { .. }));
-    }
-    let ledger_id = engine.log().ledger_id().unwrap().unwrap();
-    let logged: Vec<ledger::StoredEvent> = engine.log().events(0).collect::<Result<_, _>>().unwrap();
-    let messages = log_messages(&nats.url());
-    assert_eq!(messages.len(), 3, "one message per group commit");
-    let mut replicated = Vec::new();
-    for (_, subject, first_seq, payload) in &messages {
-        assert_eq!(subject, &format!("gongji.log.{ledger_id}"));
-        replicated.extend(ledger::decode_segment(*first_seq, payload).unwrap());
-    }
-    assert_eq!(replicated.len(), logged.len());
-    for (replicated, logged) in replicated.iter().zip(&logged) {
-        assert_eq!(
-            (replicated.seq, &replicated.bytes, replicated.hash),
-            (logged.seq, &logged.bytes, logged.hash)
-        );
-    }
-
-    // A second replica takes its place as the last appender; the first, behind, is refused.
-    let deposed = JetStreamReplica::connect(&nats.url(), 1, Some(&ledger_id)).unwrap();
-    assert!(matches!(engine.execute(rules_request(4)).unwrap(), engine::Outcome::Committed { .. }));
-    let next = engine.log().event(4).unwrap().unwrap();
-    let refused = engine::Replica::append(&deposed, std::slice::from_ref(&next));
-    assert!(refused.is_err(), "an append that does not follow the last message is refused");
-    assert_eq!(log_messages(&nats.url()).len(), 4, "nothing was appended by the deposed replica");
-    engine.shutdown();
 }

@@ -8,7 +8,7 @@ pub mod nats;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -69,6 +69,31 @@ pub fn region_with_pharmacy(service: &Service) {
     region_with_institutions(service, json!({}), &[PHARMACY]);
 }
 
+/// The employee P1 with 100,000.00 in the historic bucket and the resident C, P1's child, bound
+/// to draw on P1's account (region 210100, whose rules must be published).
+pub fn employee_with_child(service: &Service) {
+    for (path, body) in [
+        (
+            "/v1/persons",
+            json!({"request_id": "p1", "person_id": "P1", "region": "210100", "scheme": "employee"}),
+        ),
+        (
+            "/v1/persons",
+            json!({"request_id": "p2", "person_id": "C", "region": "210100", "scheme": "resident"}),
+        ),
+        (
+            "/v1/accounts/P1/credits",
+            json!({"request_id": "c1", "amount": "100000.00", "bucket": "historic", "reason": "x"}),
+        ),
+    ] {
+        let (status, answer) = service.post(OPERATOR, path, body);
+        assert!(status < 300, "{path}: {answer}");
+    }
+    let binding = json!({"request_id": "b", "authorizer": "P1", "beneficiary": "C", "relation": "child"});
+    let (status, answer) = service.post(CHANNEL, "/v1/bindings", binding);
+    assert_eq!(status, 201, "{answer}");
+}
+
 /// A running `gongji serve`.
 pub struct Service {
     child: Option<Child>,
@@ -108,8 +133,13 @@ pub fn binary() -> &'static str {
 impl Service {
     /// Starts the binary and waits for its "listening" line.
     pub fn start(data: &Path, args: &[&str]) -> Service {
+        Service::start_as("serve", data, args)
+    }
+
+    /// Starts `gongji {command}` (`serve` or `follow`) and waits for its "listening" line.
+    pub fn start_as(command: &str, data: &Path, args: &[&str]) -> Service {
         let mut child = Command::new(binary())
-            .arg("serve")
+            .arg(command)
             .arg("--data")
             .arg(data)
             .arg("--listen")
@@ -273,4 +303,36 @@ fn unsafe_free_kill(pid: i32, signal: i32) {
 pub fn tool(args: &[&str]) -> (i32, String) {
     let output = Command::new(binary()).args(args).output().expect("gongji runs");
     (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The value of one series of `/metrics` (`name` or `name{labels}`), if it is there.
+pub fn metric(service: &Service, series: &str) -> Option<f64> {
+    let (status, text) = service.call("GET", None, "/metrics", None);
+    assert_eq!(status, 200);
+    let text = text.as_str().expect("metrics are text").to_owned();
+    text.lines().find_map(|line| {
+        let (name, value) = line.rsplit_once(' ')?;
+        (name == series).then(|| value.parse().expect("a numeric sample"))
+    })
+}
+
+/// Waits (bounded) until the series has a value that `want` accepts; returns it.
+pub fn wait_for_metric(service: &Service, series: &str, want: impl Fn(f64) -> bool) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let value = metric(service, series);
+        if let Some(value) = value.filter(|v| want(*v)) {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{series} reaches the wanted value (is {value:?})");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub const SETTLEMENT_KINDS: &[&str] =
+    &["settled", "held", "captured", "voided", "expired", "refunded", "premium_paid"];
+
+/// The settlement-side events of `events` (what the settlement stream carries).
+pub fn settlement_events(events: &[Value]) -> Vec<Value> {
+    events.iter().filter(|e| SETTLEMENT_KINDS.contains(&e["kind"].as_str().unwrap())).cloned().collect()
 }

@@ -242,3 +242,23 @@ pub fn stream_replicas(url: &str) -> usize {
         stream.info().await.unwrap().config.num_replicas
     })
 }
+
+/// Waits (bounded) until the stream holds `count` messages.
+pub fn wait_for_messages(url: &str, count: usize) -> Vec<Message> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let messages = read_stream(url);
+        if messages.len() >= count {
+            return messages;
+        }
+        assert!(Instant::now() < deadline, "the stream reaches {count} messages (has {})", messages.len());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Each settlement-side event of the log is in the stream exactly once, in ledger order.
+pub fn assert_exactly_once(messages: &[Message], expected: &[serde_json::Value]) {
+    let seqs: Vec<u64> = messages.iter().map(|m| m.gongji_seq).collect();
+    let want: Vec<u64> = expected.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, want, "every settlement event once, in ledger order");
+}

@@ -63,6 +63,8 @@ pub enum Code {
     PayloadTooLarge,
     MethodNotAllowed,
     StorageFailure,
+    /// A write sent to a follower (`gongji follow`): the primary takes writes.
+    NotPrimary,
 }
 
 impl Code {
@@ -116,6 +118,7 @@ impl Rejection {
                 | Code::PayloadTooLarge
                 | Code::MethodNotAllowed
                 | Code::StorageFailure
+                | Code::NotPrimary
         )
     }
 }

@@ -159,10 +159,16 @@ pub enum EngineError {
     /// The log does not verify, or what it holds does not decode: the engine refuses to serve.
     #[error("the event log is corrupt: {0}")]
     Corrupt(String),
-    /// The replica did not take a batch (`EngineConfig::replica`): the engine has stopped
-    /// writing (fail-stop); the batch is on the local disk, shown to no reader.
+    /// The replica did not take a batch (`EngineConfig::replica`). While it is `Unavailable`
+    /// the engine refuses requests and retries the batch (which is on the local disk, shown to
+    /// no reader, its callers told the outcome is unknown); once `Fenced`, it has stopped
+    /// writing (fail-stop).
     #[error("the log could not be replicated: {0}")]
     Replication(#[source] Arc<ReplicaError>),
+    /// This engine follows another's log (`Engine::follow`) and takes no request; `primary`
+    /// is where the primary was last known to listen.
+    #[error("this node is a follower; the primary takes writes")]
+    NotPrimary { primary: Option<String> },
     /// A thread of the engine could not be started.
     #[error("cannot start a thread of the engine: {0}")]
     Spawn(#[source] Arc<std::io::Error>),
@@ -189,15 +195,34 @@ pub type Reply = Box<dyn FnOnce(Result<Outcome, EngineError>) + Send>;
 /// Where the log is replicated before any of it leaves the ledger: a group commit is shown to
 /// readers and answered only once `append` has returned.
 pub trait Replica: Send + Sync {
-    /// Appends one group commit's events, as sealed, right after the ones appended before;
-    /// returns once the replica holds them durably.
-    fn append(&self, events: &[ledger::StoredEvent]) -> Result<(), ReplicaError>;
+    /// Where the replica's copy of the ledger `ledger_id` ends: the seq and hash of its last
+    /// event (0 and zeros when it holds none).
+    fn head(&self, ledger_id: &str) -> Result<(u64, [u8; 32]), ReplicaError>;
+
+    /// Appends one group commit, as sealed, right after what was appended before; returns
+    /// once the replica holds it durably. `Unavailable` may be retried with the same commit.
+    fn append(&self, commit: &Commit<'_>) -> Result<(), ReplicaError>;
+}
+
+/// One group commit as it is replicated: its events and the rejections it remembered (which
+/// the log does not hold, and a follower that takes over must still answer the same).
+#[derive(Clone, Copy, Debug)]
+pub struct Commit<'a> {
+    pub events: &'a [ledger::StoredEvent],
+    pub rejections: &'a [(String, ledger::RequestRecord)],
 }
 
 /// Why a replica did not take a group commit.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ReplicaError(pub String);
+pub enum ReplicaError {
+    /// Not reached, or no answer in time (no quorum): the append may be retried.
+    #[error("the replica is unavailable: {0}")]
+    Unavailable(String),
+    /// The replica holds appends this ledger did not make, or is ahead of it: another primary
+    /// has taken over, and this one must stop writing.
+    #[error("the replica refuses this primary: {0}")]
+    Fenced(String),
+}
 
 /// Told of every group commit, for metrics.
 pub trait CommitObserver: Send + Sync {
@@ -217,6 +242,10 @@ pub struct EngineConfig {
     /// Where each group commit is replicated before it is shown and answered (`None`: this
     /// disk alone).
     pub replica: Option<Arc<dyn Replica>>,
+    /// How long a batch's callers wait while the replica does not take it (a JetStream leader
+    /// election takes a second or two) before they are told the outcome is unknown and
+    /// requests are refused until it does.
+    pub replicate_grace: std::time::Duration,
     /// A snapshot of the projections is stored every this many events (`None`: never).
     pub snapshot_every_events: Option<u64>,
     /// sled's page cache, in bytes.
@@ -241,6 +270,7 @@ impl Default for EngineConfig {
             queue_commands_max: QUEUE_COMMANDS_MAX,
             observer: None,
             replica: None,
+            replicate_grace: std::time::Duration::from_secs(6),
             snapshot_every_events: Some(domain::limits::SNAPSHOT_EVERY_EVENTS),
             sled_cache_bytes: ledger::CACHE_BYTES_DEFAULT,
         }
@@ -253,7 +283,40 @@ pub(crate) enum Job {
     Request(Request, Origin, Reply),
     /// Requests decided one after the other, in order, as if each had been submitted alone.
     Batch(Vec<(Request, Origin, Reply)>),
+    /// A follower's: events and rejections of the primary's log, to write and apply.
+    Replicated(Replicated, Box<dyn FnOnce(Result<u64, EngineError>) + Send>),
+    /// A follower's: become the primary, appending to this replica.
+    Promote(Arc<dyn Replica>, Box<dyn FnOnce(Result<(), EngineError>) + Send>),
     Shutdown,
+}
+
+/// A piece of the primary's log as a follower receives it.
+#[derive(Clone, Debug, Default)]
+pub struct Replicated {
+    pub events: Vec<ledger::StoredEvent>,
+    pub rejections: Vec<(String, ledger::RequestRecord)>,
+}
+
+/// Whether this engine writes, and where the primary is when it does not.
+#[derive(Debug, Default)]
+pub(crate) struct Role {
+    following: AtomicBool,
+    primary_address: std::sync::RwLock<Option<String>>,
+}
+
+impl Role {
+    pub(crate) fn is_following(&self) -> bool {
+        self.following.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(crate) fn lead(&self) {
+        self.following.store(false, std::sync::atomic::Ordering::Release);
+    }
+
+    pub(crate) fn not_primary(&self) -> EngineError {
+        let primary = self.primary_address.read().unwrap_or_else(|p| p.into_inner()).clone();
+        EngineError::NotPrimary { primary }
+    }
 }
 
 /// Attempts of `Engine::read` that wait for the durable head without holding the projections.
@@ -267,9 +330,10 @@ pub struct Engine {
     projections: Arc<RwLock<Projections>>,
     durability: Arc<writer::Durability>,
     reader: ledger::Reader,
-    outbox_cursor: ledger::OutboxCursor,
+    cursors: writer::Cursors,
     writer: Option<JoinHandle<()>>,
     serving: Arc<AtomicBool>,
+    role: Arc<Role>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -281,10 +345,32 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// Opens the ledger in `dir`: verifies the hash chain from the last checkpoint (refusing
     /// a broken one), rebuilds the projections by replay, and starts the writer.
+    ///
+    /// With a replica (`EngineConfig::replica`), the replica is first given what this disk
+    /// holds beyond it (a tail a crash or a stall left unreplicated); a replica ahead of this
+    /// disk, or on another chain, refuses this primary (`ReplicaError::Fenced`).
     pub fn open(dir: &Path, clock: Box<dyn Clock>, config: EngineConfig) -> Result<Engine, EngineError> {
+        Engine::start(dir, clock, config, Role::default())
+    }
+
+    /// Opens the ledger in `dir` as a follower of another primary's log: it serves reads, is
+    /// given the primary's log (`apply_replicated`), refuses every request
+    /// (`EngineError::NotPrimary`), and may become the primary (`promote`).
+    pub fn follow(dir: &Path, clock: Box<dyn Clock>, config: EngineConfig) -> Result<Engine, EngineError> {
+        let config = EngineConfig { replica: None, ..config };
+        Engine::start(dir, clock, config, Role { following: AtomicBool::new(true), ..Role::default() })
+    }
+
+    fn start(
+        dir: &Path,
+        clock: Box<dyn Clock>,
+        config: EngineConfig,
+        role: Role,
+    ) -> Result<Engine, EngineError> {
         let serving = Arc::new(AtomicBool::new(true));
-        let (writer, reader, outbox_cursor) =
-            writer::Writer::recover(dir, clock, config.clone(), Arc::clone(&serving))?;
+        let role = Arc::new(role);
+        let (writer, reader, cursors) =
+            writer::Writer::recover(dir, clock, config.clone(), Arc::clone(&serving), Arc::clone(&role))?;
         let (projections, durability) = writer.shared();
         let (sender, receiver): (Sender<Job>, Receiver<Job>) =
             crossbeam_channel::bounded(config.queue_commands_max);
@@ -292,13 +378,57 @@ impl Engine {
             .name("gongji-writer".into())
             .spawn(move || writer.run(receiver))
             .map_err(|e| EngineError::Spawn(Arc::new(e)))?;
-        Ok(Engine { sender, projections, durability, reader, outbox_cursor, writer: Some(handle), serving })
+        Ok(Engine { sender, projections, durability, reader, cursors, writer: Some(handle), serving, role })
     }
 
     /// Whether the writer still accepts work: false after a storage failure (fail-stop) or
     /// once it has stopped. What `/readyz` reports.
     pub fn is_serving(&self) -> bool {
         self.serving.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Whether this engine follows another's log (`follow`) rather than writing its own.
+    pub fn is_following(&self) -> bool {
+        self.role.is_following()
+    }
+
+    /// Where a follower says the primary is, in its `NotPrimary` answers.
+    pub fn set_primary_address(&self, address: Option<String>) {
+        *self.role.primary_address.write().unwrap_or_else(|p| p.into_inner()) = address;
+    }
+
+    /// A follower's: writes a piece of the primary's log (after checking it continues this
+    /// ledger's chain, every hash included) and applies it to the projections; returns the
+    /// new head. What this ledger already holds is skipped.
+    pub fn apply_replicated(&self, replicated: Replicated) -> Result<u64, EngineError> {
+        self.ask(|reply| Job::Replicated(replicated, reply))
+    }
+
+    /// A follower's: becomes the primary, appending each group commit to `replica`, once the
+    /// replica holds exactly this ledger's log (otherwise `Fenced`, and it goes on following).
+    pub fn promote(&self, replica: Arc<dyn Replica>) -> Result<(), EngineError> {
+        self.ask(|reply| Job::Promote(replica, reply))
+    }
+
+    /// Queues the job `make` builds around a reply, and waits for the reply (`Stopped` when
+    /// the writer has gone, the job and its reply dropped unanswered).
+    fn ask<T: Send + 'static>(
+        &self,
+        make: impl FnOnce(Box<dyn FnOnce(Result<T, EngineError>) + Send>) -> Job,
+    ) -> Result<T, EngineError> {
+        let (sender, receiver) = mpsc::sync_channel(1);
+        let _ = self.sender.send(make(Box::new(move |result| {
+            let _ = sender.send(result);
+        })));
+        receiver.recv().unwrap_or(Err(EngineError::Stopped))
+    }
+
+    /// Stops this primary writing: another node leads now. Every request is refused from here
+    /// on (fail-stop); what was written stays, and the node may follow after a restart.
+    pub fn depose(&self) {
+        let error =
+            EngineError::Replication(Arc::new(ReplicaError::Fenced("another node holds the lease".into())));
+        self.durability.fail(error);
     }
 
     /// Queues a request; `reply` is called once its outcome is durable (or known).
@@ -390,7 +520,12 @@ impl Engine {
 
     /// The publisher's cursor, the one piece of metadata written outside the writer.
     pub fn outbox_cursor(&self) -> &ledger::OutboxCursor {
-        &self.outbox_cursor
+        &self.cursors.outbox
+    }
+
+    /// A follower's place in the replicated log (see `ledger::Cursor`).
+    pub fn replica_cursor(&self) -> &ledger::Cursor {
+        &self.cursors.replica
     }
 
     /// Rebuilds the projections from the log beside the live ones (a shadow copy), while the
@@ -477,24 +612,40 @@ mod tests {
         assert!(!join_thread(panicked));
     }
 
-    /// A replica in memory: what it was given, or a refusal.
+    /// A replica in memory: what it was given; it refuses while `unavailable` counts down, or
+    /// fences every append off when `fenced`.
+    #[derive(Default)]
     struct Recording {
         events: std::sync::Mutex<Vec<ledger::StoredEvent>>,
-        refuse: bool,
+        rejections: std::sync::Mutex<Vec<String>>,
+        unavailable: std::sync::atomic::AtomicUsize,
+        fenced: bool,
     }
 
     impl Replica for Recording {
-        fn append(&self, events: &[ledger::StoredEvent]) -> Result<(), ReplicaError> {
-            if self.refuse {
-                return Err(ReplicaError("no quorum".into()));
+        fn head(&self, _: &str) -> Result<(u64, [u8; 32]), ReplicaError> {
+            let events = self.events.lock().unwrap();
+            Ok(events.last().map_or((0, [0; 32]), |last| (last.seq, last.hash)))
+        }
+
+        fn append(&self, commit: &Commit<'_>) -> Result<(), ReplicaError> {
+            if self.fenced {
+                return Err(ReplicaError::Fenced("another primary appended".into()));
             }
-            self.events.lock().unwrap().extend_from_slice(events);
+            let left = self.unavailable.load(std::sync::atomic::Ordering::SeqCst);
+            if left > 0 {
+                self.unavailable.store(left - 1, std::sync::atomic::Ordering::SeqCst);
+                return Err(ReplicaError::Unavailable("no quorum".into()));
+            }
+            self.events.lock().unwrap().extend_from_slice(commit.events);
+            self.rejections.lock().unwrap().extend(commit.rejections.iter().map(|(id, _)| id.clone()));
             Ok(())
         }
     }
 
     fn open(dir: &Path, replica: Option<Arc<dyn Replica>>) -> Engine {
-        let config = EngineConfig { replica, ..EngineConfig::default() };
+        let replicate_grace = std::time::Duration::from_millis(50);
+        let config = EngineConfig { replica, replicate_grace, ..EngineConfig::default() };
         Engine::open(dir, Box::new(SystemClock), config).unwrap()
     }
 
@@ -509,15 +660,22 @@ mod tests {
         }
     }
 
+    fn committed_seq(outcome: Result<Outcome, EngineError>) -> u64 {
+        match outcome {
+            Ok(Outcome::Committed { events, .. }) => events.last().unwrap().seq,
+            other => panic!("not committed: {other:?}"),
+        }
+    }
+
     // Proves a replicated engine gives the replica every event, in order, byte for byte as
-    // the log holds it, before the caller is answered.
+    // the log holds it, before the caller is answered; remembered rejections go with them.
     #[test]
     fn a_replica_is_given_every_event_before_the_answer() {
         let dir = tempfile::tempdir().unwrap();
-        let replica = Arc::new(Recording { events: Default::default(), refuse: false });
+        let replica = Arc::new(Recording::default());
         let engine = open(dir.path(), Some(replica.clone()));
         for n in 1..=3 {
-            assert!(matches!(engine.execute(rules(n)).unwrap(), Outcome::Committed { .. }));
+            assert_eq!(committed_seq(engine.execute(rules(n))), n);
             let given = replica.events.lock().unwrap().len() as u64;
             assert_eq!(given, engine.durable_head(), "answered only once the replica holds it");
         }
@@ -527,25 +685,131 @@ mod tests {
         for (given, logged) in given.iter().zip(&logged) {
             assert_eq!((given.seq, &given.bytes, given.hash), (logged.seq, &logged.bytes, logged.hash));
         }
+        // A version not newer is refused, and the refusal is remembered: the replica has it.
+        let mut stale = rules(2);
+        stale.request_id = domain::RequestId::new("rules-stale").unwrap();
+        assert!(matches!(engine.execute(stale), Ok(Outcome::Rejected { .. })));
+        assert_eq!(*replica.rejections.lock().unwrap(), ["rules-stale"]);
     }
 
-    // Proves a batch the replica refuses is answered with the failure and shown to no reader,
-    // and the engine stops writing (fail-stop); the batch is on the local disk all the same.
+    // Proves that while the replica is unavailable the batch's caller is told the outcome is
+    // unknown, nothing is shown, requests are refused; and that once the replica is back the
+    // batch is replicated and shown, the engine takes requests again, and a retry of the
+    // first request under its id finds it committed.
     #[test]
-    fn a_refused_replication_stops_the_writer_and_shows_nothing() {
+    fn an_unavailable_replica_stalls_writes_until_it_takes_the_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let replica = Arc::new(Recording { unavailable: 5.into(), ..Recording::default() });
+        let engine = open(dir.path(), Some(replica.clone()));
+        assert!(matches!(engine.execute(rules(1)), Err(EngineError::Replication(_))));
+        // Refused at once while the batch is retried (or taken in the meantime).
+        match engine.execute(rules(2)) {
+            Err(EngineError::Replication(_)) => {}
+            outcome => assert_eq!(committed_seq(outcome), 2),
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while engine.durable_head() < 1 {
+            assert!(std::time::Instant::now() < deadline, "the batch is replicated once the replica is back");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(engine.is_serving());
+        let replay = engine.execute(rules(1)).unwrap();
+        assert!(matches!(replay, Outcome::Committed { replayed: true, .. }), "{replay:?}");
+        let next = committed_seq(engine.execute(rules(3)));
+        assert_eq!(replica.events.lock().unwrap().last().unwrap().seq, next);
+        assert_eq!(engine.log().head_seq().unwrap(), next);
+    }
+
+    // Proves a batch the replica fences off is answered with the failure and shown to no
+    // reader, and the engine stops writing (fail-stop); the batch is on the local disk all the
+    // same, and a start with a replica that holds less of the log gives it that tail first.
+    #[test]
+    fn a_fenced_replication_stops_the_writer_and_shows_nothing() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let engine =
-                open(dir.path(), Some(Arc::new(Recording { events: Default::default(), refuse: true })));
+            let engine = open(dir.path(), Some(Arc::new(Recording { fenced: true, ..Recording::default() })));
             assert!(matches!(engine.execute(rules(1)), Err(EngineError::Replication(_))));
             assert!(!engine.is_serving());
             assert_eq!(engine.log().head_seq().unwrap(), 0, "no reader sees the batch");
             assert!(matches!(engine.execute(rules(2)), Err(EngineError::Replication(_))));
             engine.shutdown();
         }
-        // Reopened, the local disk holds the batch (a start with a replica must give it the
-        // replica before serving: not built yet).
-        let engine = open(dir.path(), None);
+        let replica = Arc::new(Recording::default());
+        let engine = open(dir.path(), Some(replica.clone()));
         assert_eq!(engine.durable_head(), 1);
+        assert_eq!(replica.events.lock().unwrap().len(), 1, "the local tail is replicated at start");
+        assert_eq!(committed_seq(engine.execute(rules(2))), 2);
+    }
+
+    // Proves a start whose replica is ahead of the local disk, or holds another event at the
+    // disk's head, is refused as fenced: another primary has written.
+    #[test]
+    fn a_replica_ahead_or_apart_refuses_the_start() {
+        let (first, second) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let replica = Arc::new(Recording::default());
+        let primary = open(first.path(), Some(replica.clone()));
+        committed_seq(primary.execute(rules(1)));
+        committed_seq(primary.execute(rules(2)));
+        primary.shutdown();
+        // Another ledger's disk, one event long: the replica is ahead of it, then apart from it.
+        committed_seq(open(second.path(), None).execute(rules(1)));
+        let start = |replica: &Arc<Recording>| {
+            let config = EngineConfig { replica: Some(replica.clone()), ..EngineConfig::default() };
+            Engine::open(second.path(), Box::new(SystemClock), config)
+        };
+        let fenced = |opened: Result<Engine, EngineError>| matches!(opened, Err(EngineError::Replication(e)) if matches!(*e, ReplicaError::Fenced(_)));
+        assert!(fenced(start(&replica)), "ahead of the disk");
+        replica.events.lock().unwrap().truncate(1);
+        assert!(fenced(start(&replica)), "another event at the disk's head");
+        // The replica's own ledger starts against it.
+        assert_eq!(open(first.path(), Some(replica.clone())).durable_head(), 2);
+        assert_eq!(replica.events.lock().unwrap().len(), 2, "its tail given back");
+    }
+
+    // Proves a follower writes and applies the primary's log as given, every hash checked,
+    // refuses requests naming the primary, and once promoted continues the same chain.
+    #[test]
+    fn a_follower_applies_the_log_and_takes_over_the_chain() {
+        let (primary_dir, follower_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let replica = Arc::new(Recording::default());
+        let primary = open(primary_dir.path(), Some(replica.clone()));
+        for n in 1..=3 {
+            committed_seq(primary.execute(rules(n)));
+        }
+        let follower =
+            Engine::follow(follower_dir.path(), Box::new(SystemClock), EngineConfig::default()).unwrap();
+        follower.set_primary_address(Some("http://127.0.0.1:8080".into()));
+        let given = replica.events.lock().unwrap().clone();
+        let mut forged = given[1].clone();
+        forged.bytes[20] ^= 1;
+        let piece =
+            |events: &[ledger::StoredEvent]| Replicated { events: events.to_vec(), rejections: vec![] };
+        assert_eq!(follower.apply_replicated(piece(&given[..1])).unwrap(), 1);
+        assert!(matches!(follower.apply_replicated(piece(&[forged])), Err(EngineError::Corrupt(_))));
+        assert!(
+            matches!(follower.apply_replicated(piece(&given[2..])), Err(EngineError::Corrupt(_))),
+            "a gap"
+        );
+        assert_eq!(follower.apply_replicated(piece(&given)).unwrap(), 3, "what it holds is skipped");
+        assert_eq!(follower.durable_head(), 3);
+        assert!(follower.is_following());
+        match follower.execute(rules(4)) {
+            Err(EngineError::NotPrimary { primary }) => {
+                assert_eq!(primary.as_deref(), Some("http://127.0.0.1:8080"))
+            }
+            other => panic!("a follower takes no request: {other:?}"),
+        }
+        let version = |engine: &Engine| {
+            let region = domain::Region::new("210100").unwrap();
+            engine.read(|view| Ok(view.rules_version(&region, 3)?.is_some())).unwrap()
+        };
+        assert!(version(&follower));
+        primary.shutdown();
+        follower.promote(replica.clone()).unwrap();
+        assert!(!follower.is_following());
+        assert_eq!(committed_seq(follower.execute(rules(4))), 4);
+        let chain: Vec<ledger::StoredEvent> = follower.log().events(0).collect::<Result<_, _>>().unwrap();
+        assert_eq!(ledger::verify_events(chain.into_iter().map(Ok)).head_seq, 4);
+        assert_eq!(replica.events.lock().unwrap().len(), 4);
     }
 }

@@ -26,7 +26,10 @@ use domain::{Code, Command, Event, Origin, Rejection, Request, SettlementId, Tim
 use ledger::{RequestRecord, Sealer, Store, StoredEvent, VerifyFrom};
 use projection::Projections;
 
-use crate::{Clock, EngineConfig, EngineError, Job, Outcome, Recorded, Reply};
+use crate::{
+    Clock, Commit, EngineConfig, EngineError, Job, Outcome, Recorded, Replica, ReplicaError, Replicated,
+    Reply, Role,
+};
 
 /// Times the writer tries the state's lock again, yielding between, before it hands its batch
 /// over and waits for the lock.
@@ -61,6 +64,14 @@ pub(crate) struct Writer {
     /// Remembered rejections by request id: those stored in the `requests` tree, and those
     /// decided since (written with their batch).
     rejections: HashMap<String, RequestRecord>,
+    /// Whether this writer decides requests or follows another primary's log.
+    role: Arc<Role>,
+}
+
+/// The cursors kept in the ledger's metadata beside the writer (see `ledger::Cursor`).
+pub(crate) struct Cursors {
+    pub(crate) outbox: ledger::Cursor,
+    pub(crate) replica: ledger::Cursor,
 }
 
 /// What the writer hands to its later stages when it starts them.
@@ -216,13 +227,17 @@ impl Writer {
         clock: Box<dyn Clock>,
         config: EngineConfig,
         serving: Arc<AtomicBool>,
-    ) -> Result<(Writer, ledger::Reader, ledger::OutboxCursor), EngineError> {
+        role: Arc<Role>,
+    ) -> Result<(Writer, ledger::Reader, Cursors), EngineError> {
         let store = Store::open_with_cache(dir, config.sled_cache_bytes)?;
-        let outbox_cursor = store.outbox_cursor();
+        let cursors = Cursors { outbox: store.outbox_cursor(), replica: store.replica_cursor() };
         let report = store.verify(VerifyFrom::Checkpoint)?;
         if !report.ok {
             let broken = report.broken.map(|b| format!("seq {}: {}", b.seq, b.reason)).unwrap_or_default();
             return Err(EngineError::Corrupt(broken));
+        }
+        if let Some(replica) = &config.replica {
+            catch_up_replica(&store, replica.as_ref())?;
         }
         let reader = store.reader();
         // The nearest good snapshot, then the tail of the log.
@@ -268,8 +283,9 @@ impl Writer {
             sealer,
             head_time,
             rejections,
+            role,
         };
-        Ok((writer, reader, outbox_cursor))
+        Ok((writer, reader, cursors))
     }
 
     /// The one state and the durable head, for the engine's readers.
@@ -326,14 +342,37 @@ impl Writer {
                 }
                 true
             }
+            Job::Replicated(_, reply) => {
+                reply(Err(EngineError::Corrupt("a primary is given no replicated log".into())));
+                true
+            }
+            Job::Promote(_, reply) => {
+                reply(Ok(()));
+                true
+            }
             Job::Shutdown => false,
         }
     }
 
     pub(crate) fn run(mut self, jobs: Receiver<Job>) {
+        if self.role.is_following() && !self.follow(&jobs) {
+            if let Some(Stages { applier, .. }) = self.stages.take() {
+                drop(applier.snapshots);
+                crate::join_thread(applier.snapshotter);
+            }
+            self.serving.store(false, Ordering::Release);
+            tracing::info!(head_seq = self.head_seq, "follower stopped");
+            return;
+        }
         let (to_committer, [committer, applier]) = self.start_stages();
         let mut building: Option<Building> = None;
         loop {
+            // While the replica does not take the log, the callers of the batch being built
+            // are not kept waiting: they are told the outcome is unknown. Its events stay in
+            // it, already in the state, and are committed once the replica is back.
+            if let (Some(stalled), Some(batch)) = (self.durability.stalled(), building.as_mut()) {
+                refuse(std::mem::take(&mut batch.answers), &stalled);
+            }
             let mut select = Select::new();
             let receive = select.recv(&jobs);
             let hand_over = building.as_ref().filter(|b| !b.is_empty()).map(|_| select.send(&to_committer));
@@ -367,6 +406,7 @@ impl Writer {
                 next = jobs.try_recv().ok();
             }
             if shutdown {
+                self.durability.request_stop();
                 if let Some(batch) = building.take().filter(|b| !b.is_empty()) {
                     self.hand_over(&to_committer, batch);
                 }
@@ -375,15 +415,7 @@ impl Writer {
         }
         // Answer what was queued behind the shutdown (or a committer that is gone), then stop.
         while let Ok(job) = jobs.try_recv() {
-            match job {
-                Job::Request(_, _, reply) => reply(Err(EngineError::Stopped)),
-                Job::Batch(requests) => {
-                    for (_, _, reply) in requests {
-                        reply(Err(EngineError::Stopped));
-                    }
-                }
-                Job::Shutdown => {}
-            }
+            answer_all(job, || EngineError::Stopped);
         }
         // The committer and then the applier finish the batches handed to them, then stop.
         drop(to_committer);
@@ -488,7 +520,7 @@ impl Writer {
             records: BTreeMap::new(),
             answers: Vec::new(),
         };
-        if self.failed.get().is_some() {
+        if self.failed.get().is_some() || self.durability.stalled().is_some() {
             return batch;
         }
         let due: Vec<SettlementId> = projections
@@ -521,6 +553,10 @@ impl Writer {
     ) {
         if let Some(failure) = self.failed.get() {
             reply(Err(failure.clone()));
+            return;
+        }
+        if let Some(stalled) = self.durability.stalled() {
+            reply(Err(stalled));
             return;
         }
         batch.next_time = batch.next_time.max(self.clock.now().micros());
@@ -656,6 +692,121 @@ impl Writer {
     }
 }
 
+/// Answers every request of a job with `error()`, and a job that is no request as a writer
+/// that is not there would.
+fn answer_all(job: Job, error: impl Fn() -> EngineError) {
+    match job {
+        Job::Request(_, _, reply) => reply(Err(error())),
+        Job::Batch(requests) => {
+            for (_, _, reply) in requests {
+                reply(Err(error()));
+            }
+        }
+        Job::Replicated(_, reply) => reply(Err(EngineError::Stopped)),
+        Job::Promote(_, reply) => reply(Err(EngineError::Stopped)),
+        Job::Shutdown => {}
+    }
+}
+
+impl Writer {
+    /// A follower's loop: writes and applies the primary's log as it is given, refuses every
+    /// request, until it is promoted (`true`: the writer goes on as the primary) or stopped.
+    fn follow(&mut self, jobs: &Receiver<Job>) -> bool {
+        for job in jobs {
+            match job {
+                Job::Replicated(replicated, reply) => reply(self.apply_replicated(replicated)),
+                Job::Promote(replica, reply) => {
+                    let store = &self.stages.as_ref().expect("a follower's stages are not started").store;
+                    match catch_up_replica(store, replica.as_ref()) {
+                        Ok(()) => {
+                            tracing::info!(head_seq = self.head_seq, "promoted: this node is the primary");
+                            self.config.replica = Some(replica);
+                            self.role.lead();
+                            reply(Ok(()));
+                            return true;
+                        }
+                        Err(error) => reply(Err(error)),
+                    }
+                }
+                Job::Shutdown => return false,
+                request => answer_all(request, || self.role.not_primary()),
+            }
+        }
+        false
+    }
+
+    /// Writes a piece of the primary's log that continues this one (what it already holds is
+    /// skipped), shows it, and applies it to the one state.
+    fn apply_replicated(&mut self, replicated: Replicated) -> Result<u64, EngineError> {
+        let Replicated { mut events, rejections } = replicated;
+        let Stages { store, applier } = self.stages.as_mut().expect("a follower's stages are not started");
+        let first_seq = events.first().map_or(store.head_seq() + 1, |event| event.seq);
+        if first_seq <= store.head_seq() {
+            events.retain(|event| event.seq > store.head_seq());
+            if events.is_empty() {
+                return Ok(store.head_seq());
+            }
+        }
+        ledger::check_continues(store.head_seq(), store.head_hash(), &events).map_err(|broken| {
+            EngineError::Corrupt(format!(
+                "the replicated log breaks at seq {}: {}",
+                broken.seq, broken.reason
+            ))
+        })?;
+        let recorded: Vec<Recorded> = events.iter().map(decode_event).collect::<Result<_, _>>()?;
+        store.commit_sealed(&events, rejections.clone())?;
+        let (previous, head) = (self.head_seq, store.head_seq());
+        {
+            let mut projections = write_lock(&self.projections);
+            for event in &recorded {
+                projections.apply(event.seq, event.recorded_at, &event.event, event.request_id.as_ref());
+            }
+        }
+        self.rejections.extend(rejections);
+        self.head_seq = head;
+        self.sealer = store.sealer();
+        if let Some(last) = recorded.last() {
+            self.head_time = Some(last.recorded_at);
+        }
+        if let Some(every) = applier.snapshot_every_events.filter(|every| *every > 0) {
+            if head / every > previous / every {
+                let _ = applier.snapshots.try_send(head);
+            }
+        }
+        self.durability.advance(head);
+        Ok(head)
+    }
+}
+
+/// Before a replicated engine writes, its replica must hold exactly this disk's log: what a
+/// crash or a stall left on this disk alone is appended first. A replica ahead of this disk, or
+/// on another chain at this disk's place, means another primary has written: `Fenced`.
+fn catch_up_replica(store: &Store, replica: &dyn Replica) -> Result<(), EngineError> {
+    let Some(ledger_id) = store.ledger_id()? else { return Ok(()) };
+    let replication = |error: ReplicaError| EngineError::Replication(Arc::new(error));
+    let fenced = |reason: String| replication(ReplicaError::Fenced(reason));
+    let (replicated, hash) = replica.head(&ledger_id).map_err(replication)?;
+    let local = store.head_seq();
+    if replicated > local {
+        return Err(fenced(format!(
+            "the replicated log of ledger {ledger_id} reaches seq {replicated} and this disk seq {local}: \
+             another primary has written since; this node may only follow"
+        )));
+    }
+    if replicated > 0 && store.event(replicated)?.map(|event| event.hash) != Some(hash) {
+        return Err(fenced(format!(
+            "the replicated log of ledger {ledger_id} and this disk differ at seq {replicated}: \
+             this disk holds writes no replica took; this node may only follow"
+        )));
+    }
+    if replicated < local {
+        tracing::warn!(from = replicated + 1, to = local, "giving the replica the tail only this disk holds");
+        let tail: Vec<StoredEvent> = store.events(replicated).collect::<Result<_, _>>()?;
+        replica.append(&Commit { events: &tail, rejections: &[] }).map_err(replication)?;
+    }
+    Ok(())
+}
+
 /// The record of the request that wrote the events from `first_seq` on, if its id is
 /// `request_id`: its digest and its last event's seq, as the log says.
 fn committed_record(
@@ -696,11 +847,13 @@ impl Committer {
             return;
         }
         let first_seq = self.store.head_seq() + 1;
+        let mut answers = answers;
         if !events.is_empty() || !rejections.is_empty() {
             let event_count = events.len();
             let started = std::time::Instant::now();
             // Replicated, the batch is shown to readers only once the replica holds it too.
-            let written = match &self.config.replica {
+            let replicated = self.config.replica.as_ref().map(|_| rejections.clone());
+            let written = match &replicated {
                 None => self.store.commit_sealed(&events, rejections),
                 Some(_) => self.store.commit_unshown(&events, rejections),
             };
@@ -709,10 +862,14 @@ impl Committer {
                 return;
             }
             assert_eq!(self.store.head_seq(), expected_head, "the store numbers events as the writer did");
-            if let Some(replica) = &self.config.replica {
-                if let Err(error) = replica.append(&events) {
-                    fail(&self.failed, &self.serving, EngineError::Replication(Arc::new(error)), answers);
-                    return;
+            if let Some(rejections) = &replicated {
+                let commit = Commit { events: &events, rejections };
+                match self.replicate(&commit, answers) {
+                    Ok(kept) => answers = kept,
+                    Err(error) => {
+                        fail(&self.failed, &self.serving, error, Vec::new());
+                        return;
+                    }
                 }
                 self.store.show(expected_head);
             }
@@ -726,6 +883,55 @@ impl Committer {
         let durable = Durable { first_seq, expected_head, answers };
         if let Err(unsent) = self.applier.send(durable) {
             refuse(unsent.into_inner().answers, &EngineError::Stopped);
+        }
+    }
+}
+
+/// The longest pause between two attempts to give the replica a batch it could not take.
+const REPLICATE_RETRY_MAX: Duration = Duration::from_secs(1);
+
+impl Committer {
+    /// Gives the replica one batch, already on the local disk. While the replica is
+    /// unavailable past `EngineConfig::replicate_grace`, the batch's callers are told the outcome is unknown (it may yet be
+    /// replicated, and a retry under the same request id is safe), the engine refuses new
+    /// requests (`Durability::stall`), and the batch is offered again until it is taken: only
+    /// then does the engine take requests again. Returns the callers still to be answered; an
+    /// error when the replica fences this primary off, or the engine stops meanwhile.
+    fn replicate(
+        &self,
+        commit: &Commit<'_>,
+        answers: Vec<(Reply, Answer)>,
+    ) -> Result<Vec<(Reply, Answer)>, EngineError> {
+        let replica = self.config.replica.as_ref().expect("replicate is called with a replica");
+        let mut answers = Some(answers);
+        let mut pause = Duration::from_millis(20);
+        let started = std::time::Instant::now();
+        loop {
+            let error = match replica.append(commit) {
+                Ok(()) => {
+                    if answers.is_none() {
+                        tracing::info!("the replica took the log again; taking requests");
+                        self.durability.resume();
+                    }
+                    return Ok(answers.unwrap_or_default());
+                }
+                Err(error @ ReplicaError::Fenced(_)) => {
+                    let error = EngineError::Replication(Arc::new(error));
+                    refuse(answers.unwrap_or_default(), &error);
+                    return Err(error);
+                }
+                Err(error) => EngineError::Replication(Arc::new(error)),
+            };
+            if answers.is_some() && started.elapsed() >= self.config.replicate_grace {
+                tracing::warn!(%error, "the replica does not take the log; refusing requests while it is retried");
+                self.durability.stall(error.clone());
+                refuse(answers.take().unwrap_or_default(), &error);
+            }
+            if self.durability.is_stopping() {
+                return Err(error);
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(REPLICATE_RETRY_MAX);
         }
     }
 }
@@ -905,6 +1111,11 @@ pub(crate) struct Durability {
     moved: Condvar,
     failed: Arc<OnceLock<EngineError>>,
     serving: Arc<AtomicBool>,
+    /// Set while the replica does not take the log (`Committer::replicate`): requests are
+    /// refused with it, and nobody waits for the durable head meanwhile.
+    stalled: Mutex<Option<EngineError>>,
+    /// Set when the engine is asked to stop: a batch the replica does not take is then given up.
+    stopping: AtomicBool,
 }
 
 /// How often a reader waiting for the durable head looks whether the writer has stopped.
@@ -912,7 +1123,44 @@ const DURABLE_WAIT_POLL: Duration = Duration::from_millis(50);
 
 impl Durability {
     fn new(head: u64, failed: Arc<OnceLock<EngineError>>, serving: Arc<AtomicBool>) -> Durability {
-        Durability { head: Mutex::new(head), moved: Condvar::new(), failed, serving }
+        Durability {
+            head: Mutex::new(head),
+            moved: Condvar::new(),
+            failed,
+            serving,
+            stalled: Mutex::new(None),
+            stopping: AtomicBool::new(false),
+        }
+    }
+
+    fn stall(&self, error: EngineError) {
+        *self.stalled.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+        self.moved.notify_all();
+    }
+
+    fn resume(&self) {
+        *self.stalled.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// Why requests are refused for now, if they are (see `stall`).
+    pub(crate) fn stalled(&self) -> Option<EngineError> {
+        self.stalled.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Fails the writer from outside (`Engine::depose`), as a storage failure would.
+    pub(crate) fn fail(&self, error: EngineError) {
+        tracing::error!(%error, "the writer stops writing");
+        let _ = self.failed.set(error);
+        self.serving.store(false, Ordering::Release);
+        self.moved.notify_all();
+    }
+
+    pub(crate) fn request_stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+    }
+
+    fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
     }
 
     pub(crate) fn head(&self) -> u64 {
@@ -943,6 +1191,9 @@ impl Durability {
     pub(crate) fn wait_for(&self, seq: u64) -> Result<u64, EngineError> {
         let mut head = self.head.lock().unwrap_or_else(|p| p.into_inner());
         while *head < seq {
+            if let Some(stalled) = self.stalled() {
+                return Err(stalled);
+            }
             if !self.serving.load(Ordering::Acquire) {
                 return Err(match self.failed.get() {
                     Some(failure) => failure.clone(),

@@ -41,6 +41,10 @@ pub struct DataDir {
 enum Tool {
     /// Run the ledger service (HTTP API).
     Serve(serve::ServeArgs),
+    /// Run the service as a follower of the log replicated through JetStream (`serve
+    /// --replicate`): it serves reads, answers writes `not_primary`, and leads once the
+    /// primary's lease lapses.
+    Follow(serve::ServeArgs),
     /// Check the hash chain and every stored invariant offline; exit 0 only if all hold.
     Verify {
         #[command(flatten)]
@@ -117,6 +121,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Tool::Serve(args) => serve::run(args),
+        Tool::Follow(args) => serve::run(serve::ServeArgs { replicate: true, ..args }),
         Tool::Verify { data, from_export } => tools::verify(origin(&data, from_export.as_deref())),
         Tool::Replay { data, as_of, as_of_seq, from_export } => {
             tools::replay(origin(&data, from_export.as_deref()), as_of.as_deref(), as_of_seq)

@@ -13,6 +13,7 @@ use domain::{Command, Region, Request, RequestId, RuleSet};
 use engine::{Engine, EngineConfig, Outcome, SystemClock};
 
 use outbox::publish::{self, PublishAck, PublishObserver};
+use outbox::replicate;
 use server::auth::Tokens;
 use server::listen;
 use server::metrics::{Metrics, Stored};
@@ -31,6 +32,16 @@ impl engine::CommitObserver for Observer {
     fn committed(&self, requests: usize, events: usize, seconds: f64, head_seq: u64) {
         self.metrics.committed(requests, events, seconds, head_seq);
         self.wake.notify_one();
+    }
+}
+
+impl replicate::FollowObserver for Observer {
+    fn followed(&self, head_seq: u64, lag_messages: u64) {
+        self.metrics.followed(head_seq, lag_messages);
+    }
+
+    fn promoted(&self) {
+        self.metrics.set_primary(true);
     }
 }
 
@@ -103,10 +114,24 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "GONGJI_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Replicate the log through JetStream (`GONGJI_LOG` on the `--nats` cluster, with
+    /// `--nats-replicas` replicas) before answering, and follow it while another node leads.
+    #[arg(long, env = "GONGJI_REPLICATE", requires = "nats")]
+    pub replicate: bool,
+    /// Seconds the primary's lease lives unless renewed: a follower leads this long (and a
+    /// little more) after the primary is lost.
+    #[arg(long, env = "GONGJI_LEASE_TTL_SECS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub lease_ttl_secs: u64,
+    /// The URL a follower names as the primary's in its `not_primary` answers (default: the
+    /// listen address).
+    #[arg(long, env = "GONGJI_ADVERTISE")]
+    pub advertise: Option<String>,
 }
 
-pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    init_logging(args.log_format);
+/// The listener's limits from the flags (connections capped by the open-file limit, which is
+/// raised first as far as allowed), and that open-file limit.
+fn connection_limits(args: &ServeArgs) -> (listen::Limits, u64) {
     let open_files = listen::raise_open_files_limit();
     let asked = usize::try_from(args.max_connections).unwrap_or(usize::MAX);
     let limits = listen::Limits {
@@ -127,6 +152,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             "the open-file limit caps connections below --max-connections"
         );
     }
+    (limits, open_files)
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    init_logging(args.log_format);
+    let (limits, open_files) = connection_limits(&args);
     let tokens = match (&args.tokens, args.insecure_dev) {
         (Some(path), _) => Tokens::load(path)?,
         (None, true) => {
@@ -137,8 +168,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             anyhow::bail!("no tokens file: give --tokens FILE (or --insecure-dev for local development)")
         }
     };
-    if let Some(url) = &args.nats {
-        publish::servers(url).context("--nats")?;
+    match &args.nats {
+        Some(url) => drop(publish::servers(url).context("--nats")?),
+        None if args.replicate => {
+            anyhow::bail!("a replicated node needs --nats: the cluster that holds the log")
+        }
+        None => {}
     }
     let startup_rules = match &args.rules {
         Some(path) => read_rules(path)?,
@@ -153,19 +188,41 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         sled_cache_bytes: args.sled_cache_mib << 20,
         ..EngineConfig::default()
     };
-    let engine = Engine::open(&args.data.data, Box::new(SystemClock), config)
-        .with_context(|| format!("cannot open the ledger in {}", args.data.data.display()))?;
-    publish_startup_rules(&engine, startup_rules)?;
-    metrics.set_head_seq(engine.durable_head());
-
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(args.listen))
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    // Replicated, every node starts as a follower and leads once it holds the lease.
+    let opened = match args.replicate {
+        false => Engine::open(&args.data.data, Box::new(SystemClock), config),
+        true => Engine::follow(&args.data.data, Box::new(SystemClock), config),
+    };
+    let engine = opened.with_context(|| format!("cannot open the ledger in {}", args.data.data.display()))?;
+    if !args.replicate {
+        publish_startup_rules(&engine, &startup_rules)?;
+    }
+    metrics.set_head_seq(engine.durable_head());
+    metrics.set_primary(!args.replicate);
+
     let body_deadline = limits.idle_timeout;
     let app = Arc::new(App { engine, tokens, metrics, rebuilds: Default::default(), body_deadline });
     let outbox =
         publish::Outbox { reader: app.engine.log().clone(), cursor: app.engine.outbox_cursor().clone() };
+    let replicas = usize::try_from(args.nats_replicas).expect("--nats-replicas is at most 5");
     match &args.nats {
+        Some(url) if args.replicate => {
+            let cluster = replicate::Cluster { servers: url.clone(), replicas };
+            let holder = replicate::Holder {
+                node: node_id(),
+                address: args.advertise.clone().unwrap_or_else(|| format!("http://{address}")),
+                ledger_id: None,
+            };
+            let primary = Primary { startup_rules, outbox, observer, wake };
+            let ttl = std::time::Duration::from_secs(args.lease_ttl_secs);
+            runtime.spawn(lead_when_possible(app.clone(), cluster, holder, ttl, primary));
+        }
         Some(url) => {
-            let replicas = usize::try_from(args.nats_replicas).expect("--nats-replicas is at most 5");
             runtime.spawn(publish::run(url.clone(), replicas, outbox, observer, wake));
         }
         None => {
@@ -174,10 +231,6 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
     }
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
-        let address = listener.local_addr()?;
         println!("gongji listening on http://{address}");
         tracing::info!(%address, open_files, connections_max = limits.connections_max, "listening");
         listen::serve(listener, router(app.clone()), limits, shutdown_signal()).await?;
@@ -191,6 +244,61 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a replicated node starts once it leads.
+struct Primary {
+    startup_rules: Vec<(Region, RuleSet)>,
+    outbox: publish::Outbox,
+    observer: Arc<Observer>,
+    wake: Arc<Notify>,
+}
+
+/// This run's name in the lease: the process id and the start time.
+fn node_id() -> String {
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{}-{nanos:x}", std::process::id())
+}
+
+/// A replicated node: follows the log until it holds the lease, then leads: publishes the
+/// start-up rules, starts the settlement publisher, and renews the lease until it is lost.
+async fn lead_when_possible(
+    app: Arc<App>,
+    cluster: replicate::Cluster,
+    holder: replicate::Holder,
+    ttl: std::time::Duration,
+    primary: Primary,
+) {
+    let lease = loop {
+        match replicate::Lease::open(&cluster, ttl, holder.clone()).await {
+            Ok(lease) => break lease,
+            Err(error) => {
+                tracing::warn!(error = %format!("{error:#}"), "the lease bucket: trying again");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    };
+    let Primary { startup_rules, outbox, observer, wake } = primary;
+    let lease = match replicate::follow_until_primary(app.clone(), &cluster, lease, observer.clone()).await {
+        Ok(lease) => lease,
+        Err(error) => {
+            tracing::error!(error = %format!("{error:#}"), "following the log stopped");
+            return;
+        }
+    };
+    tracing::info!(address = %holder.address, "this node leads the ledger");
+    let rules_app = app.clone();
+    match tokio::task::spawn_blocking(move || publish_startup_rules(&rules_app.engine, &startup_rules)).await
+    {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::error!(error = %format!("{error:#}"), "start-up rules"),
+        Err(error) => tracing::error!(%error, "start-up rules"),
+    }
+    tokio::spawn(publish::run(cluster.servers.clone(), cluster.replicas, outbox, observer, wake));
+    if let Err(error) = replicate::hold_lease(app, lease).await {
+        tracing::error!(error = %format!("{error:#}"), "holding the lease");
+    }
 }
 
 fn init_logging(format: LogFormat) {
@@ -235,8 +343,8 @@ fn read_rules(path: &std::path::Path) -> anyhow::Result<Vec<(Region, RuleSet)>> 
 }
 
 /// Publishes each start-up rule set whose version the log does not hold yet.
-fn publish_startup_rules(engine: &Engine, rules: Vec<(Region, RuleSet)>) -> anyhow::Result<()> {
-    for (region, rules) in rules {
+fn publish_startup_rules(engine: &Engine, rules: &[(Region, RuleSet)]) -> anyhow::Result<()> {
+    for (region, rules) in rules.iter().cloned() {
         let known = engine.read(|view| Ok(view.rules_version(&region, rules.version)?.is_some()))?;
         if known {
             continue;

@@ -39,6 +39,7 @@ const SNAPSHOT_PIECE_BYTES: usize = 1 << 20;
 const SNAPSHOT_PIECE_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
 const CHECKPOINT_KEY: &[u8] = b"checkpoint";
 const OUTBOX_CURSOR_KEY: &[u8] = b"outbox_cursor";
+const REPLICA_CURSOR_KEY: &[u8] = b"replica_cursor";
 /// The meta key naming the log's layout (`LOG_FORMAT`, big-endian u32).
 const LOG_FORMAT_KEY: &[u8] = b"log_format";
 /// The tree of segments (format 2), keyed by the big-endian seq of each one's first event.
@@ -256,6 +257,14 @@ pub fn verify_events<I: Iterator<Item = Result<StoredEvent, String>>>(events: I)
     chain.report(None)
 }
 
+/// Checks that `events`, received from elsewhere (a replicated log), continue the chain whose
+/// last event is `prev_seq` with hash `prev`: each is the next seq, says so in its bytes, is
+/// chained to the one before, and hashes to its stored hash.
+pub fn check_continues(prev_seq: u64, prev: [u8; 32], events: &[StoredEvent]) -> Result<(), Broken> {
+    let mut chain = Chain::new(prev_seq + 1, prev);
+    events.iter().try_for_each(|event| chain.check(event))
+}
+
 /// Read access to a store, cheap to clone, usable beside the writer.
 ///
 /// A reader sees the log only up to the durable head: sled makes a batch visible as soon as
@@ -273,34 +282,39 @@ pub struct Reader {
     durable_seq: Arc<AtomicU64>,
 }
 
-/// The outbox cursor: the seq up to which the publisher has had every settlement-side event
-/// acknowledged. The one piece of the ledger's metadata written beside the writer, so it is
-/// a handle of its own, handed out by the store, and not something every `Reader` can write.
+/// A cursor kept in the ledger's metadata beside the writer: the outbox's (the seq up to which
+/// the publisher has had every settlement-side event acknowledged), or a follower's (the
+/// stream sequence of the last message of the replicated log it applied). Each is a handle of
+/// its own, handed out by the store, and not something every `Reader` can write.
 #[derive(Clone)]
-pub struct OutboxCursor {
+pub struct Cursor {
     meta: sled::Tree,
+    key: &'static [u8],
 }
 
-impl std::fmt::Debug for OutboxCursor {
+/// The publisher's cursor.
+pub type OutboxCursor = Cursor;
+
+impl std::fmt::Debug for Cursor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OutboxCursor").finish_non_exhaustive()
+        f.debug_struct("Cursor").field("key", &String::from_utf8_lossy(self.key)).finish_non_exhaustive()
     }
 }
 
-impl OutboxCursor {
-    /// The seq the cursor stands at (0 before anything was acknowledged).
+impl Cursor {
+    /// Where the cursor stands (0 before anything).
     pub fn get(&self) -> Result<u64, StorageError> {
-        match self.meta.get(OUTBOX_CURSOR_KEY)? {
+        match self.meta.get(self.key)? {
             Some(bytes) => Ok(key_seq(&bytes)?),
             None => Ok(0),
         }
     }
 
-    /// Advances the cursor. It is written without an fsync of its own: it only saves work
-    /// after a restart, since the publisher also resumes from the stream's tail and the stream
-    /// deduplicates by message id.
-    pub fn set(&self, seq: u64) -> Result<(), StorageError> {
-        self.meta.insert(OUTBOX_CURSOR_KEY, &seq.to_be_bytes())?;
+    /// Moves the cursor. It is written without an fsync of its own: it only saves work after a
+    /// restart (the publisher also resumes from the stream's tail and the stream deduplicates
+    /// by message id; a follower skips what it already holds).
+    pub fn set(&self, value: u64) -> Result<(), StorageError> {
+        self.meta.insert(self.key, &value.to_be_bytes())?;
         Ok(())
     }
 }
@@ -720,7 +734,12 @@ impl Store {
 
     /// The publisher's cursor (see `OutboxCursor`).
     pub fn outbox_cursor(&self) -> OutboxCursor {
-        OutboxCursor { meta: self.reader.meta.clone() }
+        Cursor { meta: self.reader.meta.clone(), key: OUTBOX_CURSOR_KEY }
+    }
+
+    /// A follower's cursor in the replicated log (see `Cursor`).
+    pub fn replica_cursor(&self) -> Cursor {
+        Cursor { meta: self.reader.meta.clone(), key: REPLICA_CURSOR_KEY }
     }
 
     /// A read handle for other threads.

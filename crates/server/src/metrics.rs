@@ -28,6 +28,8 @@ pub struct Metrics {
     published: IntCounterVec,
     publisher_lag_events: IntGauge,
     publisher_lag_seconds: Gauge,
+    primary: IntGauge,
+    follower_lag_messages: IntGauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -103,8 +105,27 @@ impl Metrics {
                 )
                 .expect("a valid gauge"),
             ),
+            primary: gauge(
+                "gongji_primary",
+                "1 while this node writes the ledger (the primary, or a node without replication), 0 while it follows",
+            ),
+            follower_lag_messages: gauge(
+                "gongji_follower_lag_messages",
+                "Messages of the replicated log a follower has not applied yet",
+            ),
             registry,
         }
+    }
+
+    /// Whether this node writes the ledger (1) or follows another's log (0).
+    pub fn set_primary(&self, primary: bool) {
+        self.primary.set(i64::from(primary));
+    }
+
+    /// A follower applied the log up to `head_seq`, `lag_messages` behind the stream.
+    pub fn followed(&self, head_seq: u64, lag_messages: u64) {
+        self.set_head_seq(head_seq);
+        self.follower_lag_messages.set(i64::try_from(lag_messages).unwrap_or(i64::MAX));
     }
 
     pub fn command(&self, kind: &str, outcome: &str) {

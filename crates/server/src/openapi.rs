@@ -99,8 +99,10 @@ const ERRORS: &[(u16, &str, &str)] = &[
     (
         503,
         "StorageFailure",
-        "storage_failure: the ledger cannot write or read now; the outcome is unknown, the write may have \
-         reached the disk (retrying with the same request_id is always safe)",
+        "storage_failure: the ledger cannot write or read now (its disk, or a replicated log without \
+         quorum); the outcome is unknown, the write may have reached the disk (retrying with the same \
+         request_id is always safe). not_primary: a write sent to a follower; details.primary names \
+         the primary when known",
     ),
 ];
 

@@ -62,6 +62,13 @@ impl std::fmt::Debug for App {
     }
 }
 
+/// The engine, for what drives it from outside the HTTP layer (the follower of a replicated log).
+impl AsRef<Engine> for App {
+    fn as_ref(&self) -> &Engine {
+        &self.engine
+    }
+}
+
 pub(crate) type Shared = Arc<App>;
 
 /// The routes with their OpenAPI description: each resource's, and the service's own.
@@ -194,7 +201,7 @@ pub fn status_of(code: Code) -> StatusCode {
         | Code::StatusUnchanged => StatusCode::CONFLICT,
         Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-        Code::StorageFailure => StatusCode::SERVICE_UNAVAILABLE,
+        Code::StorageFailure | Code::NotPrimary => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
@@ -224,6 +231,16 @@ pub(crate) fn denied(denied: Denied) -> Rejection {
 }
 
 pub(crate) fn engine_error(error: EngineError) -> Rejection {
+    if let EngineError::NotPrimary { primary } = error {
+        let rejection = Rejection::new(
+            Code::NotPrimary,
+            "this node follows the primary's log and serves reads only; send writes to the primary",
+        );
+        return match primary {
+            Some(address) => rejection.with("primary", address),
+            None => rejection,
+        };
+    }
     tracing::error!(%error, "engine failure");
     Rejection::new(
         Code::StorageFailure,
