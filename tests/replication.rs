@@ -164,7 +164,8 @@ fn a_follower_takes_over_when_the_primary_machine_is_lost() {
     std::thread::sleep(Duration::from_millis(300));
     nats::assert_exactly_once(&nats::read_stream(&cluster.nodes[0].url()), &expected);
 
-    // The old primary comes back on its old disk: it follows, and takes no write.
+    // The old primary comes back on its old disk: it follows (a tail of its own that the log
+    // does not hold is discarded), and takes no write.
     let old = Service::start(
         &old_disk.path().join("ledger"),
         &[
@@ -181,6 +182,12 @@ fn a_follower_takes_over_when_the_primary_machine_is_lost() {
     assert_eq!((status, refused["error"]["code"].as_str()), (503, Some("not_primary")), "{refused}");
     assert_eq!(support::metric(&old, "gongji_primary"), Some(0.0));
     assert_eq!(follower.post(H1, "/v1/settlements", settlement("still-the-primary")).0, 201);
+    wait_for_head(&old, head(&follower));
+    assert_eq!(old.get(H1, "/v1/settlements/still-the-primary").0, 200);
+    assert_eq!(
+        old.get(AUDITOR, "/v1/audit/verify").1["head_hash"],
+        follower.get(AUDITOR, "/v1/audit/verify").1["head_hash"]
+    );
 }
 
 /// The index of a cluster node that leads none of the streams the ledger writes (the log and

@@ -766,6 +766,49 @@ mod tests {
         assert_eq!(replica.events.lock().unwrap().len(), 2, "its tail given back");
     }
 
+    fn has_version(engine: &Engine, version: u64) -> bool {
+        let region = domain::Region::new("210100").unwrap();
+        engine.read(|view| Ok(view.rules_version(&region, version)?.is_some())).unwrap()
+    }
+
+    // Proves a follower whose disk holds a tail the log does not (a deposed primary's last
+    // write, which no replica took) discards it when the log's own event at that seq arrives,
+    // and rebuilds its state without it: the chain is the log's, and so is every view.
+    #[test]
+    fn a_follower_discards_a_tail_the_log_does_not_hold() {
+        let (primary_dir, deposed_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let replica = Arc::new(Recording::default());
+        let primary = open(primary_dir.path(), Some(replica.clone()));
+        committed_seq(primary.execute(rules(1)));
+        committed_seq(primary.execute(rules(2)));
+        let piece =
+            |events: &[ledger::StoredEvent]| Replicated { events: events.to_vec(), rejections: vec![] };
+        {
+            // The deposed node led once: it wrote a seq 3 of its own that no replica holds.
+            let deposed =
+                Engine::follow(deposed_dir.path(), Box::new(SystemClock), EngineConfig::default()).unwrap();
+            deposed.apply_replicated(piece(&replica.events.lock().unwrap())).unwrap();
+            let own = Arc::new(Recording::default());
+            own.events.lock().unwrap().extend(replica.events.lock().unwrap().iter().cloned());
+            deposed.promote(own).unwrap();
+            assert_eq!(committed_seq(deposed.execute(rules(3))), 3);
+            deposed.shutdown();
+        }
+        assert_eq!(committed_seq(primary.execute(rules(4))), 3);
+        let follower =
+            Engine::follow(deposed_dir.path(), Box::new(SystemClock), EngineConfig::default()).unwrap();
+        assert!(has_version(&follower, 3));
+        let log = replica.events.lock().unwrap().clone();
+        assert_eq!(follower.apply_replicated(piece(&log[2..])).unwrap(), 3);
+        assert!(!has_version(&follower, 3) && has_version(&follower, 4), "the state is the log's");
+        let chain: Vec<ledger::StoredEvent> = follower.log().events(0).collect::<Result<_, _>>().unwrap();
+        assert_eq!(chain.last().unwrap().hash, log[2].hash);
+        assert!(ledger::verify_events(chain.into_iter().map(Ok)).ok);
+        committed_seq(primary.execute(rules(5)));
+        let log = replica.events.lock().unwrap().clone();
+        assert_eq!(follower.apply_replicated(piece(&log[3..])).unwrap(), 4);
+    }
+
     // Proves a follower writes and applies the primary's log as given, every hash checked,
     // refuses requests naming the primary, and once promoted continues the same chain.
     #[test]
@@ -791,6 +834,7 @@ mod tests {
             "a gap"
         );
         assert_eq!(follower.apply_replicated(piece(&given)).unwrap(), 3, "what it holds is skipped");
+
         assert_eq!(follower.durable_head(), 3);
         assert!(follower.is_following());
         match follower.execute(rules(4)) {
@@ -799,11 +843,7 @@ mod tests {
             }
             other => panic!("a follower takes no request: {other:?}"),
         }
-        let version = |engine: &Engine| {
-            let region = domain::Region::new("210100").unwrap();
-            engine.read(|view| Ok(view.rules_version(&region, 3)?.is_some())).unwrap()
-        };
-        assert!(version(&follower));
+        assert!(has_version(&follower, 3));
         primary.shutdown();
         follower.promote(replica.clone()).unwrap();
         assert!(!follower.is_following());

@@ -742,6 +742,31 @@ impl Writer {
         let Stages { store, applier } = self.stages.as_mut().expect("a follower's stages are not started");
         let first_seq = events.first().map_or(store.head_seq() + 1, |event| event.seq);
         if first_seq <= store.head_seq() {
+            // What this disk holds already is skipped. Where it holds other events than the
+            // log, its tail is a deposed primary's last writes, which no replica took and so
+            // nobody was answered: they are discarded and the state rebuilt without them.
+            let mut diverged = None;
+            for event in events.iter().filter(|event| event.seq <= store.head_seq()) {
+                if store.event(event.seq)?.map(|local| local.hash) != Some(event.hash) {
+                    diverged = Some(event.seq);
+                    break;
+                }
+            }
+            if let Some(seq) = diverged {
+                tracing::warn!(
+                    from = seq,
+                    to = store.head_seq(),
+                    "discarding the tail the replicated log does not hold"
+                );
+                store.discard_after(seq - 1)?;
+                let mut rebuilt = Projections::new();
+                crate::snapshot::catch_up(&self.reader, &mut rebuilt, None, &mut |_, _| {})?;
+                self.head_time = rebuilt.head_time();
+                *write_lock(&self.projections) = rebuilt;
+                self.head_seq = store.head_seq();
+                self.sealer = store.sealer();
+                self.durability.rewind(store.head_seq());
+            }
             events.retain(|event| event.seq > store.head_seq());
             if events.is_empty() {
                 return Ok(store.head_seq());
@@ -1145,6 +1170,11 @@ impl Durability {
     /// Why requests are refused for now, if they are (see `stall`).
     pub(crate) fn stalled(&self) -> Option<EngineError> {
         self.stalled.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// A follower's: the log was cut back to `head` (`Store::discard_after`).
+    fn rewind(&self, head: u64) {
+        *self.head.lock().unwrap_or_else(|p| p.into_inner()) = head;
     }
 
     /// Fails the writer from outside (`Engine::depose`), as a storage failure would.

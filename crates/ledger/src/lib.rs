@@ -803,6 +803,40 @@ impl Store {
         self.reader.durable_seq.fetch_max(seq, Ordering::AcqRel);
     }
 
+    /// Discards every event after `seq`, durably: a follower's tail that the replicated log
+    /// does not hold (a deposed primary's last writes, which no replica took and so nobody
+    /// was answered). Readers are shown the log up to `seq` from here; the checkpoint and the
+    /// snapshots past it go too. The only way the log ever gets shorter.
+    pub fn discard_after(&mut self, seq: u64) -> Result<(), StorageError> {
+        if seq >= self.head_seq {
+            return Ok(());
+        }
+        let log = &self.reader.log;
+        let mut batch = sled::Batch::default();
+        let mut kept = None;
+        if let Some((key, value)) = log.range(..=seq.to_be_bytes()).next_back().transpose()? {
+            let first = key_seq(&key)?;
+            let events = log::decode_segment(first, &value)?;
+            let keep: Vec<StoredEvent> = events.into_iter().filter(|event| event.seq <= seq).collect();
+            kept = keep.last().map(|event| event.hash);
+            batch.insert(key, log::encode_segment(&keep));
+        }
+        for key in log.range((seq + 1).to_be_bytes()..).keys() {
+            batch.remove(key?);
+        }
+        log.apply_batch(batch)?;
+        if self.checkpoint()?.is_some_and(|(at, _)| at > seq) {
+            self.meta.remove(CHECKPOINT_KEY)?;
+        }
+        self.db.flush()?;
+        self.sync_files()?;
+        self.reader.clear_snapshots()?;
+        self.head_seq = seq;
+        self.head_hash = kept.unwrap_or(ZERO_HASH);
+        self.reader.durable_seq.store(seq, Ordering::Release);
+        Ok(())
+    }
+
     fn write_sealed(
         &mut self,
         sealed: &[StoredEvent],

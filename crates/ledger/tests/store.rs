@@ -280,6 +280,37 @@ fn events_written_unshown_wait_for_show() {
     assert!(store.verify(VerifyFrom::Genesis).unwrap().ok);
 }
 
+// Proves a tail discarded after a seq in the middle of a segment leaves exactly the events up
+// to it, durably (a reopen agrees), shown to readers at that head, the chain verifying, and the
+// next seal continuing from it with other events; discarding past the head changes nothing.
+#[test]
+fn a_tail_is_discarded_inside_a_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let kept_hash;
+    {
+        let mut store = Store::open(dir.path()).unwrap();
+        fill(&mut store, 3, 3);
+        let reader = store.reader();
+        store.set_checkpoint(9, store.head_hash()).unwrap();
+        store.discard_after(20).unwrap();
+        assert_eq!(store.head_seq(), 9);
+        store.discard_after(5).unwrap();
+        kept_hash = reader.event(5).unwrap().unwrap().hash;
+        assert_eq!((store.head_seq(), store.shown_seq(), store.head_hash()), (5, 5, kept_hash));
+        assert_eq!(reader.events(0).count(), 5);
+        assert!(reader.event(6).unwrap().is_none());
+        let mut sealer = store.sealer();
+        let other: Vec<_> = (50..52).map(|n| sealer.seal(&event(n, None))).collect();
+        store.commit_sealed(&other, Vec::new()).unwrap();
+        assert_eq!(reader.head_seq().unwrap(), 7);
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.head_seq(), 7);
+    assert_eq!(store.event(5).unwrap().unwrap().hash, kept_hash);
+    let report = store.verify(VerifyFrom::Checkpoint).unwrap();
+    assert!(report.ok && report.head_seq == 7, "the checkpoint past the cut went with it: {report:?}");
+}
+
 // Proves a ledger in format 1 (JSON envelopes in the `log` tree, no `log_format`) is refused
 // with a message naming the migration, and a new ledger is marked with format 2.
 #[test]
