@@ -49,6 +49,10 @@ pub struct BenchArgs {
     /// Bench a running service over HTTP instead of the engine in-process.
     #[arg(long)]
     pub url: Option<String>,
+    /// In process: replicate the log through the JetStream of this NATS URL (as `gongji serve
+    /// --replicate` does) before each answer.
+    #[arg(long, conflicts_with = "url")]
+    pub replicate: Option<String>,
     /// Bulk mode: instead of the mix, `--ops` settlements in batches of this many
     /// (`Engine::submit_batch` in process, `POST /v1/batch` with `--url`), `--clients`
     /// batches in flight at once.
@@ -387,7 +391,9 @@ fn as_bulk(report: &mut serde_json::Value, batch: Option<u64>) {
     report["bulk"] = bulk;
 }
 
-pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+/// Runs the benchmark; in process, each group commit is first appended to `replica` when one
+/// is given (`--replicate`: the log replicated through JetStream).
+pub fn run(args: BenchArgs, replica: Option<Arc<dyn engine::Replica>>) -> anyhow::Result<ExitCode> {
     if let Some(url) = &args.url {
         let target = HttpTarget {
             url: url.trim_end_matches('/').to_owned(),
@@ -402,8 +408,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let data = dir.path().join("ledger");
     let commits = Arc::new(Commits::default());
     let observer: Arc<dyn engine::CommitObserver> = commits.clone();
-    let config =
-        EngineConfig { snapshot_every_events: None, observer: Some(observer), ..EngineConfig::default() };
+    let config = EngineConfig {
+        snapshot_every_events: None,
+        observer: Some(observer),
+        replica,
+        ..EngineConfig::default()
+    };
     let engine = Arc::new(Engine::open(&data, Box::new(SystemClock), config)?);
     let ids = Arc::new(Counter(AtomicU64::new(1)));
     let bar = indicatif::ProgressBar::new_spinner();

@@ -117,6 +117,14 @@ fn origin<'a>(data: &'a DataDir, export: Option<&'a std::path::Path>) -> tools::
     }
 }
 
+/// The replica of `gongji bench --replicate URL`: the log's stream on that server, one replica.
+#[cfg(feature = "bench")]
+fn bench_replica(args: &bench::BenchArgs) -> anyhow::Result<Option<std::sync::Arc<dyn engine::Replica>>> {
+    let Some(url) = &args.replicate else { return Ok(None) };
+    let replica = outbox::replicate::JetStreamReplica::connect(url, 1)?;
+    Ok(Some(std::sync::Arc::new(replica)))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -129,7 +137,7 @@ fn main() -> ExitCode {
         Tool::Export { data, from_seq } => tools::export(&data.data, from_seq),
         Tool::Migrate { data, from, to } => tools::migrate(&data.data, from, to),
         #[cfg(feature = "bench")]
-        Tool::Bench(args) => bench::run(args),
+        Tool::Bench(args) => bench_replica(&args).and_then(|replica| bench::run(args, replica)),
         Tool::Rebuild { data, projection } => tools::rebuild(&data.data, projection),
         Tool::Reconcile { nats, data, repair } => {
             let missing = if repair { Missing::Republish } else { Missing::Report };

@@ -116,7 +116,7 @@ pub struct ServeArgs {
     pub log_format: LogFormat,
     /// Replicate the log through JetStream (`GONGJI_LOG` on the `--nats` cluster, with
     /// `--nats-replicas` replicas) before answering, and follow it while another node leads.
-    #[arg(long, env = "GONGJI_REPLICATE", requires = "nats")]
+    #[arg(long, env = "GONGJI_REPLICATE")]
     pub replicate: bool,
     /// Seconds the primary's lease lives unless renewed: a follower leads this long (and a
     /// little more) after the primary is lost.
@@ -373,6 +373,27 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         serve: ServeArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<super::ServeArgs, clap::Error> {
+        let argv = std::iter::once("serve").chain(args.iter().copied());
+        Cli::try_parse_from(argv).map(|cli| cli.serve)
+    }
+
+    // Proves replication is off unless asked for, and the lease's TTL takes 1 to 300 seconds,
+    // 5 by default.
+    #[test]
+    fn replication_flags() {
+        let command = <Cli as clap::CommandFactory>::command();
+        let argument = |id: &str| command.get_arguments().find(|a| a.get_id() == id).unwrap().clone();
+        assert_eq!(argument("replicate").get_env(), Some(std::ffi::OsStr::new("GONGJI_REPLICATE")));
+        assert_eq!(argument("lease_ttl_secs").get_default_values(), ["5"]);
+        let replicated =
+            parse(&["--replicate", "--nats", "nats://127.0.0.1:4222", "--lease-ttl-secs", "2"]).unwrap();
+        assert!(replicated.replicate);
+        assert_eq!(replicated.lease_ttl_secs, 2);
+        assert!(parse(&["--lease-ttl-secs", "0"]).is_err());
+        assert!(parse(&["--lease-ttl-secs", "301"]).is_err());
     }
 
     fn replicas(args: &[&str]) -> Result<u64, clap::Error> {
