@@ -408,12 +408,8 @@ pub fn run(args: BenchArgs, replica: Option<Arc<dyn engine::Replica>>) -> anyhow
     let data = dir.path().join("ledger");
     let commits = Arc::new(Commits::default());
     let observer: Arc<dyn engine::CommitObserver> = commits.clone();
-    let config = EngineConfig {
-        snapshot_every_events: None,
-        observer: Some(observer),
-        replica,
-        ..EngineConfig::default()
-    };
+    let config =
+        EngineConfig { snapshot_every_events: None, observer: Some(observer), replica, ..Default::default() };
     let engine = Arc::new(Engine::open(&data, Box::new(SystemClock), config)?);
     let ids = Arc::new(Counter(AtomicU64::new(1)));
     let bar = indicatif::ProgressBar::new_spinner();

@@ -631,6 +631,7 @@ mod tests {
                 ("payload_too_large", 413),
                 ("method_not_allowed", 405),
                 ("storage_failure", 503),
+                ("not_primary", 503),
             ]
         );
     }
