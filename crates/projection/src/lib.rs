@@ -194,6 +194,18 @@ impl Projections {
         self.recorded_at.partition_point(|t| *t <= at) as u64
     }
 
+    /// An account's balances, `(seq, balance after)` for every event that changed it up to
+    /// `head`, ascending by seq; `None` for a person with no account.
+    pub fn balance_history(&self, person: &PersonId, head: u64) -> Option<&[(u64, Balance)]> {
+        let entries = self.history.get(self.state.persons.number(person)?.index())?.as_ref()?;
+        Some(&entries[..entries.partition_point(|(s, _)| *s <= head)])
+    }
+
+    /// The `recorded_at` of event `seq`.
+    pub fn recorded_at(&self, seq: u64) -> Option<Timestamp> {
+        seq.checked_sub(1).and_then(|index| self.recorded_at.get(index as usize)).copied()
+    }
+
     /// An account's balance after event `seq`, or `None` if it did not exist then.
     pub fn balance_as_of(&self, person: &PersonId, seq: u64) -> Option<Balance> {
         let entries = self.history.get(self.state.persons.number(person)?.index())?.as_ref()?;

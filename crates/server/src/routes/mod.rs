@@ -1,7 +1,7 @@
 //! The HTTP API of api.md §4: routes, roles, strict bodies, idempotent answers. This module
 //! holds the router and the pipeline every route shares; each resource's routes are in a
 //! module of their own (`registry`: rules, institutions and persons; `accounts`; `bindings`;
-//! `settlements`; `premiums`; `audit`; `admin`; `batch`).
+//! `settlements`; `premiums`; `audit`; `admin`; `batch`; `session`).
 //!
 //! Every mutating route goes the same way: authenticate and check the role (401/403), read at
 //! most 64 KiB (413), parse the body strictly (400), check that an institution acts for
@@ -19,6 +19,7 @@ pub mod batch;
 mod bindings;
 mod premiums;
 mod registry;
+mod session;
 mod settlements;
 
 pub use admin::{RebuildStatus, PROJECTIONS};
@@ -79,11 +80,13 @@ pub(crate) fn api() -> OpenApiRouter<Shared> {
         .merge(batch::routes())
         .merge(audit::routes())
         .merge(admin::routes())
+        .merge(session::routes())
 }
 
 pub fn router(app: Shared) -> Router {
     let (router, _) = api().split_for_parts();
     router
+        .merge(crate::console::routes())
         .fallback(|| async { error_response(&Rejection::new(Code::NotFound, "no such route")) })
         .method_not_allowed_fallback(|| async {
             error_response(&Rejection::new(Code::MethodNotAllowed, "this route does not take this method"))
