@@ -4,7 +4,7 @@
 
 import * as api from "./api.js";
 import { h, put, field, table, bar, failure, lookup } from "./dom.js";
-import { t, time } from "./i18n.js";
+import { t, time, kind } from "./i18n.js";
 import { stepChart } from "./chart.js";
 
 const BUCKETS = ["current", "historic", "held", "available"];
@@ -77,7 +77,7 @@ function accountCard(person, history, params) {
     const change = previous === null ? Number(e.available) : Number(e.available) - previous;
     previous = Number(e.available);
     return h("tr", { dataset: { seq: e.seq } },
-      h("td", { class: "num" }, e.seq), h("td", {}, time(e.recorded_at)), h("td", {}, e.kind),
+      h("td", { class: "num" }, e.seq), h("td", {}, time(e.recorded_at)), h("td", {}, kind(e.kind)),
       h("td", { class: "num" }, `${change >= 0 ? "+" : ""}${change.toFixed(2)}`), h("td", { class: "num" }, e.available));
   }).reverse();
 

@@ -3,13 +3,13 @@
 
 import * as api from "./api.js";
 import { h, put, field, failure, form } from "./dom.js";
-import { t, time } from "./i18n.js";
+import { t, time, kind } from "./i18n.js";
 
 const PAGE = 50;
 
 export async function render(main, { params, go }) {
   const after = params.get("after_seq") ?? "0";
-  const kind = params.get("kind") ?? "";
+  const wanted = params.get("kind") ?? "";
   const person = params.get("person") ?? "";
   const verdict = h("div", { id: "verify-result", "aria-live": "polite" });
   const verify = h("button", { type: "button", id: "verify", class: "primary" }, t("audit.verify"));
@@ -40,14 +40,14 @@ export async function render(main, { params, go }) {
   // The kinds are the API's own list, read from its OpenAPI document.
   const doc = await api.get("/openapi.json");
   for (const name of doc.components.schemas.Envelope.properties.kind.enum) {
-    kinds.append(h("option", { value: name, selected: name === kind }, name));
+    kinds.append(h("option", { value: name, selected: name === wanted }, kind(name)));
   }
   const query = new URLSearchParams({ after_seq: after, limit: PAGE });
-  if (kind) query.set("kind", kind);
+  if (wanted) query.set("kind", wanted);
   if (person) query.set("person", person);
   try {
     const page = await api.get(`/v1/events?${query}`);
-    put(log, events(page, { kind, person, go }));
+    put(log, events(page, { wanted, person, go }));
   } catch (error) {
     if (!(error instanceof api.ApiError)) throw error;
     put(log, failure(error, t));
@@ -55,10 +55,10 @@ export async function render(main, { params, go }) {
   log.removeAttribute("aria-busy");
 }
 
-function events(page, { kind, person, go }) {
+function events(page, { wanted, person, go }) {
   const rows = page.events.map((e) => h("li", { dataset: { seq: e.seq, kind: e.kind } },
     h("details", {},
-      h("summary", {}, `#${e.seq} · ${time(e.recorded_at)} · ${e.kind}${e.request_id ? ` · ${t("audit.request")} ${e.request_id}` : ""}`),
+      h("summary", {}, `#${e.seq} · ${time(e.recorded_at)} · ${kind(e.kind)}${e.request_id ? ` · ${t("audit.request")} ${e.request_id}` : ""}`),
       h("p", { class: "hash-link" }, t("audit.link", { prev: e.prev_hash.slice(0, 16), hash: e.hash.slice(0, 16) }), " ",
         e.seq > 1 ? h("button", { type: "button", onclick: () => go({ after_seq: e.seq - 2 }) }, t("audit.prev", { seq: e.seq - 1 })) : null),
       h("pre", {}, JSON.stringify(e, null, 2)))));
@@ -66,6 +66,6 @@ function events(page, { kind, person, go }) {
   return h("div", {},
     h("ol", { class: "events", id: "event-list" }, rows),
     h("p", { class: "muted", id: "page-note" }, t("audit.page", { next: page.next_after_seq, head: page.head_seq })),
-    h("button", { type: "button", id: "first-page", onclick: () => go({ kind, person }) }, t("audit.first")), " ",
-    h("button", { type: "button", id: "next-page", disabled: !more, onclick: () => go({ kind, person, after_seq: page.next_after_seq }) }, t("audit.next")));
+    h("button", { type: "button", id: "first-page", onclick: () => go({ kind: wanted, person }) }, t("audit.first")), " ",
+    h("button", { type: "button", id: "next-page", disabled: !more, onclick: () => go({ kind: wanted, person, after_seq: page.next_after_seq }) }, t("audit.next")));
 }

@@ -69,6 +69,12 @@ const WORDS = {
     "ops.published": "已确认发布", "ops.headseq": "日志最新序号", "ops.nats": "NATS 连接",
     "ops.nats.unknown": "服务未报告连接状态（见待发布事件数）", "ops.refresh": "刷新",
     "rstate.idle": "空闲", "rstate.running": "运行中", "rstate.done": "完成", "rstate.failed": "失败",
+    "kind.rules_published": "发布规则", "kind.institution_registered": "登记机构", "kind.person_registered": "登记参保人",
+    "kind.person_status_changed": "参保状态变更", "kind.binding_ended": "绑定终止", "kind.credited": "划入",
+    "kind.year_closed": "年终结转", "kind.binding_requested": "申请绑定", "kind.binding_approved": "绑定通过",
+    "kind.binding_rejected": "绑定驳回", "kind.binding_revoked": "绑定撤销", "kind.authorization_set": "设置授权",
+    "kind.settled": "结算", "kind.held": "冻结", "kind.captured": "扣款", "kind.voided": "撤销冻结",
+    "kind.expired": "冻结过期", "kind.refunded": "退款", "kind.premium_paid": "代缴居民医保费",
   },
   en: {
     "lang.switch": "简体中文", "lang.name": "English",
@@ -155,6 +161,12 @@ export function t(key, values = {}) {
 
 // A settlement's explain reason in words (`null`: the account paid what was left).
 export const reason = (code) => t(`reason.${code ?? "paid"}`);
+
+// An event kind: in Chinese, its name in words and then its code; in English, its code.
+export function kind(code) {
+  const words = WORDS.zh[`kind.${code}`];
+  return lang() === "en" || !words ? code : `${words}（${code}）`;
+}
 
 // A time as the reader reads it: +08:00, to the second.
 export function time(rfc3339) {

@@ -128,8 +128,7 @@ function outcome(status) {
   const same = d.accounts_changed + d.bindings_changed + d.settlements_changed === 0;
   return h("div", { dataset: { status: status.status, swapped: status.swapped } },
     table(t("ops.diff"), [t("ops.accounts"), t("ops.bindingsChanged"), t("ops.settlements")],
-      [h("tr", { id: "rebuild-diff" }, h("td", { class: "num" }, d.accounts_changed), h("td", { class: "num" }, d.bindings_changed),
-        h("td", { class: "num" }, d.settlements_changed))]),
+      [h("tr", { id: "rebuild-diff" }, h("td", {}, d.accounts_changed), h("td", {}, d.bindings_changed), h("td", {}, d.settlements_changed))]),
     same ? h("p", { class: "ok" }, t("ops.nodiff")) : h("div", {}, h("h3", {}, t("ops.first")), h("ul", {}, d.first.map((line) => h("li", {}, line)))),
     status.swapped ? h("p", { class: "ok" }, t("ops.swapped")) : null);
 }
