@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -28,13 +28,23 @@ struct Browser {
 
 impl Browser {
     async fn open(service: &Service) -> Browser {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let driver = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
+        // chromedriver picks a free port itself (`--port=0`) and says which: no other process
+        // can take it between a pick and the bind.
+        let mut driver = Command::new("chromedriver")
+            .arg("--port=0")
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver runs (Debian's chromium-driver; scripts/test.sh installs it)");
+        let mut lines = BufReader::new(driver.stdout.take().expect("piped")).lines();
+        let port: u16 = loop {
+            let line = lines.next().expect("chromedriver says where it listens").expect("a line");
+            if let Some(rest) = line.split("started successfully on port ").nth(1) {
+                break rest.trim_end_matches('.').parse().expect("a port");
+            }
+        };
+        // Whatever else it prints is read, so that it never waits on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
         let capabilities = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
@@ -45,18 +55,12 @@ impl Browser {
         });
         let capabilities = capabilities.as_object().unwrap().clone();
         let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + WAIT;
-        let client = loop {
-            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-            match ClientBuilder::new(connector).capabilities(capabilities.clone()).connect(&url).await {
-                Ok(client) => break client,
-                Err(error) if Instant::now() < deadline => {
-                    let _ = error;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(error) => panic!("no WebDriver session on {url}: {error}"),
-            }
-        };
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(capabilities)
+            .connect(&url)
+            .await
+            .unwrap_or_else(|error| panic!("no WebDriver session on {url}: {error}"));
         Browser { driver, client, base: service.base.clone() }
     }
 
@@ -262,6 +266,57 @@ async fn each_role_signs_in_to_its_views_and_a_wrong_token_is_refused() {
         assert_eq!(stored, Value::Null, "and only for the session");
         browser.sign_out().await;
     }
+    browser.close().await;
+}
+
+/// A value of `/metrics` (the sum over its labels), once it is there.
+fn metric(service: &Service, name: &str) -> Option<f64> {
+    let (status, text) = service.call("GET", None, "/metrics", None);
+    assert_eq!(status, 200);
+    let lines = text.as_str().expect("the metrics as text").lines();
+    let values: Vec<f64> = lines
+        .filter(|line| line.split(['{', ' ']).next() == Some(name))
+        .map(|line| line.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
+}
+
+/// Waits until `/metrics` gives `name` the value `value`.
+fn wait_for_metric(service: &Service, name: &str, value: f64) {
+    let deadline = Instant::now() + WAIT;
+    while metric(service, name) != Some(value) {
+        assert!(Instant::now() < deadline, "{name} never reached {value}: {:?}", metric(service, name));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+// Proves the operations view says whether the publisher is connected to NATS, as /metrics
+// does: connected to a running nats-server, with nothing left to publish; not connected once
+// the server has stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operations_view_says_whether_nats_is_connected() {
+    let mut nats = support::nats::Nats::start();
+    let home = Home::new();
+    let tokens = home.tokens();
+    let service =
+        Service::start(&home.data(), &["--tokens", tokens.to_str().unwrap(), "--nats", &nats.url()]);
+    seed(&service);
+    wait_for_metric(&service, "gongji_publisher_connected", 1.0);
+    wait_for_metric(&service, "gongji_publisher_lag_events", 0.0);
+    let browser = Browser::open(&service).await;
+    browser.sign_in_as(OPERATOR, "operator").await;
+    browser.visit("#/operations").await;
+    browser.attr_until("#nats", "data-connected", "true").await;
+    assert_eq!(browser.text("#nats").await, "已连接");
+    assert_eq!(browser.text("#publisher-lag").await, "0");
+    let published = metric(&service, "gongji_published_total").expect("published messages");
+    assert_eq!(browser.text("#published").await, published.to_string());
+
+    nats.stop();
+    wait_for_metric(&service, "gongji_publisher_connected", 0.0);
+    browser.find("#publisher-refresh").await.click().await.unwrap();
+    browser.attr_until("#nats", "data-connected", "false").await;
+    assert!(browser.text("#nats").await.starts_with("未连接"));
     browser.close().await;
 }
 

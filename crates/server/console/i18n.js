@@ -67,7 +67,7 @@ const WORDS = {
     "ops.first": "最先发现的差异", "ops.nodiff": "与当前投影完全一致。", "ops.swapped": "已替换为重建结果。",
     "ops.publisher": "发布与 NATS", "ops.lag": "待发布事件", "ops.lagSeconds": "最早未发布事件等待（秒）",
     "ops.published": "已确认发布", "ops.headseq": "日志最新序号", "ops.nats": "NATS 连接",
-    "ops.nats.unknown": "服务未报告连接状态（见待发布事件数）", "ops.refresh": "刷新",
+    "ops.nats.up": "已连接", "ops.nats.down": "未连接（未配置 NATS，或正在重连）", "ops.refresh": "刷新",
     "rstate.idle": "空闲", "rstate.running": "运行中", "rstate.done": "完成", "rstate.failed": "失败",
     "kind.rules_published": "发布规则", "kind.institution_registered": "登记机构", "kind.person_registered": "登记参保人",
     "kind.person_status_changed": "参保状态变更", "kind.binding_ended": "绑定终止", "kind.credited": "划入",
@@ -140,7 +140,7 @@ const WORDS = {
     "ops.first": "First differences found", "ops.nodiff": "Identical to the live projection.", "ops.swapped": "Swapped in.",
     "ops.publisher": "Publisher and NATS", "ops.lag": "Events waiting to be published", "ops.lagSeconds": "Oldest unpublished event's wait (s)",
     "ops.published": "Published (acknowledged)", "ops.headseq": "Log head seq", "ops.nats": "NATS connection",
-    "ops.nats.unknown": "not reported by the service (see the events waiting)", "ops.refresh": "Refresh",
+    "ops.nats.up": "connected", "ops.nats.down": "not connected (no NATS URL, or reconnecting)", "ops.refresh": "Refresh",
     "rstate.idle": "idle", "rstate.running": "running", "rstate.done": "done", "rstate.failed": "failed",
   },
 };

@@ -1,6 +1,7 @@
 // Operations (运维): rule versions per region with a side-by-side diff of two versions, the
 // projections' status and the rule changes that touched each, a rebuild (dry run → diff
-// table → rebuild with a live progress bar; operators only), and the publisher's lag.
+// table → rebuild with a live progress bar; operators only), the publisher's lag and whether
+// it is connected to NATS.
 
 import * as api from "./api.js";
 import { h, put, field, table, failure } from "./dom.js";
@@ -139,13 +140,15 @@ function showPublisher(card) {
   return guarded(card, async () => {
     const text = await api.get("/metrics");
     const value = (name) => text.split("\n").filter((line) => line.startsWith(name)).reduce((sum, line) => sum + Number(line.split(" ").pop()), 0);
+    const connected = value("gongji_publisher_connected") === 1;
     const item = (label, id, figure) => h("div", { class: "figure" }, h("div", { class: "label" }, label), h("div", { class: "value", id }, figure));
     card.append(h("div", { class: "figures" },
       item(t("ops.lag"), "publisher-lag", value("gongji_publisher_lag_events")),
       item(t("ops.lagSeconds"), "publisher-lag-seconds", value("gongji_publisher_lag_seconds").toFixed(1)),
       item(t("ops.published"), "published", value("gongji_published_total")),
       item(t("ops.headseq"), "head", value("gongji_log_head_seq")),
-      item(t("ops.nats"), "nats", t("ops.nats.unknown"))),
+      item(t("ops.nats"), "nats", t(connected ? "ops.nats.up" : "ops.nats.down"))),
       h("button", { type: "button", id: "publisher-refresh", onclick: () => showPublisher(card) }, t("ops.refresh")));
+    card.querySelector("#nats").dataset.connected = connected;
   });
 }
