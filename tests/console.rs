@@ -82,6 +82,24 @@ impl Browser {
         self.client.find_all(Locator::Css(css)).await.expect("a query").len()
     }
 
+    /// The attribute `attribute` of every element `css` finds, in document order.
+    async fn attrs(&self, css: &str, attribute: &str) -> Vec<String> {
+        let mut values = Vec::new();
+        for element in self.client.find_all(Locator::Css(css)).await.expect("a query") {
+            values.push(element.attr(attribute).await.expect("an attribute").unwrap_or_default());
+        }
+        values
+    }
+
+    /// The text of every element `css` finds, in document order.
+    async fn texts(&self, css: &str) -> Vec<String> {
+        let mut texts = Vec::new();
+        for element in self.client.find_all(Locator::Css(css)).await.expect("a query") {
+            texts.push(element.text().await.expect("its text"));
+        }
+        texts
+    }
+
     async fn text(&self, css: &str) -> String {
         self.find(css).await.text().await.expect("its text")
     }
@@ -253,11 +271,7 @@ async fn each_role_signs_in_to_its_views_and_a_wrong_token_is_refused() {
     ];
     for (token, role, views) in roles {
         browser.sign_in_as(token, role).await;
-        let mut shown = Vec::new();
-        for link in browser.client.find_all(Locator::Css("#nav a")).await.unwrap() {
-            shown.push(link.attr("data-view").await.unwrap().unwrap());
-        }
-        assert_eq!(shown, views, "{role} sees its views");
+        assert_eq!(browser.attrs("#nav a", "data-view").await, views, "{role} sees its views");
         let kept =
             browser.client.execute("return sessionStorage.getItem('gongji.token')", vec![]).await.unwrap();
         assert_eq!(kept, json!(token), "the token is kept for the session");
@@ -454,10 +468,8 @@ async fn a_settlements_explain_names_each_reason() {
         let text = browser.text_until(&format!("#explain li[data-reason={code}]"), |_| true).await;
         assert!(text.contains(chinese), "{code}: {text}");
     }
-    let mut steps = Vec::new();
-    for step in browser.client.find_all(Locator::Css("#split .step")).await.unwrap() {
-        steps.push((step.attr("data-source").await.unwrap().unwrap(), step.text().await.unwrap()));
-    }
+    let sources = browser.attrs("#split .step", "data-source").await;
+    let steps: Vec<(String, String)> = sources.into_iter().zip(browser.texts("#split .step").await).collect();
     let mut expected: Vec<(String, String)> = settlement["splits"]
         .as_array()
         .unwrap()
@@ -500,10 +512,7 @@ async fn a_rebuilds_progress_reaches_100_and_its_diff_shows() {
     browser.sign_in_as(OPERATOR, "operator").await;
     browser.visit("#/operations").await;
     browser.find("#rules-diff table").await;
-    let mut differing = Vec::new();
-    for row in browser.client.find_all(Locator::Css("#rules-diff tr[data-differs=true]")).await.unwrap() {
-        differing.push(row.attr("data-field").await.unwrap().unwrap());
-    }
+    let differing = browser.attrs("#rules-diff tr[data-differs=true]", "data-field").await;
     assert_eq!(differing, ["effective_from", "hold_timeout_minutes", "limit_window", "version"]);
 
     let swap = browser.find("#rebuild-swap").await;
@@ -514,10 +523,7 @@ async fn a_rebuilds_progress_reaches_100_and_its_diff_shows() {
     let (_, status) = service.get(OPERATOR, "/v1/admin/projections/all");
     assert_eq!(status["status"], "done", "{status}");
     assert_eq!(status["dry_run"], true, "{status}");
-    let mut cells = Vec::new();
-    for cell in browser.client.find_all(Locator::Css("#rebuild-diff td")).await.unwrap() {
-        cells.push(cell.text().await.unwrap());
-    }
+    let cells = browser.texts("#rebuild-diff td").await;
     let diff = &status["diff"];
     let expected: Vec<String> = ["accounts_changed", "bindings_changed", "settlements_changed"]
         .iter()
@@ -568,12 +574,15 @@ async fn the_audit_view_verifies_and_filters_the_log() {
         assert!(!expected.is_empty(), "{api}");
         browser.visit(hash).await;
         browser.find("#page-note").await;
-        let mut shown = Vec::new();
-        for item in browser.client.find_all(Locator::Css("#event-list li")).await.unwrap() {
-            shown.push(item.attr("data-seq").await.unwrap().unwrap());
-        }
-        assert_eq!(shown, expected, "{hash}");
+        assert_eq!(browser.attrs("#event-list li", "data-seq").await, expected, "{hash}");
     }
+    // Paged, five at a time: the next page starts where the API's next page does.
+    browser.visit("#/audit?limit=5").await;
+    browser.attr_until("#event-list li:last-child", "data-seq", "5").await;
+    assert_eq!(browser.attrs("#event-list li", "data-seq").await, seqs("/v1/events?limit=5"));
+    browser.find("#next-page").await.click().await.unwrap();
+    browser.attr_until("#event-list li", "data-seq", "6").await;
+    assert_eq!(browser.attrs("#event-list li", "data-seq").await, seqs("/v1/events?after_seq=5&limit=5"));
     let first = browser.find("#event-list li summary").await;
     first.click().await.unwrap();
     let envelope = browser.text("#event-list li details[open] pre").await;

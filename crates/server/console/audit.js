@@ -5,12 +5,14 @@ import * as api from "./api.js";
 import { h, put, field, failure, form } from "./dom.js";
 import { t, time, kind } from "./i18n.js";
 
+// Events a page shows unless the address says otherwise (`limit`, up to the API's 1000).
 const PAGE = 50;
 
 export async function render(main, { params, go }) {
   const after = params.get("after_seq") ?? "0";
   const wanted = params.get("kind") ?? "";
   const person = params.get("person") ?? "";
+  const limit = params.get("limit") ?? PAGE;
   const verdict = h("div", { id: "verify-result", "aria-live": "polite" });
   const verify = h("button", { type: "button", id: "verify", class: "primary" }, t("audit.verify"));
   verify.addEventListener("click", async () => {
@@ -32,7 +34,7 @@ export async function render(main, { params, go }) {
   const filters = form("events-filter", [
     field(t("audit.kind"), kinds),
     field(t("audit.person"), h("input", { type: "text", name: "person", id: "event-person", value: person })),
-  ], t("audit.filter"), (values) => go({ kind: values.kind, person: values.person.trim() }));
+  ], t("audit.filter"), (values) => go({ kind: values.kind, person: values.person.trim(), limit: params.get("limit") }));
   const log = h("div", { id: "events", "aria-busy": "true" }, t("loading"));
   put(main, h("h1", {}, t("view.audit")),
     h("section", { class: "card" }, verify, verdict),
@@ -42,12 +44,12 @@ export async function render(main, { params, go }) {
   for (const name of doc.components.schemas.Envelope.properties.kind.enum) {
     kinds.append(h("option", { value: name, selected: name === wanted }, kind(name)));
   }
-  const query = new URLSearchParams({ after_seq: after, limit: PAGE });
+  const query = new URLSearchParams({ after_seq: after, limit });
   if (wanted) query.set("kind", wanted);
   if (person) query.set("person", person);
   try {
     const page = await api.get(`/v1/events?${query}`);
-    put(log, events(page, { wanted, person, go }));
+    put(log, events(page, { wanted, person, limit: params.get("limit"), go }));
   } catch (error) {
     if (!(error instanceof api.ApiError)) throw error;
     put(log, failure(error, t));
@@ -55,7 +57,7 @@ export async function render(main, { params, go }) {
   log.removeAttribute("aria-busy");
 }
 
-function events(page, { wanted, person, go }) {
+function events(page, { wanted, person, limit, go }) {
   const rows = page.events.map((e) => h("li", { dataset: { seq: e.seq, kind: e.kind } },
     h("details", {},
       h("summary", {}, `#${e.seq} · ${time(e.recorded_at)} · ${kind(e.kind)}${e.request_id ? ` · ${t("audit.request")} ${e.request_id}` : ""}`),
@@ -66,6 +68,6 @@ function events(page, { wanted, person, go }) {
   return h("div", {},
     h("ol", { class: "events", id: "event-list" }, rows),
     h("p", { class: "muted", id: "page-note" }, t("audit.page", { next: page.next_after_seq, head: page.head_seq })),
-    h("button", { type: "button", id: "first-page", onclick: () => go({ kind: wanted, person }) }, t("audit.first")), " ",
-    h("button", { type: "button", id: "next-page", disabled: !more, onclick: () => go({ kind: wanted, person, after_seq: page.next_after_seq }) }, t("audit.next")));
+    h("button", { type: "button", id: "first-page", onclick: () => go({ kind: wanted, person, limit }) }, t("audit.first")), " ",
+    h("button", { type: "button", id: "next-page", disabled: !more, onclick: () => go({ kind: wanted, person, limit, after_seq: page.next_after_seq }) }, t("audit.next")));
 }
