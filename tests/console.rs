@@ -14,7 +14,10 @@ use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
-use support::{region_with_pharmacy, Home, Service, AUDITOR, CHANNEL, H1, OPERATOR};
+use support::{Home, Service, AUDITOR, CHANNEL, H1, H2, OPERATOR};
+
+/// The hospital of the token H2.
+const HOSPITAL: &str = "H21010000002";
 
 /// How long a page may take to show what a test waits for.
 const WAIT: Duration = Duration::from_secs(30);
@@ -196,9 +199,9 @@ fn screenshots() -> PathBuf {
 /// window), the pharmacy H21010000001, employees P1 and P2 bound to the employee B (P1's
 /// binding with a monthly limit of 30.00), and the settlement S1 of 100.00 for B, refunded
 /// 15.00: B's own 10.00 runs out, P1 pays up to its limit, P2 pays all it has, 40.00 is out
-/// of pocket.
+/// of pocket; and the hospital H21010000002's settlement S2 of 5.00 for B.
 fn seed(service: &Service) {
-    region_with_pharmacy(service);
+    support::region_with_institutions(service, json!({}), &[support::PHARMACY, (HOSPITAL, "hospital")]);
     let ok = |(status, answer): (u16, Value)| {
         assert!((200..300).contains(&status), "{answer}");
         answer
@@ -229,6 +232,9 @@ fn seed(service: &Service) {
     ok(service.post(H1, "/v1/settlements", body));
     let body = json!({"request_id": "refund-R1", "refund_id": "R1", "amount": "15.00", "reason": "returned medicine"});
     ok(service.post(H1, "/v1/settlements/S1/refunds", body));
+    let body = json!({"request_id": "settle-S2", "settlement_id": "S2", "institution": HOSPITAL,
+        "beneficiary": "B", "category": "outpatient", "amount": "5.00"});
+    ok(service.post(H2, "/v1/settlements", body));
     let rules = json!({"request_id": "rules-210100-v2", "version": 2, "effective_from": "2026-01-01T00:00:00+08:00",
         "limit_window": "rolling", "hold_timeout_minutes": 60});
     ok(service.post(OPERATOR, "/v1/regions/210100/rules", rules));
@@ -463,7 +469,11 @@ async fn a_settlements_explain_names_each_reason() {
     assert_eq!(reasons, REASONS.iter().map(|(code, _, _)| *code).collect::<Vec<_>>(), "{settlement}");
 
     browser.sign_in_as(H1, "institution").await;
-    browser.visit("#/settlement?id=S1").await;
+    // Its list holds its own settlement only; S1's link opens S1.
+    browser.visit("#/settlement").await;
+    browser.find("#settlements-next").await;
+    assert_eq!(browser.attrs("tr[data-settlement]", "data-settlement").await, ["S1"]);
+    browser.find("tr[data-settlement=S1] a").await.click().await.unwrap();
     for (code, chinese, _) in REASONS {
         let text = browser.text_until(&format!("#explain li[data-reason={code}]"), |_| true).await;
         assert!(text.contains(chinese), "{code}: {text}");
@@ -497,10 +507,20 @@ async fn a_settlements_explain_names_each_reason() {
 
     // Another institution's token reads none of it.
     browser.sign_out().await;
-    browser.sign_in_as(support::H2, "institution").await;
+    browser.sign_in_as(H2, "institution").await;
     browser.visit("#/settlement?id=S1").await;
     browser.attr_until(".error", "data-code", "forbidden").await;
     assert_eq!(browser.count("#explain").await, 0);
+    browser.visit("#/settlement").await;
+    browser.find("#settlements-next").await;
+    assert_eq!(browser.attrs("tr[data-settlement]", "data-settlement").await, ["S2"]);
+    // An auditor reads them all.
+    browser.sign_out().await;
+    browser.sign_in_as(AUDITOR, "auditor").await;
+    browser.visit("#/settlement").await;
+    browser.find("#settlements-next").await;
+    assert_eq!(browser.attrs("tr[data-settlement]", "data-settlement").await, ["S1", "S2"]);
+    browser.screenshot("settlements").await;
     browser.close().await;
 }
 

@@ -668,9 +668,9 @@ fn real_answers_match_their_schemas() {
 }
 
 // Proves the reads the console added (who a token is, an account's history, every region's
-// rule versions, the event log filtered by kind and by person) answer what their schemas say,
-// and what they answer is right: the history ends at the account as it stands, a filter keeps
-// exactly the events it names.
+// rule versions, the event log filtered by kind and by person, the settlements listed) answer
+// what their schemas say, and what they answer is right: the history ends at the account as it
+// stands, a filter keeps exactly the events it names, an institution lists its own.
 #[test]
 fn console_reads_match_their_schemas() {
     let doc = document();
@@ -725,6 +725,20 @@ fn console_reads_match_their_schemas() {
     assert_eq!(seqs, expected, "the events that name P1 are those that moved its account");
     assert_eq!(page["next_after_seq"], page["head_seq"]);
     assert_eq!(call("/v1/events", "/v1/events?kind=nothing", Some(AUDITOR)).0, 400);
+
+    let settle = json!({"request_id": "s1", "settlement_id": "S1", "institution": "H21010000001",
+        "beneficiary": "P1", "category": "pharmacy", "amount": "2.00"});
+    assert_eq!(service.post(H1, "/v1/settlements", settle).0, 201);
+    let (status, page) = call("/v1/settlements", "/v1/settlements", Some(H1));
+    assert_eq!(
+        (status, page["settlements"][0]["settlement_id"].clone(), page["more"].clone()),
+        (200, json!("S1"), json!(false))
+    );
+    let (_, page) = call("/v1/settlements", "/v1/settlements?institution=H21010000002", Some(OPERATOR));
+    assert_eq!(page["settlements"], json!([]), "another institution has none");
+    assert_eq!(call("/v1/settlements", "/v1/settlements?institution=H21010000002", Some(H1)).0, 403);
+    assert_eq!(call("/v1/settlements", "/v1/settlements?limit=0", Some(H1)).0, 400);
+    assert_eq!(call("/v1/settlements", "/v1/settlements", Some(CHANNEL)).0, 403);
     assert_eq!(call("/v1/events", "/v1/events?person=P%201", Some(AUDITOR)).0, 400);
 }
 

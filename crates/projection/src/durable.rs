@@ -20,6 +20,16 @@ use domain::{Balance, BindingId, PersonId, Region, Relation, RuleSet, Settlement
 
 use crate::{AccountView, BindingsView, Projections, RuleChange, SettlementView};
 
+/// A page of settlements (`Durable::settlements_after`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettlementsPage {
+    pub settlements: Vec<SettlementView>,
+    /// The seq of the last settlement the page looked at: where the next page starts.
+    pub next_after_seq: u64,
+    /// Whether settlements after it were created by the head.
+    pub more: bool,
+}
+
 /// A record the read needs was changed by the event at this seq, not yet durable: read again
 /// once it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -147,6 +157,46 @@ impl<'a> Durable<'a> {
             }
             _ => Ok(None),
         }
+    }
+
+    /// A page of the settlements created by the head after `after_seq`, in the order created,
+    /// only `institution`'s when given: at most `limit` of them, looking at no more than
+    /// `scan`. With the seq of the last settlement looked at, and whether any was left.
+    pub fn settlements_after(
+        &self,
+        after_seq: u64,
+        institution: Option<&domain::InstitutionId>,
+        limit: usize,
+        scan: usize,
+    ) -> Result<SettlementsPage, InFlight> {
+        let settlements = &self.projections.state().settlements;
+        let durable = |index: usize| index < settlements.len() && settlements[index].seq <= self.head;
+        // Settlements are kept in the order created, so their seqs ascend: halve to the first
+        // after `after_seq`.
+        let (mut low, mut high) = (0, settlements.len());
+        while low < high {
+            let middle = (low + high) / 2;
+            if settlements[middle].seq <= after_seq {
+                low = middle + 1;
+            } else {
+                high = middle;
+            }
+        }
+        let mut page = SettlementsPage { settlements: Vec::new(), next_after_seq: after_seq, more: false };
+        let mut index = low;
+        while durable(index) && index < low + scan && page.settlements.len() < limit {
+            let settlement = &settlements[index];
+            index += 1;
+            page.next_after_seq = settlement.seq;
+            if institution.is_some_and(|institution| *institution != settlement.institution) {
+                continue;
+            }
+            self.unchanged_since(settlement.changed_seq)?;
+            let view = self.projections.settlement_view(&settlement.settlement_id);
+            page.settlements.push(view.expect("a settlement kept in the state has a view"));
+        }
+        page.more = durable(index);
+        Ok(page)
     }
 
     /// The institution a settlement created by the head belongs to (it never changes).

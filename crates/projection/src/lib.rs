@@ -16,7 +16,7 @@ use std::sync::Arc;
 use command::{Records, State};
 use domain::{Balance, Event, PersonId, RequestId, Timestamp};
 
-pub use durable::{Durable, InFlight};
+pub use durable::{Durable, InFlight, SettlementsPage};
 pub use requests::{fingerprint, Requests};
 pub use views::{AccountView, BindingView, BindingsView, RefundView, ReplayLine, SettlementView, SplitView};
 

@@ -79,16 +79,17 @@ export function form(id, fields, button, submit) {
 }
 
 // A view that looks one thing up: its heading, a form of one labelled field whose value is
-// kept in the address as `param`, and under it what `load(value)` builds, an API error said
-// in words instead.
-export async function lookup(main, { title, label, param, id, value, button, go, t }, load) {
+// kept in the address as `param`, and under it what `load(value)` builds (with no value,
+// what `browse()` builds, if given), an API error said in words instead.
+export async function lookup(main, { title, label, param, id, value, button, go, t }, load, browse) {
   const input = h("input", { type: "text", name: param, id, value, required: true });
   put(main, h("h1", {}, title), form(`${id}-form`, [field(label, input)], button, (values) => go({ [param]: values[param].trim() })));
-  if (!value) return input.focus();
+  if (!value) input.focus();
+  if (!value && !browse) return;
   const body = h("div", { "aria-busy": "true" }, t("loading"));
   main.append(body);
   try {
-    put(body, await load(value));
+    put(body, await (value ? load(value) : browse()));
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;
     put(body, failure(error, t));

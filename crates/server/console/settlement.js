@@ -3,8 +3,11 @@
 // institution's token reads only its own settlements: the API refuses the others (403).
 
 import * as api from "./api.js";
-import { h, lookup } from "./dom.js";
+import { h, lookup, table } from "./dom.js";
 import { t, time, reason } from "./i18n.js";
+
+// Settlements listed a page at a time unless the address names one.
+const PAGE = 50;
 
 export function render(main, { params, go }) {
   const value = params.get("id") ?? "";
@@ -12,7 +15,25 @@ export function render(main, { params, go }) {
     async (id) => {
       const settlement = await api.get(`/v1/settlements/${api.q(id)}`);
       return [summary(settlement), flow(settlement), explain(settlement), timeline(settlement)];
-    });
+    },
+    () => list(params.get("after_seq") ?? "0", go));
+}
+
+// A page of the settlements the token may read (an institution's: its own), in the order
+// created, each a link to its page.
+async function list(after, go) {
+  const page = await api.get(`/v1/settlements?after_seq=${api.q(after)}&limit=${PAGE}`);
+  const rows = page.settlements.map((s) => h("tr", { dataset: { settlement: s.settlement_id } },
+    h("td", {}, h("a", { href: `#/settlement?id=${api.q(s.settlement_id)}` }, s.settlement_id)),
+    h("td", {}, s.institution), h("td", {}, s.beneficiary), h("td", {}, t(`category.${s.category}`)),
+    h("td", { class: "num" }, s.amount), h("td", { class: "num" }, s.out_of_pocket),
+    h("td", {}, t(`sstatus.${s.status}`)), h("td", {}, time(s.occurred_at))));
+  const headers = [t("settlement.id"), t("settlement.institution"), t("settlement.beneficiary"), t("settlement.category"),
+    t("settlement.amount"), t("split.pocket"), t("settlement.status"), t("settlement.occurred")];
+  return h("section", { class: "card", "aria-labelledby": "settlements-title" },
+    h("h2", { id: "settlements-title" }, t("settlement.list")),
+    rows.length ? table(t("settlement.list"), headers, rows) : h("p", { class: "muted" }, t("none")),
+    h("button", { type: "button", id: "settlements-next", disabled: !page.more, onclick: () => go({ after_seq: page.next_after_seq }) }, t("audit.next")));
 }
 
 function summary(s) {

@@ -571,3 +571,16 @@ pub struct RegionRules {
     pub region: Region,
     pub versions: Vec<RuleSet>,
 }
+
+/// A page of settlements, in the order created.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Settlements {
+    #[schema(max_items = 1000)]
+    pub settlements: Vec<projection::SettlementView>,
+    /// The seq of the last settlement the page looked at: the `after_seq` of the next page.
+    pub next_after_seq: u64,
+    /// Whether settlements were created after it.
+    pub more: bool,
+    /// The head of the log when the page was read.
+    pub head_seq: u64,
+}

@@ -13,7 +13,9 @@ use domain::limits::{EVENTS_PAGE_MAX, EVENTS_SCAN_MAX};
 use domain::{BindingId, Event, PersonId, Rejection, RequestId, Timestamp};
 use engine::EngineError;
 
-use super::{authenticate, durable, engine_error, error_response, query, read, App, Shared, AUDIT_READ};
+use super::{
+    authenticate, durable, engine_error, error_response, parse_page, query, read, App, Shared, AUDIT_READ,
+};
 use crate::openapi::{roles, BadRequest, StorageFailure, TokenErrors};
 use crate::render::{event_kind, Broken, Verification};
 use crate::wire::path_id;
@@ -138,20 +140,7 @@ const PERSON_FIELDS: &[&str] = &["person_id", "authorizer", "beneficiary", "paye
 
 impl Page {
     fn read(q: &EventsQuery) -> Result<Page, Rejection> {
-        let after_seq = match &q.after_seq {
-            Some(text) => text
-                .parse::<u64>()
-                .map_err(|_| Rejection::invalid("after_seq", "is not a sequence number"))?,
-            None => 0,
-        };
-        let limit = match &q.limit {
-            Some(text) => text
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=EVENTS_PAGE_MAX).contains(n))
-                .ok_or_else(|| Rejection::invalid("limit", "must be an integer from 1 to 1000"))?,
-            None => EVENTS_PAGE_MAX,
-        };
+        let (after_seq, limit) = parse_page(&q.after_seq, &q.limit, EVENTS_PAGE_MAX)?;
         let kind = match &q.kind {
             Some(kind) => {
                 let known = Event::KINDS.iter().find(|known| **known == kind.as_str());

@@ -496,6 +496,30 @@ pub(crate) fn parse_as_of(query: &AsOfQuery) -> Result<(Option<Timestamp>, Optio
     Ok((at, seq))
 }
 
+/// A page's `?after_seq=` (default 0) and `?limit=` (1 to `max`, default `max`), read as text
+/// so that a bad value is named in a 400 of ours.
+pub(crate) fn parse_page(
+    after_seq: &Option<String>,
+    limit: &Option<String>,
+    max: usize,
+) -> Result<(u64, usize), Rejection> {
+    let after_seq = match after_seq {
+        Some(text) => {
+            text.parse::<u64>().map_err(|_| Rejection::invalid("after_seq", "is not a sequence number"))?
+        }
+        None => 0,
+    };
+    let limit = match limit {
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| Rejection::invalid("limit", format!("must be an integer from 1 to {max}")))?,
+        None => max,
+    };
+    Ok((after_seq, limit))
+}
+
 /// Query strings are parsed here rather than by an extractor, so that 401/403 come before 400.
 pub(crate) fn query<T: serde::de::DeserializeOwned>(raw: Option<&str>) -> Result<T, Rejection> {
     serde_urlencoded::from_str(raw.unwrap_or("")).map_err(|e| {
