@@ -141,11 +141,21 @@ impl Browser {
         }
     }
 
-    /// Signs in with `token` from the sign-in form.
+    /// Signs in with `token` from the sign-in form, with the keyboard only: the token typed,
+    /// then Enter.
     async fn sign_in(&self, token: &str) {
         self.visit("").await;
-        self.find("#token").await.send_keys(token).await.expect("typed");
-        self.find("#signin").await.click().await.expect("clicked");
+        let field = self.find("#token").await;
+        field.send_keys(&format!("{token}{}", Key::Enter)).await.expect("typed");
+    }
+
+    /// The controls of the page that have no name a screen reader could say (no label, no
+    /// aria-label, no text): none is expected.
+    async fn unlabelled(&self) -> Value {
+        let script = "return [...document.querySelectorAll('input, select, button, progress, [role=meter]')] \
+             .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim()) \
+             .map((e) => e.outerHTML.slice(0, 120));";
+        self.client.execute(script, vec![]).await.expect("the script runs")
     }
 
     /// Signs in with `token` and waits until the console shows it as `role`.
@@ -249,9 +259,9 @@ async fn seeded() -> (Home, Service, Browser) {
     (home, service, browser)
 }
 
-// Proves sign-in: `/` leads to the console; each role's token opens exactly the views its
-// role may read, and is kept in sessionStorage (and nowhere else); a wrong token is refused
-// and not kept.
+// Proves sign-in, with the keyboard: `/` leads to the console; each role's token opens exactly
+// the views its role may read, and is kept in sessionStorage (and nowhere else); a wrong token
+// is refused and not kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_role_signs_in_to_its_views_and_a_wrong_token_is_refused() {
     let home = Home::new();
@@ -341,7 +351,8 @@ async fn the_operations_view_says_whether_nats_is_connected() {
 }
 
 // Proves the auditor is read-only in the console: no control that writes on any view, no
-// rebuild card, while the operator's operations view has them.
+// rebuild card, while the operator's operations view has them; and every control of every
+// view has a name a screen reader can say.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_auditor_has_no_write_control() {
     let (_home, _service, browser) = seeded().await;
@@ -356,6 +367,7 @@ async fn an_auditor_has_no_write_control() {
         browser.find(loaded).await;
         assert_eq!(browser.count("[data-write]").await, 0, "{hash}: no control that writes");
         assert_eq!(browser.count("#rebuild").await, 0, "{hash}: no rebuild");
+        assert_eq!(browser.unlabelled().await, json!([]), "{hash}: every control is labelled");
     }
     browser.find("#publisher [id=publisher-lag]").await;
     browser.screenshot("operations-auditor").await;
@@ -364,6 +376,7 @@ async fn an_auditor_has_no_write_control() {
     browser.visit("#/operations").await;
     browser.find("#rebuild-dry").await;
     assert_eq!(browser.count("[data-write]").await, 3, "the operator's rebuild controls");
+    assert_eq!(browser.unlabelled().await, json!([]), "every control is labelled");
     browser.close().await;
 }
 
