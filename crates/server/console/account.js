@@ -33,7 +33,7 @@ function accountCard(person, history, params) {
   const slider = h("input", { type: "range", id: "as-of-slider", min: 0, max: Math.max(0, entries.length - 1), step: 1,
     value: entries.length - 1, "aria-label": t("account.slider") });
   const picker = h("input", { type: "datetime-local", id: "as-of-time", step: "0.001" });
-  const points = entries.map((e) => ({ seq: e.seq, value: Number(e.available) }));
+  const points = entries.map((e) => ({ seq: e.seq, value: Number(e.available), time: time(e.recorded_at) }));
   let asked = 0;
 
   // Shows the account as the API answers it at `query` (as_of_seq=N or as_of=T), and marks

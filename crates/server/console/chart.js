@@ -6,7 +6,8 @@ const WIDTH = 760;
 const HEIGHT = 220;
 const PAD = { left: 64, right: 16, top: 12, bottom: 28 };
 
-// `points`: [{seq, value}] ascending; `selected`: the index marked. Returns the <svg>.
+// `points`: [{seq, value, time?}] ascending, one apart each (the axis counts events, not
+// time: the two ends say when); `selected`: the index marked. Returns the <svg>.
 export function stepChart(points, selected, label) {
   const values = points.map((p) => p.value);
   const top = Math.max(1, ...values);
@@ -29,8 +30,9 @@ export function stepChart(points, selected, label) {
       "data-seq": p.seq }));
   });
   if (points.length) {
-    svg.append(s("text", { x: PAD.left, y: HEIGHT - 8 }, `#${points[0].seq}`));
-    svg.append(s("text", { x: WIDTH - PAD.right, y: HEIGHT - 8, "text-anchor": "end" }, `#${points[points.length - 1].seq}`));
+    const end = (p) => `#${p.seq}${p.time ? ` · ${p.time}` : ""}`;
+    svg.append(s("text", { x: PAD.left, y: HEIGHT - 8 }, end(points[0])));
+    svg.append(s("text", { x: WIDTH - PAD.right, y: HEIGHT - 8, "text-anchor": "end" }, end(points[points.length - 1])));
   }
   return svg;
 }

@@ -19,7 +19,7 @@ pub const PREFIX: &str = "/console/";
 
 /// What the pages may load and call: this origin only, no inline script, no framing.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-     img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+     img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// Every file of the console: its name under `/console/`, its content type and its bytes.
 const FILES: &[(&str, &str, &[u8])] = &[
@@ -80,6 +80,41 @@ mod tests {
                 }
             }
         }
+    }
+
+    // Proves what the router answers: `/` and `/console` lead to `/console/`, the page and
+    // each file come with their content type and the policy that allows this origin only, and
+    // a file the console does not have is the API's JSON 404.
+    #[tokio::test]
+    async fn pages_redirects_and_headers() {
+        use tower::ServiceExt;
+        let get = |path: &str| {
+            let request = axum::http::Request::get(path).body(axum::body::Body::empty()).unwrap();
+            routes::<()>().oneshot(request)
+        };
+        for path in ["/", "/console"] {
+            let response = get(path).await.unwrap();
+            assert_eq!(response.status(), StatusCode::TEMPORARY_REDIRECT, "{path}");
+            assert_eq!(response.headers()[header::LOCATION], PREFIX, "{path}");
+        }
+        for (path, content_type) in [
+            ("/console/", "text/html; charset=utf-8"),
+            ("/console/app.js", "text/javascript; charset=utf-8"),
+            ("/console/style.css", "text/css; charset=utf-8"),
+        ] {
+            let response = get(path).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            assert_eq!(response.headers()[header::CONTENT_TYPE], content_type, "{path}");
+            assert_eq!(
+                response.headers()[header::CONTENT_SECURITY_POLICY],
+                CONTENT_SECURITY_POLICY,
+                "{path}"
+            );
+            assert_eq!(response.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{path}");
+        }
+        let response = get("/console/nothing.js").await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
     }
 
     // Proves the console loads nothing from elsewhere: no file names another origin.
