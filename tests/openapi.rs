@@ -667,6 +667,81 @@ fn real_answers_match_their_schemas() {
     assert_eq!(status, 400);
 }
 
+// Proves the reads the console added (who a token is, an account's history, every region's
+// rule versions, the event log filtered by kind and by person, the settlements listed) answer
+// what their schemas say, and what they answer is right: the history ends at the account as it
+// stands, a filter keeps exactly the events it names, an institution lists its own.
+#[test]
+fn console_reads_match_their_schemas() {
+    let doc = document();
+    let home = Home::new();
+    let service = home.start();
+    let call = |template: &str, path: &str, token: Option<&str>| {
+        checked(&service, &doc, "get", template, path, token, None)
+    };
+    support::region_with_pharmacy(&service);
+    for (id, scheme) in [("P1", "employee"), ("C1", "resident")] {
+        let body =
+            json!({"request_id": format!("p-{id}"), "person_id": id, "region": "210100", "scheme": scheme});
+        assert_eq!(service.post(OPERATOR, "/v1/persons", body).0, 201);
+    }
+    for (n, amount) in ["12.00", "30.50"].iter().enumerate() {
+        let body = json!({"request_id": format!("c-{n}"), "amount": amount, "bucket": "current", "reason": "allocation"});
+        assert_eq!(service.post(OPERATOR, "/v1/accounts/P1/credits", body).0, 200);
+    }
+
+    let (status, session) = call("/v1/session", "/v1/session", Some(H1));
+    assert_eq!((status, session), (200, json!({"role": "institution", "institution": "H21010000001"})));
+    assert_eq!(call("/v1/session", "/v1/session", Some(AUDITOR)), (200, json!({"role": "auditor"})));
+    assert_eq!(call("/v1/session", "/v1/session", Some("not-a-token")).0, 401);
+
+    let template = "/v1/accounts/{person_id}/history";
+    let (status, history) = call(template, "/v1/accounts/P1/history", Some(CHANNEL));
+    assert_eq!(status, 200);
+    let entries = history["entries"].as_array().unwrap();
+    let kinds: Vec<&str> = entries.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["person_registered", "credited", "credited"]);
+    let (_, account) = service.get(CHANNEL, "/v1/accounts/P1");
+    assert_eq!(entries[2]["available"], account["available"]);
+    assert_eq!(history["head_seq"], account["as_of_seq"]);
+    assert_eq!(call(template, "/v1/accounts/C1/history", Some(CHANNEL)).0, 404);
+    assert_eq!(call(template, "/v1/accounts/P%201/history", Some(CHANNEL)).0, 400);
+    assert_eq!(call(template, "/v1/accounts/P1/history", Some(H1)).0, 403);
+
+    let (status, regions) = call("/v1/regions", "/v1/regions", Some(AUDITOR));
+    assert_eq!(status, 200);
+    assert_eq!(regions["regions"][0]["region"], "210100");
+    assert_eq!(regions["regions"][0]["versions"][0]["version"], 1);
+    assert_eq!(call("/v1/regions", "/v1/regions", Some(CHANNEL)).0, 403);
+
+    let (status, page) = call("/v1/events", "/v1/events?kind=credited&limit=1", Some(AUDITOR));
+    assert_eq!(status, 200);
+    let first = &page["events"][0];
+    assert_eq!((first["kind"].as_str(), page["events"].as_array().unwrap().len()), (Some("credited"), 1));
+    assert_eq!(page["next_after_seq"], first["seq"]);
+    let (_, page) = call("/v1/events", "/v1/events?person=P1", Some(AUDITOR));
+    let seqs: Vec<&Value> = page["events"].as_array().unwrap().iter().map(|e| &e["seq"]).collect();
+    let expected: Vec<&Value> = entries.iter().map(|e| &e["seq"]).collect();
+    assert_eq!(seqs, expected, "the events that name P1 are those that moved its account");
+    assert_eq!(page["next_after_seq"], page["head_seq"]);
+    assert_eq!(call("/v1/events", "/v1/events?kind=nothing", Some(AUDITOR)).0, 400);
+
+    let settle = json!({"request_id": "s1", "settlement_id": "S1", "institution": "H21010000001",
+        "beneficiary": "P1", "category": "pharmacy", "amount": "2.00"});
+    assert_eq!(service.post(H1, "/v1/settlements", settle).0, 201);
+    let (status, page) = call("/v1/settlements", "/v1/settlements", Some(H1));
+    assert_eq!(
+        (status, page["settlements"][0]["settlement_id"].clone(), page["more"].clone()),
+        (200, json!("S1"), json!(false))
+    );
+    let (_, page) = call("/v1/settlements", "/v1/settlements?institution=H21010000002", Some(OPERATOR));
+    assert_eq!(page["settlements"], json!([]), "another institution has none");
+    assert_eq!(call("/v1/settlements", "/v1/settlements?institution=H21010000002", Some(H1)).0, 403);
+    assert_eq!(call("/v1/settlements", "/v1/settlements?limit=0", Some(H1)).0, 400);
+    assert_eq!(call("/v1/settlements", "/v1/settlements", Some(CHANNEL)).0, 403);
+    assert_eq!(call("/v1/events", "/v1/events?person=P%201", Some(AUDITOR)).0, 400);
+}
+
 /// The current year in +08:00, from the system clock without a date library.
 fn chrono_free_year() -> i64 {
     let seconds =

@@ -30,6 +30,16 @@ pub const BATCH_COMMANDS_MAX: usize = 1024;
 pub const QUEUE_COMMANDS_MAX: usize = 8192;
 /// Events per page of `GET /v1/events`.
 pub const EVENTS_PAGE_MAX: usize = 1000;
+/// Events a filtered page of `GET /v1/events` looks at before it answers, whatever it found
+/// (its `next_after_seq` says where to go on).
+pub const EVENTS_SCAN_MAX: usize = 100_000;
+/// Settlements per page of `GET /v1/settlements`.
+pub const SETTLEMENTS_PAGE_MAX: usize = 1000;
+/// Settlements a page of `GET /v1/settlements` filtered by institution looks at before it
+/// answers, whatever it found (its `next_after_seq` says where to go on).
+pub const SETTLEMENTS_SCAN_MAX: usize = 100_000;
+/// Entries of an account's balance history one read answers: the latest ones.
+pub const HISTORY_ENTRIES_MAX: usize = 1000;
 /// Calendar years the ledger accepts (premiums, year-end, rule tables).
 pub const YEAR_MIN: i32 = 1990;
 pub const YEAR_MAX: i32 = 2200;

@@ -53,6 +53,10 @@ impl PublishObserver for Observer {
     fn lag(&self, events: u64, seconds: f64) {
         self.metrics.set_publisher_lag(events, seconds);
     }
+
+    fn connected(&self, connected: bool) {
+        self.metrics.set_publisher_connected(connected);
+    }
 }
 
 /// How the service writes its log lines.

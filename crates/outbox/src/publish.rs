@@ -26,6 +26,9 @@ pub trait PublishObserver: Send + Sync {
     fn published(&self, ack: &PublishAck);
     /// Events in the log after the cursor, and how long the oldest of them has waited.
     fn lag(&self, events: u64, seconds: f64);
+    /// Whether the publisher holds a connection to NATS and its stream (false while it
+    /// reconnects).
+    fn connected(&self, _connected: bool) {}
 }
 
 pub const STREAM: &str = "GONGJI_SETTLEMENTS";
@@ -189,6 +192,7 @@ pub async fn run(
         match publish(&url, replicas, &outbox, &*observer, &wake).await {
             Ok(()) => return,
             Err(error) => {
+                observer.connected(false);
                 if let Some(refused) = error.downcast_ref::<StreamRefused>() {
                     tracing::error!(error = %refused, "publisher: refusing to publish; events wait in the outbox");
                     delay = RETRY_DELAY_MAX;
@@ -225,8 +229,9 @@ async fn publish(
         .connect(servers(url)?)
         .await
         .with_context(|| format!("cannot connect to {url}"))?;
-    let context = jetstream::new(client);
+    let context = jetstream::new(client.clone());
     let mut stream = ensure_stream(&context, replicas).await?;
+    observer.connected(true);
     loop {
         let Some(ledger_id) = outbox.reader.ledger_id()? else {
             // Nothing in the log yet.
@@ -249,6 +254,7 @@ async fn publish(
                 outbox.reader.events(cursor).take(WINDOW_MESSAGES_MAX * 4).collect::<Result<_, _>>()?;
             if window.is_empty() {
                 update_lag(outbox, observer);
+                observer.connected(client.connection_state() == async_nats::connection::State::Connected);
                 tokio::time::timeout(IDLE_WAIT_MAX, wake.notified()).await.ok();
                 continue;
             }

@@ -16,9 +16,19 @@
 //! A read that meets no `InFlight` saw only records unchanged since the head: exactly the
 //! state after the head, consistent across every record it read.
 
-use domain::{BindingId, PersonId, Region, Relation, RuleSet, SettlementId, Timestamp};
+use domain::{Balance, BindingId, PersonId, Region, Relation, RuleSet, SettlementId, Timestamp};
 
 use crate::{AccountView, BindingsView, Projections, RuleChange, SettlementView};
+
+/// A page of settlements (`Durable::settlements_after`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettlementsPage {
+    pub settlements: Vec<SettlementView>,
+    /// The seq of the last settlement the page looked at: where the next page starts.
+    pub next_after_seq: u64,
+    /// Whether settlements after it were created by the head.
+    pub more: bool,
+}
 
 /// A record the read needs was changed by the event at this seq, not yet durable: read again
 /// once it is.
@@ -64,6 +74,26 @@ impl<'a> Durable<'a> {
     pub fn account_view(&self, person: &PersonId, as_of_seq: Option<u64>) -> Option<AccountView> {
         let seq = as_of_seq.unwrap_or(self.head).min(self.head);
         self.projections.account_view(person, Some(seq))
+    }
+
+    /// An employee's balances after every event up to the head that changed them, each with
+    /// its seq and `recorded_at`, ascending (only appended, so this never waits); `None` for a
+    /// person with no account by the head.
+    pub fn balance_history(&self, person: &PersonId) -> Option<Vec<(u64, Timestamp, Balance)>> {
+        let entries = self.projections.balance_history(person, self.head)?;
+        let recorded = |seq| self.projections.recorded_at(seq).expect("every applied seq has its time");
+        (!entries.is_empty()).then(|| entries.iter().map(|(seq, b)| (*seq, recorded(*seq), *b)).collect())
+    }
+
+    /// Every region's rule versions published by the head, in version order, regions in order.
+    pub fn rule_versions(&self) -> Result<Vec<(Region, &'a [RuleSet])>, InFlight> {
+        let state = self.projections.state();
+        let mut regions = Vec::with_capacity(state.rules.len());
+        for (region, versions) in &state.rules {
+            self.region_rules_unchanged(region)?;
+            regions.push((*region, versions.as_slice()));
+        }
+        Ok(regions)
     }
 
     /// A person registered by the head.
@@ -129,6 +159,46 @@ impl<'a> Durable<'a> {
         }
     }
 
+    /// A page of the settlements created by the head after `after_seq`, in the order created,
+    /// only `institution`'s when given: at most `limit` of them, looking at no more than
+    /// `scan`. With the seq of the last settlement looked at, and whether any was left.
+    pub fn settlements_after(
+        &self,
+        after_seq: u64,
+        institution: Option<&domain::InstitutionId>,
+        limit: usize,
+        scan: usize,
+    ) -> Result<SettlementsPage, InFlight> {
+        let settlements = &self.projections.state().settlements;
+        let durable = |index: usize| index < settlements.len() && settlements[index].seq <= self.head;
+        // Settlements are kept in the order created, so their seqs ascend: halve to the first
+        // after `after_seq`.
+        let (mut low, mut high) = (0, settlements.len());
+        while low < high {
+            let middle = (low + high) / 2;
+            if settlements[middle].seq <= after_seq {
+                low = middle + 1;
+            } else {
+                high = middle;
+            }
+        }
+        let mut page = SettlementsPage { settlements: Vec::new(), next_after_seq: after_seq, more: false };
+        let mut index = low;
+        while durable(index) && index < low + scan && page.settlements.len() < limit {
+            let settlement = &settlements[index];
+            index += 1;
+            page.next_after_seq = settlement.seq;
+            if institution.is_some_and(|institution| *institution != settlement.institution) {
+                continue;
+            }
+            self.unchanged_since(settlement.changed_seq)?;
+            let view = self.projections.settlement_view(&settlement.settlement_id);
+            page.settlements.push(view.expect("a settlement kept in the state has a view"));
+        }
+        page.more = durable(index);
+        Ok(page)
+    }
+
     /// The institution a settlement created by the head belongs to (it never changes).
     pub fn settlement_institution(&self, settlement: &SettlementId) -> Option<&'a domain::InstitutionId> {
         let s = self.projections.state().settlements.get(settlement)?;
@@ -146,7 +216,9 @@ impl<'a> Durable<'a> {
 
 #[cfg(test)]
 mod tests {
-    use domain::{Event, PersonRegistered, PersonStatus, PersonStatusChanged, Region, Scheme};
+    use domain::{
+        Event, PersonRegistered, PersonStatus, PersonStatusChanged, Region, RulesPublished, Scheme,
+    };
 
     use super::*;
 
@@ -193,6 +265,36 @@ mod tests {
         assert_eq!(projections.at(9).head_seq(), 3, "the head is never past what was applied");
         assert_eq!(projections.at(1).account_view(&person("P1"), None).map(|a| a.as_of_seq), Some(1));
         assert_eq!(projections.at(2).seq_at(at(3)), 2);
+    }
+
+    // Proves an account's balance history and the regions' rule versions are cut at the head:
+    // a person registered after it has no history; a region whose rules changed after it is
+    // `InFlight` until that version is durable.
+    #[test]
+    fn history_and_rule_versions_are_cut_at_the_head() {
+        let region = Region::new("210100").unwrap();
+        let rules = |version| {
+            Event::RulesPublished(RulesPublished { region, rules: RuleSet::with_defaults(version, at(0)) })
+        };
+        let mut projections = Projections::new();
+        projections.apply(1, at(1), &rules(1), None);
+        projections.apply(2, at(2), &registered("P1"), None);
+        projections.apply(3, at(3), &rules(2), None);
+
+        let history = |head: u64| {
+            let entries = projections.at(head).balance_history(&person("P1"));
+            entries.map(|entries| entries.iter().map(|(seq, time, _)| (*seq, *time)).collect::<Vec<_>>())
+        };
+        assert_eq!(history(1), None);
+        assert_eq!(history(3), Some(vec![(2, at(2))]));
+        let versions = |head: u64| {
+            let regions = projections.at(head).rule_versions();
+            regions.map(|regions| {
+                regions.iter().map(|(region, versions)| (*region, versions.len())).collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(versions(2), Err(InFlight(3)));
+        assert_eq!(versions(3), Ok(vec![(region, 2)]));
     }
 
     // Proves the idempotency index records each request at its first event only: a request's

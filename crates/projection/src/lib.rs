@@ -16,7 +16,7 @@ use std::sync::Arc;
 use command::{Records, State};
 use domain::{Balance, Event, PersonId, RequestId, Timestamp};
 
-pub use durable::{Durable, InFlight};
+pub use durable::{Durable, InFlight, SettlementsPage};
 pub use requests::{fingerprint, Requests};
 pub use views::{AccountView, BindingView, BindingsView, RefundView, ReplayLine, SettlementView, SplitView};
 
@@ -192,6 +192,18 @@ impl Projections {
     /// The last seq recorded at or before `at` (0 when none).
     pub fn seq_at(&self, at: Timestamp) -> u64 {
         self.recorded_at.partition_point(|t| *t <= at) as u64
+    }
+
+    /// An account's balances, `(seq, balance after)` for every event that changed it up to
+    /// `head`, ascending by seq; `None` for a person with no account.
+    pub fn balance_history(&self, person: &PersonId, head: u64) -> Option<&[(u64, Balance)]> {
+        let entries = self.history.get(self.state.persons.number(person)?.index())?.as_ref()?;
+        Some(&entries[..entries.partition_point(|(s, _)| *s <= head)])
+    }
+
+    /// The `recorded_at` of event `seq`.
+    pub fn recorded_at(&self, seq: u64) -> Option<Timestamp> {
+        seq.checked_sub(1).and_then(|index| self.recorded_at.get(index as usize)).copied()
     }
 
     /// An account's balance after event `seq`, or `None` if it did not exist then.

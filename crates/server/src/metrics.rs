@@ -1,6 +1,6 @@
 //! `/metrics` in Prometheus text: commands by kind and outcome, group-commit batch size and
-//! commit latency, the log's head seq, and the publisher's acks and lag (events after the
-//! outbox cursor, kept current with or without a NATS URL). It only holds and renders values;
+//! commit latency, the log's head seq, and the publisher's acks, lag (events after the
+//! outbox cursor, kept current with or without a NATS URL) and whether it is connected. It only holds and renders values;
 //! the publisher and the HTTP edge set them.
 
 use prometheus::{
@@ -30,6 +30,7 @@ pub struct Metrics {
     publisher_lag_seconds: Gauge,
     primary: IntGauge,
     follower_lag_messages: IntGauge,
+    publisher_connected: IntGauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -113,6 +114,10 @@ impl Metrics {
                 "gongji_follower_lag_messages",
                 "Messages of the replicated log a follower has not applied yet",
             ),
+            publisher_connected: gauge(
+                "gongji_publisher_connected",
+                "1 while the publisher holds a NATS connection and its stream; 0 without a NATS URL or while it reconnects",
+            ),
             registry,
         }
     }
@@ -147,6 +152,10 @@ impl Metrics {
     pub fn set_publisher_lag(&self, events: u64, seconds: f64) {
         self.publisher_lag_events.set(i64::try_from(events).unwrap_or(i64::MAX));
         self.publisher_lag_seconds.set(seconds);
+    }
+
+    pub fn set_publisher_connected(&self, connected: bool) {
+        self.publisher_connected.set(i64::from(connected));
     }
 
     /// The Prometheus text format (version 0.0.4), as `promtool check metrics` reads it.

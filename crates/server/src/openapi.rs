@@ -41,6 +41,7 @@ use crate::render::ErrorBody;
         (name = "batches", description = "Many mutating requests in one round trip (any role)."),
         (name = "audit", description = "The event log and its verification (auditor, operator)."),
         (name = "admin", description = "Online projection rebuilds (operator; status also auditor)."),
+        (name = "session", description = "Who a token is (any role)."),
     ),
     security(("bearerAuth" = [])),
     modifiers(&Shared),

@@ -517,3 +517,70 @@ pub struct NotReady {
     pub status: FailedStatus,
     pub head_seq: u64,
 }
+
+/// The schema of an event's kind: one of `Event::KINDS`.
+pub(crate) fn event_kind() -> utoipa::openapi::Object {
+    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(Event::KINDS.iter().copied())).build()
+}
+
+/// Who the caller is: the token's role and, for an institution, its id.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Session {
+    pub role: crate::auth::Role,
+    /// The institution an institution's token acts for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub institution: Option<InstitutionId>,
+}
+
+/// An account's balance after each event that changed it, ascending by seq.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountHistory {
+    pub person_id: PersonId,
+    /// The head of the log the history was read at.
+    pub head_seq: u64,
+    /// Whether older entries were left out: a read answers the latest 1000.
+    pub truncated: bool,
+    #[schema(max_items = 1000)]
+    pub entries: Vec<HistoryEntry>,
+}
+
+/// The account's balance after the event `seq`, and what that event was.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryEntry {
+    #[schema(minimum = 1)]
+    pub seq: u64,
+    pub recorded_at: Timestamp,
+    #[schema(schema_with = event_kind)]
+    pub kind: &'static str,
+    pub current: Money,
+    pub historic: Money,
+    pub held: Money,
+    pub available: Money,
+}
+
+/// Every region's rule versions, regions in order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Regions {
+    pub regions: Vec<RegionRules>,
+}
+
+/// A region's rule versions as published, complete with defaults, in version order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegionRules {
+    pub region: Region,
+    pub versions: Vec<RuleSet>,
+}
+
+/// A page of settlements, in the order created.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Settlements {
+    #[schema(max_items = 1000)]
+    pub settlements: Vec<projection::SettlementView>,
+    /// The seq of the last settlement the page looked at: the `after_seq` of the next page.
+    pub next_after_seq: u64,
+    /// Whether settlements were created after it.
+    pub more: bool,
+    /// The head of the log when the page was read.
+    pub head_seq: u64,
+}

@@ -33,7 +33,7 @@ static IN_FLIGHT: tokio::sync::Semaphore =
     tokio::sync::Semaphore::const_new(BATCH_MIB_IN_FLIGHT_MAX as usize);
 
 /// Every role may send a batch; each item is held to what the role may do.
-const ANY_ROLE: &[Role] = &[Role::Operator, Role::Channel, Role::Institution, Role::Auditor];
+pub(crate) const ANY_ROLE: &[Role] = &[Role::Operator, Role::Channel, Role::Institution, Role::Auditor];
 
 /// The routes of this resource.
 pub(crate) fn routes() -> OpenApiRouter<Shared> {

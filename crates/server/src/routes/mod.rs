@@ -1,7 +1,7 @@
 //! The HTTP API of api.md §4: routes, roles, strict bodies, idempotent answers. This module
 //! holds the router and the pipeline every route shares; each resource's routes are in a
 //! module of their own (`registry`: rules, institutions and persons; `accounts`; `bindings`;
-//! `settlements`; `premiums`; `audit`; `admin`; `batch`).
+//! `settlements`; `premiums`; `audit`; `admin`; `batch`; `session`).
 //!
 //! Every mutating route goes the same way: authenticate and check the role (401/403), read at
 //! most 64 KiB (413), parse the body strictly (400), check that an institution acts for
@@ -19,6 +19,7 @@ pub mod batch;
 mod bindings;
 mod premiums;
 mod registry;
+mod session;
 mod settlements;
 
 pub use admin::{RebuildStatus, PROJECTIONS};
@@ -86,11 +87,13 @@ pub(crate) fn api() -> OpenApiRouter<Shared> {
         .merge(batch::routes())
         .merge(audit::routes())
         .merge(admin::routes())
+        .merge(session::routes())
 }
 
 pub fn router(app: Shared) -> Router {
     let (router, _) = api().split_for_parts();
     router
+        .merge(crate::console::routes())
         .fallback(|| async { error_response(&Rejection::new(Code::NotFound, "no such route")) })
         .method_not_allowed_fallback(|| async {
             error_response(&Rejection::new(Code::MethodNotAllowed, "this route does not take this method"))
@@ -508,6 +511,30 @@ pub(crate) fn parse_as_of(query: &AsOfQuery) -> Result<(Option<Timestamp>, Optio
         return Err(Rejection::invalid("as_of", "give as_of or as_of_seq, not both"));
     }
     Ok((at, seq))
+}
+
+/// A page's `?after_seq=` (default 0) and `?limit=` (1 to `max`, default `max`), read as text
+/// so that a bad value is named in a 400 of ours.
+pub(crate) fn parse_page(
+    after_seq: &Option<String>,
+    limit: &Option<String>,
+    max: usize,
+) -> Result<(u64, usize), Rejection> {
+    let after_seq = match after_seq {
+        Some(text) => {
+            text.parse::<u64>().map_err(|_| Rejection::invalid("after_seq", "is not a sequence number"))?
+        }
+        None => 0,
+    };
+    let limit = match limit {
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| Rejection::invalid("limit", format!("must be an integer from 1 to {max}")))?,
+        None => max,
+    };
+    Ok((after_seq, limit))
 }
 
 /// Query strings are parsed here rather than by an extractor, so that 401/403 come before 400.

@@ -16,7 +16,8 @@ use crate::openapi::{
     roles, BadRequest, CommandErrors, NotFound, PersonPath, RegionPath, TokenErrors, Unprocessable,
 };
 use crate::render::{
-    self, InstitutionRegistered, PersonRegistered, RulesInForce, RulesPublished, StatusChanged, YearClosed,
+    self, InstitutionRegistered, PersonRegistered, RegionRules, Regions, RulesInForce, RulesPublished,
+    StatusChanged, YearClosed,
 };
 use crate::wire::{self, path_id, path_region};
 
@@ -63,6 +64,7 @@ pub(crate) const MUTATIONS: &[Mutation] = &[RULES, YEAR_END, INSTITUTION, PERSON
 pub(crate) fn routes() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
         .routes(routes!(get_rules, publish_rules))
+        .routes(routes!(get_regions))
         .routes(routes!(close_year))
         .routes(routes!(register_institution))
         .routes(routes!(register_person))
@@ -190,6 +192,25 @@ async fn get_rules(
             Rejection::new(Code::NotFound, "the region has no rule set in force").with("region", region)
         })?;
         Ok(RulesInForce { region, rules })
+    })
+}
+
+/// Every region's rule versions (extension of api.md)
+///
+/// Each region with every rule set version published for it, complete with defaults, in
+/// version order: what a side-by-side comparison of two versions reads.
+#[utoipa::path(get, path = "/v1/regions", tag = "rules", operation_id = "getRegions", description = roles(AUDIT_READ),
+    responses((status = 200, description = "the regions and their rule versions", body = Regions), TokenErrors))]
+async fn get_regions(State(app): State<Shared>, headers: HeaderMap) -> Response {
+    read(&app, &headers, AUDIT_READ, |_| {
+        let regions = durable(&app, |view| {
+            let versions = view.rule_versions()?;
+            Ok(versions
+                .into_iter()
+                .map(|(region, versions)| RegionRules { region, versions: versions.to_vec() })
+                .collect())
+        })?;
+        Ok(Regions { regions })
     })
 }
 

@@ -7,15 +7,18 @@ use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use domain::{Code, Command, Rejection, Request, SettlementId};
+use domain::limits::{SETTLEMENTS_PAGE_MAX, SETTLEMENTS_SCAN_MAX};
+use domain::{Code, Command, InstitutionId, Rejection, Request, SettlementId};
 use projection::SettlementView;
 
-use super::{denied, durable, read, App, Item, Mutation, Segment, Sent, Shared, INSTITUTION};
+use super::{
+    denied, durable, parse_page, query, read, App, Item, Mutation, Segment, Sent, Shared, INSTITUTION,
+};
 use crate::auth::{require_institution, Principal, Role};
 use crate::openapi::{
     roles, BadRequest, CommandErrors, NotFound, SettlementPath, TokenErrors, Unprocessable,
 };
-use crate::render::{Captured, Preview, Refunded, Settled, Voided};
+use crate::render::{Captured, Preview, Refunded, Settled, Settlements, Voided};
 use crate::wire::{self, path_id};
 
 const SETTLE: Mutation = Mutation {
@@ -56,7 +59,7 @@ const SETTLEMENT_READ: &[Role] = &[Role::Institution, Role::Operator, Role::Audi
 /// The routes of this resource.
 pub(crate) fn routes() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
-        .routes(routes!(settle))
+        .routes(routes!(settle, list_settlements))
         .routes(routes!(get_settlement))
         .routes(routes!(capture))
         .routes(routes!(void))
@@ -180,5 +183,56 @@ async fn get_settlement(State(app): State<Shared>, Segment(id): Segment, headers
         })?;
         require_institution(principal, view.institution.as_str()).map_err(denied)?;
         Ok(view)
+    })
+}
+
+/// A page of settlements' query (read as text, so that a bad value is named in a 400 of ours).
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct SettlementsQuery {
+    /// Settlements created after this seq (default 0).
+    #[param(value_type = Option<u64>, minimum = 0)]
+    after_seq: Option<String>,
+    /// At most this many settlements (default 1000).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    limit: Option<String>,
+    /// Only this institution's settlements (an institution's token: its own, which is also
+    /// the default).
+    #[param(value_type = Option<String>)]
+    institution: Option<String>,
+}
+
+/// The settlements, in the order created (extension of api.md)
+///
+/// A page of settlements with their refunds, in the order they were created; an institution's
+/// token reads only its own. A page filtered by institution looks at no more than 100,000
+/// settlements, so it may be short before the end: `more` says whether any are left.
+#[utoipa::path(get, path = SETTLE.path, tag = "settlements", operation_id = "listSettlements",
+    description = roles(SETTLEMENT_READ), params(SettlementsQuery),
+    responses((status = 200, description = "a page of settlements", body = Settlements), TokenErrors, BadRequest))]
+async fn list_settlements(State(app): State<Shared>, headers: HeaderMap, uri: axum::http::Uri) -> Response {
+    read(&app, &headers, SETTLEMENT_READ, |principal| {
+        let q: SettlementsQuery = query(uri.query())?;
+        let (after_seq, limit) = parse_page(&q.after_seq, &q.limit, SETTLEMENTS_PAGE_MAX)?;
+        let asked = match &q.institution {
+            Some(institution) => Some(path_id("institution", institution, InstitutionId::new)?),
+            None => None,
+        };
+        if let Some(institution) = &asked {
+            require_institution(principal, institution.as_str()).map_err(denied)?;
+        }
+        let own = principal.institution.clone().filter(|_| principal.role == Role::Institution);
+        let institution = own.or(asked);
+        let page = durable(&app, |view| {
+            view.settlements_after(after_seq, institution.as_ref(), limit, SETTLEMENTS_SCAN_MAX)
+        })?;
+        let head_seq = app.engine.durable_head();
+        Ok(Settlements {
+            settlements: page.settlements,
+            next_after_seq: page.next_after_seq,
+            more: page.more,
+            head_seq,
+        })
     })
 }
