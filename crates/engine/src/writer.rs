@@ -120,7 +120,35 @@ struct Committer {
     serving: Arc<AtomicBool>,
     /// Durable batches go on to be shown to the readers and answered.
     applier: Sender<Durable>,
+    /// Replicated, written batches go to the replicating stage first (and its thread).
+    replicator: Option<(Sender<Written>, std::thread::JoinHandle<()>)>,
 }
+
+/// A batch written and fsynced but shown to nobody, on its way to the replica.
+struct Written {
+    events: Vec<StoredEvent>,
+    rejections: Vec<(String, RequestRecord)>,
+    answers: Vec<(Reply, Answer)>,
+    first_seq: u64,
+    expected_head: u64,
+    started: std::time::Instant,
+}
+
+/// The replicating stage (`gongji-replicate`): appends each written batch to the replica, in
+/// order, while the committer writes and fsyncs the next; then shows it, moves the durable head
+/// and hands it to be answered.
+struct Replicator {
+    replica: Arc<dyn crate::Replica>,
+    config: EngineConfig,
+    durability: Arc<Durability>,
+    failed: Arc<OnceLock<EngineError>>,
+    serving: Arc<AtomicBool>,
+    shower: ledger::Shower,
+    applier: Sender<Durable>,
+}
+
+/// Written batches waiting for the replicator; the committer waits when this many are queued.
+const WRITTEN_BATCHES_QUEUED_MAX: usize = 1;
 
 /// A batch on disk, on its way to the readers and its callers.
 struct Durable {
@@ -301,6 +329,23 @@ impl Writer {
         let (to_committer, batches) = bounded::<Decided>(0);
         let (to_applier, durable) = bounded::<Durable>(DURABLE_BATCHES_QUEUED_MAX);
         let Stages { store, applier } = self.stages.take().expect("the stages are started once");
+        let replicator = self.config.replica.clone().map(|replica| {
+            let (to_replicator, written) = bounded::<Written>(WRITTEN_BATCHES_QUEUED_MAX);
+            let replicator = Replicator {
+                replica,
+                config: self.config.clone(),
+                durability: Arc::clone(&self.durability),
+                failed: Arc::clone(&self.failed),
+                serving: Arc::clone(&self.serving),
+                shower: store.shower(),
+                applier: to_applier.clone(),
+            };
+            let thread = std::thread::Builder::new()
+                .name("gongji-replicate".into())
+                .spawn(move || replicator.run(written))
+                .expect("the replicating thread starts");
+            (to_replicator, thread)
+        });
         let committer = Committer {
             store,
             config: self.config.clone(),
@@ -308,6 +353,7 @@ impl Writer {
             failed: Arc::clone(&self.failed),
             serving: Arc::clone(&self.serving),
             applier: to_applier,
+            replicator,
         };
         let applier = std::thread::Builder::new()
             .name("gongji-apply".into())
@@ -860,10 +906,15 @@ impl Committer {
         for batch in batches {
             self.commit(batch);
         }
+        if let Some((to_replicator, thread)) = self.replicator.take() {
+            drop(to_replicator);
+            crate::join_thread(thread);
+        }
         tracing::info!(head_seq = self.store.head_seq(), "committer stopped");
     }
 
-    /// Writes one batch, flushes and fsyncs once, then hands it on to be shown and answered.
+    /// Writes one batch, flushes and fsyncs once, then hands it on to be shown and answered
+    /// (replicated, to be replicated first).
     fn commit(&mut self, batch: Decided) {
         let Decided { events, rejections, answers, expected_head } = batch;
         if let Some(failure) = self.failed.get() {
@@ -872,41 +923,81 @@ impl Committer {
             return;
         }
         let first_seq = self.store.head_seq() + 1;
-        let mut answers = answers;
-        if !events.is_empty() || !rejections.is_empty() {
-            let event_count = events.len();
-            let started = std::time::Instant::now();
+        if events.is_empty() && rejections.is_empty() {
+            self.hand_on(Durable { first_seq, expected_head, answers });
+            return;
+        }
+        let started = std::time::Instant::now();
+        if let Some((to_replicator, _)) = &self.replicator {
             // Replicated, the batch is shown to readers only once the replica holds it too.
-            let replicated = self.config.replica.as_ref().map(|_| rejections.clone());
-            let written = match &replicated {
-                None => self.store.commit_sealed(&events, rejections),
-                Some(_) => self.store.commit_unshown(&events, rejections),
-            };
-            if let Err(error) = written {
+            if let Err(error) = self.store.commit_unshown(&events, rejections.clone()) {
                 fail(&self.failed, &self.serving, EngineError::from(error), answers);
                 return;
             }
             assert_eq!(self.store.head_seq(), expected_head, "the store numbers events as the writer did");
-            if let Some(rejections) = &replicated {
-                let commit = Commit { events: &events, rejections };
-                match self.replicate(&commit, answers) {
-                    Ok(kept) => answers = kept,
-                    Err(error) => {
-                        fail(&self.failed, &self.serving, error, Vec::new());
-                        return;
-                    }
-                }
-                self.store.show(expected_head);
+            let written = Written { events, rejections, answers, first_seq, expected_head, started };
+            if let Err(unsent) = to_replicator.send(written) {
+                refuse(unsent.into_inner().answers, &EngineError::Stopped);
             }
-            if let Some(observer) = &self.config.observer {
-                let seconds = started.elapsed().as_secs_f64();
-                observer.committed(answers.len(), event_count, seconds, expected_head);
-            }
-            // From here readers see the batch.
-            self.durability.advance(expected_head);
+            return;
         }
-        let durable = Durable { first_seq, expected_head, answers };
+        if let Err(error) = self.store.commit_sealed(&events, rejections) {
+            fail(&self.failed, &self.serving, EngineError::from(error), answers);
+            return;
+        }
+        assert_eq!(self.store.head_seq(), expected_head, "the store numbers events as the writer did");
+        if let Some(observer) = &self.config.observer {
+            observer.committed(answers.len(), events.len(), started.elapsed().as_secs_f64(), expected_head);
+        }
+        // From here readers see the batch.
+        self.durability.advance(expected_head);
+        self.hand_on(Durable { first_seq, expected_head, answers });
+    }
+
+    fn hand_on(&self, durable: Durable) {
         if let Err(unsent) = self.applier.send(durable) {
+            refuse(unsent.into_inner().answers, &EngineError::Stopped);
+        }
+    }
+}
+
+impl Replicator {
+    fn run(self, written: Receiver<Written>) {
+        // Batches written while one is retried wait here, their callers already answered.
+        let mut pending = std::collections::VecDeque::new();
+        while let Some(batch) = pending.pop_front().or_else(|| written.recv().ok()) {
+            self.replicate_batch(batch, &written, &mut pending);
+        }
+    }
+
+    /// Appends one written batch to the replica, then shows it, moves the durable head and
+    /// hands it to be answered.
+    fn replicate_batch(
+        &self,
+        batch: Written,
+        written: &Receiver<Written>,
+        pending: &mut std::collections::VecDeque<Written>,
+    ) {
+        let Written { events, rejections, answers, first_seq, expected_head, started } = batch;
+        if let Some(failure) = self.failed.get() {
+            refuse(answers, &failure.clone());
+            return;
+        }
+        let commit = Commit { events: &events, rejections: &rejections };
+        let answers = match self.replicate(&commit, answers, written, pending) {
+            Ok(answers) => answers,
+            Err(error) => {
+                fail(&self.failed, &self.serving, error, Vec::new());
+                return;
+            }
+        };
+        self.shower.show(expected_head);
+        if let Some(observer) = &self.config.observer {
+            observer.committed(answers.len(), events.len(), started.elapsed().as_secs_f64(), expected_head);
+        }
+        // From here readers see the batch.
+        self.durability.advance(expected_head);
+        if let Err(unsent) = self.applier.send(Durable { first_seq, expected_head, answers }) {
             refuse(unsent.into_inner().answers, &EngineError::Stopped);
         }
     }
@@ -915,19 +1006,24 @@ impl Committer {
 /// The longest pause between two attempts to give the replica a batch it could not take.
 const REPLICATE_RETRY_MAX: Duration = Duration::from_secs(1);
 
-impl Committer {
+impl Replicator {
     /// Gives the replica one batch, already on the local disk. While the replica is
     /// unavailable past `EngineConfig::replicate_grace`, the batch's callers are told the outcome is unknown (it may yet be
     /// replicated, and a retry under the same request id is safe), the engine refuses new
     /// requests (`Durability::stall`), and the batch is offered again until it is taken: only
     /// then does the engine take requests again. Returns the callers still to be answered; an
     /// error when the replica fences this primary off, or the engine stops meanwhile.
+    ///
+    /// The batches the committer writes meanwhile are taken into `pending` as they come, their
+    /// callers answered so too, and appended after this one.
     fn replicate(
         &self,
         commit: &Commit<'_>,
         answers: Vec<(Reply, Answer)>,
+        written: &Receiver<Written>,
+        pending: &mut std::collections::VecDeque<Written>,
     ) -> Result<Vec<(Reply, Answer)>, EngineError> {
-        let replica = self.config.replica.as_ref().expect("replicate is called with a replica");
+        let replica = &self.replica;
         let mut answers = Some(answers);
         let mut pause = Duration::from_millis(20);
         let started = std::time::Instant::now();
@@ -951,6 +1047,12 @@ impl Committer {
                 tracing::warn!(%error, "the replica does not take the log; refusing requests while it is retried");
                 self.durability.stall(error.clone());
                 refuse(answers.take().unwrap_or_default(), &error);
+            }
+            if answers.is_none() {
+                while let Ok(mut next) = written.try_recv() {
+                    refuse(std::mem::take(&mut next.answers), &error);
+                    pending.push_back(next);
+                }
             }
             if self.durability.is_stopping() {
                 return Err(error);

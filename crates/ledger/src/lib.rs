@@ -319,6 +319,20 @@ impl Cursor {
     }
 }
 
+/// Shows readers the log up to a seq that the store has written (`Store::shower`).
+#[derive(Clone, Debug)]
+pub struct Shower {
+    shown: Arc<AtomicU64>,
+}
+
+impl Shower {
+    /// Shows readers the log up to `seq`, which the store has written and fsynced. The shown
+    /// head never moves back.
+    pub fn show(&self, seq: u64) {
+        self.shown.fetch_max(seq, Ordering::AcqRel);
+    }
+}
+
 /// The folder of a ledger's directory that holds its snapshots (`{seq:020}.snap` each).
 /// Snapshots live outside sled: a snapshot is the whole state, and written into sled it rode
 /// along with the next group commit's flush and fsync, stalling every request behind it.
@@ -795,6 +809,12 @@ impl Store {
             self.poisoned = true;
         }
         result
+    }
+
+    /// A handle that shows readers the log (as `show`) from another thread: the stage that
+    /// replicates batches the store's owner has written.
+    pub fn shower(&self) -> Shower {
+        Shower { shown: Arc::clone(&self.reader.durable_seq) }
     }
 
     /// Shows readers the log up to `seq`, which is on disk. The shown head never moves back.
