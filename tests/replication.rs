@@ -190,6 +190,50 @@ fn a_follower_takes_over_when_the_primary_machine_is_lost() {
     );
 }
 
+// Proves a primary that loses its lease to another node stops writing and exits (code 3), so
+// that, started again, it follows: and that, started again on its disk, it follows the node
+// now holding the lease instead of writing.
+#[test]
+fn a_primary_that_loses_the_lease_stops() {
+    let nats = Nats::start();
+    let home = Home::new();
+    // A lease that outlives the test's steps: only the other node's taking it ends this one's.
+    let mut primary = node_with_ttl("serve", &home, &nats.url(), "1", "20");
+    wait_until_primary(&primary, Duration::from_secs(30));
+    setup(&primary);
+    // Another node takes the lease (as one would once it lapsed while this one was cut off).
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let other = json!({"node": "another", "address": "http://127.0.0.1:9", "ledger_id": null});
+    let taken = runtime.block_on(async {
+        let context = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+        let kv = context.get_key_value("GONGJI_LEASE").await.unwrap();
+        kv.put("primary", serde_json::to_vec(&other).unwrap().into()).await.unwrap();
+        let entry = kv.entry("primary").await.unwrap().unwrap();
+        serde_json::from_slice::<Value>(&entry.value).unwrap()
+    });
+    assert_eq!(taken["node"], json!("another"));
+    let status = primary.wait_for_exit(Duration::from_secs(20));
+    assert_eq!(status.code(), Some(3), "a deposed primary exits 3");
+    // Started again while the other holds the lease, it follows and names the other.
+    runtime.block_on(async {
+        let context = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+        let kv = context.get_key_value("GONGJI_LEASE").await.unwrap();
+        kv.put("primary", serde_json::to_vec(&other).unwrap().into()).await.unwrap();
+    });
+    let again = node_with_ttl("serve", &home, &nats.url(), "1", "20");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, refused) = again.post(H1, "/v1/settlements", settlement("after-deposition"));
+        assert_eq!((status, refused["error"]["code"].as_str()), (503, Some("not_primary")), "{refused}");
+        if refused["error"]["details"]["primary"] == json!("http://127.0.0.1:9") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the follower names the primary: {refused}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(support::metric(&again, "gongji_primary"), Some(0.0));
+}
+
 /// The index of a cluster node that leads none of the streams the ledger writes (the log and
 /// the lease): stopping it takes no leader away, so no election pauses the writes.
 fn node_leading_nothing(cluster: &Cluster) -> usize {

@@ -278,6 +278,20 @@ impl Service {
         }
     }
 
+    /// Waits (bounded) for the process to exit by itself.
+    pub fn wait_for_exit(&mut self, within: Duration) -> ExitStatus {
+        let child = self.child.as_mut().expect("running");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = child.try_wait().expect("the child's status") {
+                self.child = None;
+                return status;
+            }
+            assert!(Instant::now() < deadline, "gongji exits within {within:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// SIGTERM and wait for the exit.
     pub fn terminate(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("running");

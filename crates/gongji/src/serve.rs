@@ -213,31 +213,21 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let app = Arc::new(App { engine, tokens, metrics, rebuilds: Default::default(), body_deadline });
     let outbox =
         publish::Outbox { reader: app.engine.log().clone(), cursor: app.engine.outbox_cursor().clone() };
-    let replicas = usize::try_from(args.nats_replicas).expect("--nats-replicas is at most 5");
-    match &args.nats {
-        Some(url) if args.replicate => {
-            let cluster = replicate::Cluster { servers: url.clone(), replicas };
-            let holder = replicate::Holder {
-                node: node_id(),
-                address: args.advertise.clone().unwrap_or_else(|| format!("http://{address}")),
-                ledger_id: None,
-            };
-            let primary = Primary { startup_rules, outbox, observer, wake };
-            let ttl = std::time::Duration::from_secs(args.lease_ttl_secs);
-            runtime.spawn(lead_when_possible(app.clone(), cluster, holder, ttl, primary));
-        }
-        Some(url) => {
-            runtime.spawn(publish::run(url.clone(), replicas, outbox, observer, wake));
-        }
-        None => {
-            tracing::warn!("no --nats: settlement events wait in the outbox until a start with a NATS URL");
-            runtime.spawn(publish::watch_lag(outbox, observer, wake));
-        }
-    }
+    // Set when a replicated primary stops leading: the process then stops, to come back as a
+    // follower (its supervisor restarts it).
+    let deposed = Arc::new(Deposed::default());
+    let primary = Primary { startup_rules, outbox, observer, wake, deposed: deposed.clone() };
+    spawn_background(&runtime, &args, app.clone(), format!("http://{address}"), primary);
     runtime.block_on(async {
         println!("gongji listening on http://{address}");
         tracing::info!(%address, open_files, connections_max = limits.connections_max, "listening");
-        listen::serve(listener, router(app.clone()), limits, shutdown_signal()).await?;
+        let stop = async {
+            tokio::select! {
+                () = shutdown_signal() => {}
+                () = deposed.stop.notified() => {}
+            }
+        };
+        listen::serve(listener, router(app.clone()), limits, stop).await?;
         anyhow::Ok(())
     })?;
     // Every in-flight request has been answered; stop the writer after what it has queued.
@@ -247,7 +237,56 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Err(_) => tracing::warn!("handlers still hold the engine; it stops when they drop"),
     }
     tracing::info!("stopped");
+    if deposed.happened.load(std::sync::atomic::Ordering::Acquire) {
+        eprintln!("gongji: this node no longer leads the ledger; start it again to follow");
+        return Ok(ExitCode::from(DEPOSED_EXIT));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The exit code of a replicated primary that stopped leading (its lease lost, its append
+/// fenced off, or its disk failed): started again, it follows.
+pub const DEPOSED_EXIT: u8 = 3;
+
+/// A replicated primary that stopped leading: whether it happened, and the wake-up that stops
+/// the listener.
+#[derive(Default)]
+struct Deposed {
+    happened: std::sync::atomic::AtomicBool,
+    stop: Notify,
+}
+
+/// Starts what runs beside the listener: replicated, the follower that leads once it can;
+/// otherwise the settlement publisher (or, without NATS, the watch on its lag).
+fn spawn_background(
+    runtime: &tokio::runtime::Runtime,
+    args: &ServeArgs,
+    app: Arc<App>,
+    listening: String,
+    primary: Primary,
+) {
+    let replicas = usize::try_from(args.nats_replicas).expect("--nats-replicas is at most 5");
+    let Primary { outbox, observer, wake, .. } = match (&args.nats, args.replicate) {
+        (Some(url), true) => {
+            let cluster = replicate::Cluster { servers: url.clone(), replicas };
+            let holder = replicate::Holder {
+                node: node_id(),
+                address: args.advertise.clone().unwrap_or(listening),
+                ledger_id: None,
+            };
+            let ttl = std::time::Duration::from_secs(args.lease_ttl_secs);
+            runtime.spawn(lead_when_possible(app, cluster, holder, ttl, primary));
+            return;
+        }
+        _ => primary,
+    };
+    match &args.nats {
+        Some(url) => drop(runtime.spawn(publish::run(url.clone(), replicas, outbox, observer, wake))),
+        None => {
+            tracing::warn!("no --nats: settlement events wait in the outbox until a start with a NATS URL");
+            drop(runtime.spawn(publish::watch_lag(outbox, observer, wake)));
+        }
+    }
 }
 
 /// What a replicated node starts once it leads.
@@ -256,6 +295,7 @@ struct Primary {
     outbox: publish::Outbox,
     observer: Arc<Observer>,
     wake: Arc<Notify>,
+    deposed: Arc<Deposed>,
 }
 
 /// This run's name in the lease: the process id and the start time.
@@ -283,7 +323,7 @@ async fn lead_when_possible(
             }
         }
     };
-    let Primary { startup_rules, outbox, observer, wake } = primary;
+    let Primary { startup_rules, outbox, observer, wake, deposed } = primary;
     let lease = match replicate::follow_until_primary(app.clone(), &cluster, lease, observer.clone()).await {
         Ok(lease) => lease,
         Err(error) => {
@@ -303,6 +343,9 @@ async fn lead_when_possible(
     if let Err(error) = replicate::hold_lease(app, lease).await {
         tracing::error!(error = %format!("{error:#}"), "holding the lease");
     }
+    tracing::error!("this node no longer leads the ledger: stopping, to come back as a follower");
+    deposed.happened.store(true, std::sync::atomic::Ordering::Release);
+    deposed.stop.notify_one();
 }
 
 fn init_logging(format: LogFormat) {

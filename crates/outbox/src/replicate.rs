@@ -641,23 +641,30 @@ where
     }
 }
 
-/// Renews the lease of a primary until it is lost: then stops the engine writing (`depose`)
-/// and returns. A renewal that cannot reach the cluster is tried again: if the lease lapses
-/// meanwhile and another node leads, this node's next append is fenced off by the log.
+/// Renews the lease of a primary until it is lost (then stops the engine writing, `depose`)
+/// or the engine stops writing by itself (an append fenced off, a storage failure); then
+/// returns, so that the node can stop and come back as a follower. A renewal that cannot reach
+/// the cluster is tried again: if the lease lapses meanwhile and another node leads, this
+/// node's next append is fenced off by the log.
 pub async fn hold_lease<A>(app: Arc<A>, mut lease: Lease) -> anyhow::Result<()>
 where
     A: AsRef<Engine> + Send + Sync + 'static,
 {
     let mut ticks = tokio::time::interval(lease.ttl() / 5);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let engine = || app.as_ref().as_ref();
     loop {
         ticks.tick().await;
-        let ledger_id = app.as_ref().as_ref().log().ledger_id()?;
-        match lease.renew(ledger_id).await {
+        if !engine().is_serving() {
+            tracing::error!("this primary has stopped writing; giving the lease up");
+            lease.release().await;
+            return Ok(());
+        }
+        match lease.renew(engine().log().ledger_id()?).await {
             Ok(Renewed::Held) => {}
             Ok(Renewed::Lost) => {
                 tracing::error!("the lease is lost: another node leads; this node stops writing");
-                app.as_ref().as_ref().depose();
+                engine().depose();
                 return Ok(());
             }
             Err(error) => tracing::warn!(%error, "cannot renew the lease; trying again"),
